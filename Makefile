@@ -1,0 +1,33 @@
+# SS3D-ROS: `make demo` runs the node on the bundled real sample; `make test` runs the test suite.
+# Both create .venv/ with the pinned requirements when it is missing or requirements.txt changed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ss3d-installed
+# Keep DDS discovery on this machine for the demo and tests.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: demo test venv train-first eval clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m ss3d_ros.demo --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q test
+
+eval: $(STAMP)
+	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
+
+train-first: $(STAMP)
+	$(PY) -m training fit --config training/configs/first_checkpoint.yaml
+
+clean:
+	rm -rf out build install log

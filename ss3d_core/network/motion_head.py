@@ -1,0 +1,77 @@
+"""Pose + intrinsics head over a frame pair, valid by construction (Gordon et al. 2019, "Depth from Videos in the
+Wild"; bounded principal point as in slowtv_monodepth's learned-K head)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ss3d_core.network.layers import ConvBNAct
+from ss3d_core.pose import pose_from_axis_angle_translation
+
+# Output scaling of the pose regressor, so that an untrained head predicts near-identity motion (Monodepth2).
+POSE_SCALE = 0.01
+# Focal-length prior at initialisation, normalised by width: fx = 0.8·W is about a 64° horizontal field of view,
+# the generic guess used for web video without calibration (also the "guess K" baseline of the evaluator).
+FOCAL_PRIOR_X_NORM = 0.8
+# Principal point bound: (cx+0.5)/W and (cy+0.5)/H stay within ±PRINCIPAL_POINT_RANGE of the image centre.
+PRINCIPAL_POINT_RANGE = 0.1
+# Smallest normalised focal length the softplus can produce, so K stays invertible (a 180°-FOV limit is 0).
+MIN_FOCAL_NORM = 0.05
+
+
+def _softplus_inverse(y: float) -> float:
+    return math.log(math.expm1(y))
+
+
+class MotionHead(nn.Module):
+    """Predict ``T_other_cur`` and normalised intrinsics from the encoder pyramids of two frames.
+
+    Uses stride-16 and stride-32 features of both frames. Outputs:
+      * ``T_other_cur``: ``B×4×4`` pose mapping points of the current frame's camera into the other frame's camera,
+        in the network's depth unit (axis-angle + translation, scaled by ``POSE_SCALE``);
+      * ``intrinsics_norm``: ``B×4`` ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)``: focal lengths through a softplus
+        (strictly positive, ``>= MIN_FOCAL_NORM``), principal point through a sigmoid bounded to
+        ``0.5 ± PRINCIPAL_POINT_RANGE``.
+    """
+
+    def __init__(self, encoder_channels: tuple[int, ...], channels: int, aspect_w_over_h: float):
+        super().__init__()
+        c16, c32 = encoder_channels[3], encoder_channels[4]
+        self.reduce16 = ConvBNAct(2 * c16, channels, stride=2)
+        self.fuse = nn.Sequential(ConvBNAct(channels + 2 * c32, channels), ConvBNAct(channels, channels))
+        self.pose = nn.Linear(channels, 6)
+        self.intrinsics = nn.Linear(channels, 4)
+        nn.init.zeros_(self.pose.weight)
+        nn.init.zeros_(self.pose.bias)
+        nn.init.normal_(self.intrinsics.weight, std=1e-3)
+        # Square pixels at the network's aspect ratio for the fy prior.
+        focal_y_prior = FOCAL_PRIOR_X_NORM * aspect_w_over_h
+        with torch.no_grad():
+            self.intrinsics.bias.copy_(
+                torch.tensor(
+                    [
+                        _softplus_inverse(FOCAL_PRIOR_X_NORM - MIN_FOCAL_NORM),
+                        _softplus_inverse(focal_y_prior - MIN_FOCAL_NORM),
+                        0.0,
+                        0.0,
+                    ]
+                )
+            )
+
+    def forward(
+        self, features_other: list[torch.Tensor], features_cur: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(T_other_cur B×4×4, intrinsics_norm B×4)``."""
+        x = self.reduce16(torch.cat([features_other[3], features_cur[3]], dim=1))
+        x = self.fuse(torch.cat([x, features_other[4], features_cur[4]], dim=1))
+        x = x.mean(dim=(2, 3))
+        pose = self.pose(x) * POSE_SCALE
+        T_other_cur = pose_from_axis_angle_translation(pose[:, :3], pose[:, 3:])
+        raw = self.intrinsics(x)
+        focal = F.softplus(raw[:, :2]) + MIN_FOCAL_NORM
+        principal = 0.5 + PRINCIPAL_POINT_RANGE * (2.0 * torch.sigmoid(raw[:, 2:]) - 1.0)
+        return T_other_cur, torch.cat([focal, principal], dim=1)
