@@ -1,0 +1,58 @@
+"""The inference backend interface: the same two graphs (encode one frame; decode a pair) on any runtime.
+
+Streaming inference encodes every frame exactly once and decodes ``(previous, current)`` from cached pyramids, so
+a backend exposes the two halves of :class:`~ss3d_core.network.SS3DNet` separately.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested runtime is not installed or cannot run here (the message says why)."""
+
+
+@dataclass(frozen=True)
+class PairPrediction:
+    """Network outputs for one ``(previous, current)`` pair, as numpy.
+
+    Attributes:
+        depth: ``h×w`` float32 depth of the current frame at the network size, network depth unit.
+        T_prev_cur: ``4×4`` float64 pose mapping current-camera points into the previous camera.
+        intrinsics_norm: ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` float64.
+    """
+
+    depth: np.ndarray
+    T_prev_cur: np.ndarray
+    intrinsics_norm: np.ndarray
+
+
+class InferenceBackend(ABC):
+    """One runtime executing a loaded checkpoint.
+
+    Attributes:
+        name: short runtime name reported in diagnostics (``torch-cpu``, ``onnxruntime-cpu``, ...).
+        input_size: ``(width, height)`` the network expects, pixels.
+    """
+
+    name: str
+    input_size: tuple[int, int]
+
+    @abstractmethod
+    def encode(self, image: np.ndarray) -> Any:
+        """Encode one ``1×3×H×W`` float32 RGB [0, 1] image; returns an opaque feature pyramid for :meth:`decode`."""
+
+    @abstractmethod
+    def decode(self, features_prev: Any, features_cur: Any) -> PairPrediction:
+        """Predict depth of the current frame, ``T_prev_cur`` and intrinsics from two pyramids."""
+
+    def warm_up(self) -> None:
+        """Run both graphs once on a blank frame, so that lazy initialisation does not delay the first real one."""
+        width, height = self.input_size
+        features = self.encode(np.zeros((1, 3, height, width), dtype=np.float32))
+        self.decode(features, features)

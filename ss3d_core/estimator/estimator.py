@@ -1,0 +1,202 @@
+"""Streaming SS3D estimator: frames in, depth + odometry + intrinsics out (no ROS; the node wraps it)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ss3d_core.backends.base import InferenceBackend
+from ss3d_core.camera import K_to_normalised
+from ss3d_core.estimator.frame_estimate import FrameEstimate, IntrinsicsSource, ResetReason
+from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
+from ss3d_core.estimator.odometry import OdometryIntegrator
+from ss3d_core.pose import twist_from_relative_pose
+from ss3d_core.preprocess import to_network_input, validate_rgb8
+
+OUTPUT_SIZES = ("network", "input")
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Streaming behaviour.
+
+    Attributes:
+        gap_threshold_s: a stamp more than this many seconds after the previous one breaks the motion chain
+            (odometry restarts); 0.5 s is 5 frames at 10 Hz, beyond which the pair has too little overlap to trust.
+        intrinsics_window: frames in the running median of the learned intrinsics.
+        intrinsics_freeze_after: freeze the learned intrinsics after this many pairs (``None``: keep updating).
+        output_size: ``network`` (depth at the network resolution, cheapest) or ``input`` (resized to the input).
+        metric_scale: metres per network depth unit; ``None`` keeps the network's relative unit (monocular depth and
+            translation are only known up to scale).
+    """
+
+    gap_threshold_s: float = 0.5
+    intrinsics_window: int = 30
+    intrinsics_freeze_after: int | None = None
+    output_size: str = "network"
+    metric_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.gap_threshold_s <= 0:
+            raise ValueError(f"gap_threshold_s must be > 0, got {self.gap_threshold_s}")
+        if self.output_size not in OUTPUT_SIZES:
+            raise ValueError(f"output_size must be one of {OUTPUT_SIZES}, got {self.output_size!r}")
+        if self.metric_scale is not None and not self.metric_scale > 0:
+            raise ValueError(f"metric_scale must be > 0 or None, got {self.metric_scale}")
+
+
+class Estimator:
+    """Runs one backend over a frame stream, encoding each frame once.
+
+    Per frame: resize to the network size, encode, decode the pair (previous, current), update the robust
+    intrinsics estimate, integrate ``T_odom_cur = T_odom_prev @ T_prev_cur``. The first frame, a change of input
+    resolution, a stamp that does not advance, and a gap longer than ``gap_threshold_s`` restart odometry (counted in
+    :attr:`counters` and reported in :attr:`FrameEstimate.reset_reason`).
+
+    Args:
+        backend: a loaded :class:`InferenceBackend`.
+        intrinsics_prior: normalised intrinsics used before the first pair (from the checkpoint metadata).
+        config: :class:`EstimatorConfig`.
+    """
+
+    def __init__(self, backend: InferenceBackend, intrinsics_prior: Any, config: EstimatorConfig | None = None):
+        self.backend = backend
+        self.config = config or EstimatorConfig()
+        self.intrinsics = IntrinsicsFilter(
+            np.asarray(intrinsics_prior, dtype=np.float64),
+            window=self.config.intrinsics_window,
+            freeze_after=self.config.intrinsics_freeze_after,
+        )
+        self.odometry = OdometryIntegrator()
+        self.counters: Counter[str] = Counter()
+        self._known_intrinsics_norm: np.ndarray | None = None
+        self._prev_features: Any = None
+        self._prev_stamp_ns: int | None = None
+        self._prev_size: tuple[int, int] | None = None
+
+    # --- intrinsics --------------------------------------------------------------------------------------------
+    def set_known_intrinsics(self, K: np.ndarray, width: int, height: int) -> None:
+        """Use a calibrated ``K`` (3×3 pixels at ``width×height``) instead of the learned one, at any resolution.
+
+        Raises:
+            ValueError: on a K without positive finite focal lengths.
+        """
+        K = np.asarray(K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise ValueError(f"invalid K {K.tolist()}")
+        self._known_intrinsics_norm = K_to_normalised(K, width, height)
+
+    def clear_known_intrinsics(self) -> None:
+        """Go back to learned intrinsics."""
+        self._known_intrinsics_norm = None
+
+    def _current_K(self, width: int, height: int) -> tuple[np.ndarray, IntrinsicsSource]:
+        if self._known_intrinsics_norm is not None:
+            norm, source = self._known_intrinsics_norm, IntrinsicsSource.KNOWN
+        else:
+            norm = self.intrinsics.estimate
+            source = IntrinsicsSource.LEARNED if self.intrinsics.num_updates else IntrinsicsSource.PRIOR
+        fx_n, fy_n, cx_n, cy_n = norm
+        K = np.array([[fx_n * width, 0.0, cx_n * width - 0.5], [0.0, fy_n * height, cy_n * height - 0.5], [0, 0, 1.0]])
+        return K, source
+
+    # --- stream handling ---------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the previous frame; the next frame starts a new odometry segment."""
+        self._prev_features = None
+        self._prev_stamp_ns = None
+
+    def _reset_reason(self, stamp_ns: int, size: tuple[int, int]) -> ResetReason | None:
+        if self._prev_features is None or self._prev_stamp_ns is None:
+            return ResetReason.FIRST_FRAME
+        if size != self._prev_size:
+            return ResetReason.RESOLUTION_CHANGE
+        if stamp_ns <= self._prev_stamp_ns:
+            return ResetReason.STAMP_BACKWARDS
+        if (stamp_ns - self._prev_stamp_ns) * 1e-9 > self.config.gap_threshold_s:
+            return ResetReason.STAMP_GAP
+        return None
+
+    def estimate(self, image: np.ndarray, stamp_ns: int) -> FrameEstimate:
+        """Process one frame.
+
+        Args:
+            image: ``H×W×3`` uint8 RGB.
+            stamp_ns: capture time in nanoseconds (int).
+
+        Returns:
+            :class:`FrameEstimate` stamped ``stamp_ns``.
+
+        Raises:
+            ValueError: if ``image`` is not a non-empty ``H×W×3`` uint8 array.
+        """
+        validate_rgb8(image)
+        height, width = image.shape[:2]
+        size = (width, height)
+        reason = self._reset_reason(int(stamp_ns), size)
+        if reason is not None:
+            self.counters[f"reset_{reason.value}"] += 1
+            if reason is ResetReason.RESOLUTION_CHANGE:
+                self.intrinsics.reset()
+            if reason is not ResetReason.FIRST_FRAME or self.counters["frames"]:
+                self.odometry.reset()
+
+        start = time.perf_counter()
+        features = self.backend.encode(to_network_input(image, *self.backend.input_size))
+        prediction = self.backend.decode(features if reason else self._prev_features, features)
+        inference_ms = (time.perf_counter() - start) * 1e3
+
+        scale = self.config.metric_scale or 1.0
+        T_prev_cur = dt_s = twist = None
+        if reason is None:
+            T_prev_cur = prediction.T_prev_cur.copy()
+            T_prev_cur[:3, 3] *= scale
+            self.odometry.integrate(T_prev_cur)
+            self.intrinsics.update(prediction.intrinsics_norm)
+            dt_s = (int(stamp_ns) - self._prev_stamp_ns) * 1e-9
+            twist = twist_from_relative_pose(T_prev_cur, dt_s)
+
+        depth = prediction.depth * np.float32(scale)
+        if self.config.output_size == "input" and depth.shape != (height, width):
+            depth = cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
+        K, source = self._current_K(depth.shape[1], depth.shape[0])
+
+        self._prev_features, self._prev_stamp_ns, self._prev_size = features, int(stamp_ns), size
+        self.counters["frames"] += 1
+        return FrameEstimate(
+            stamp_ns=int(stamp_ns),
+            depth=depth,
+            depth_unit="metres" if self.config.metric_scale else "relative",
+            T_odom_camera=self.odometry.T_odom_camera.copy(),
+            T_prev_cur=T_prev_cur,
+            dt_s=dt_s,
+            twist=twist,
+            K=K,
+            intrinsics_source=source,
+            input_size=size,
+            reset_reason=reason,
+            segment=self.odometry.segment,
+            inference_ms=inference_ms,
+        )
+
+
+def build_estimator(
+    checkpoint: str,
+    backend: str = "auto",
+    config: EstimatorConfig | None = None,
+    num_threads: int | None = None,
+) -> Estimator:
+    """Load ``checkpoint`` on ``backend`` (see :func:`ss3d_core.backends.create_backend`) and wrap it.
+
+    Raises:
+        ss3d_core.checkpoint.CheckpointError, ss3d_core.backends.BackendUnavailable, ValueError.
+    """
+    from ss3d_core.backends import create_backend
+
+    runtime, metadata = create_backend(backend, checkpoint, num_threads=num_threads)
+    return Estimator(runtime, metadata.intrinsics_prior, config)
