@@ -1,0 +1,138 @@
+"""Frame-triplet data for self-supervised training: (t-1, t, t+1) samples from clips, resized to the network size."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from training.clips import ClipSpec, read_clip_index
+
+LOG = logging.getLogger(__name__)
+
+# Videos are subsampled to about this rate so that consecutive samples carry parallax (KITTI-style 10 Hz).
+DEFAULT_TARGET_RATE_HZ = 10.0
+
+
+@dataclass(frozen=True)
+class ClipFrames:
+    """Decoded frames of one clip, ``N×H×W×3`` uint8 RGB at the training size."""
+
+    name: str
+    frames: np.ndarray
+
+
+def load_clip_frames(clip: ClipSpec, height: int, width: int, target_rate_hz: float) -> ClipFrames:
+    """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height``."""
+    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip.iter_frames(target_rate_hz)]
+    return ClipFrames(clip.name, np.stack(frames))
+
+
+class TripletDataset(Dataset):
+    """Samples ``(t-1, t, t+1)`` from in-memory clips; frame ``t`` is the target.
+
+    Items are dicts: ``frames`` ``3×3×H×W`` float32 RGB in [0, 1] ordered (previous, target, next), ``clip`` name.
+    Horizontal flips (whole sample, p = 0.5) are applied when ``augment`` is set.
+    """
+
+    def __init__(self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, seed: int = 0):
+        self.clips = clips
+        self.indices = indices
+        self.augment = augment
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        clip_i, t = self.indices[i]
+        frames = self.clips[clip_i].frames[t - 1 : t + 2]
+        if self.augment and torch.rand(1).item() < 0.5:
+            frames = frames[:, :, ::-1]
+        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+        return {"frames": tensor, "clip": self.clips[clip_i].name}
+
+
+def split_indices(clips: list[ClipFrames], val_fraction: float) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Triplet targets per clip; the last ``val_fraction`` of each clip's targets (at least one, when the clip has
+    two or more) is held out for validation, so validation frames are never training targets."""
+    train, val = [], []
+    for ci, clip in enumerate(clips):
+        targets = list(range(1, len(clip.frames) - 1))
+        n_val = int(round(len(targets) * val_fraction))
+        if val_fraction > 0 and len(targets) >= 2:
+            n_val = max(1, n_val)
+        cut = len(targets) - n_val
+        train += [(ci, t) for t in targets[:cut]]
+        val += [(ci, t) for t in targets[cut:]]
+    return train, val
+
+
+class ClipDataModule(L.LightningDataModule):
+    """Lightning DataModule over a clip corpus folder.
+
+    Args:
+        root: corpus folder with ``clips.csv``.
+        labels: keep clips whose label is listed (the MVS-based filter replaces this in the full pipeline).
+        consecutive_only: keep only clips of consecutive video frames.
+        height, width: training size in pixels (the network input size).
+        target_rate_hz: subsampling target for video clips.
+        batch_size, num_workers: loader settings.
+        val_fraction: per-clip held-out tail for validation.
+    """
+
+    def __init__(
+        self,
+        root: str = "../shared/data/web_clips",
+        labels: list[str] | None = None,
+        consecutive_only: bool = False,
+        height: int = 192,
+        width: int = 320,
+        target_rate_hz: float = DEFAULT_TARGET_RATE_HZ,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.clips: list[ClipFrames] = []
+        self.train_set: TripletDataset | None = None
+        self.val_set: TripletDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        """Decode the selected clips once into memory."""
+        if self.clips:
+            return
+        hp = self.hparams
+        labels = set(hp.labels or ["translating"])
+        specs = [c for c in read_clip_index(Path(hp.root)) if c.label in labels and (c.consecutive or not hp.consecutive_only)]
+        for spec in specs:
+            clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz)
+            if len(clip.frames) < 3:
+                LOG.warning("clip %s has %d frames; a triplet needs 3, skipped", spec.name, len(clip.frames))
+                continue
+            self.clips.append(clip)
+            LOG.info("clip %s: %d frames", spec.name, len(clip.frames))
+        if not self.clips:
+            raise RuntimeError(f"no usable clip in {hp.root} with labels {sorted(labels)}")
+        train, val = split_indices(self.clips, hp.val_fraction)
+        self.train_set = TripletDataset(self.clips, train, augment=True)
+        self.val_set = TripletDataset(self.clips, val, augment=False)
+
+    def clip_names(self) -> list[str]:
+        """Names of the clips in use (for checkpoint metadata)."""
+        return [c.name for c in self.clips]
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
+                          num_workers=self.hparams.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.hparams.batch_size, shuffle=False,
+                          num_workers=self.hparams.num_workers)

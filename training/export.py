@@ -1,0 +1,94 @@
+"""Export trained weights to the deployable SS3D checkpoint format (safetensors + JSON metadata).
+
+Used as a Lightning callback during training (:class:`ExportCheckpoint`) and as a command that converts a
+Lightning ``.ckpt`` *that you produced yourself* (``python -m training.export --ckpt X.ckpt --out DIR/NAME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from ss3d_core.checkpoint import CheckpointMetadata, save_checkpoint
+from ss3d_core.network import SS3DNetConfig
+from ss3d_core.network.motion_head import FOCAL_PRIOR_X_NORM
+
+
+def _default_prior(config: SS3DNetConfig) -> tuple[float, float, float, float]:
+    return (FOCAL_PRIOR_X_NORM, FOCAL_PRIOR_X_NORM * config.input_width / config.input_height, 0.5, 0.5)
+
+
+class ExportCheckpoint(L.Callback):
+    """Write ``out`` (``.safetensors`` + ``.json``) after every validation epoch and at the end of fit.
+
+    Args:
+        out: checkpoint path without suffix.
+        command: the training command recorded in the metadata (default: this process's command line).
+    """
+
+    def __init__(self, out: str, command: str | None = None):
+        self.out = out
+        self.command = command or shlex.join([Path(sys.executable).name, "-m", "training", *sys.argv[1:]])
+
+    def _export(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        net = module.net
+        prior = module.intrinsics_prior
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        datamodule = trainer.datamodule
+        metadata = CheckpointMetadata(
+            architecture=net.config,
+            intrinsics_prior=tuple(float(x) for x in prior) if prior is not None else _default_prior(net.config),
+            training={
+                "command": self.command,
+                "epoch": trainer.current_epoch,
+                "global_step": trainer.global_step,
+                "data_root": str(getattr(datamodule.hparams, "root", "")) if datamodule else "",
+                "clips": datamodule.clip_names() if hasattr(datamodule, "clip_names") else [],
+                "hyperparameters": {k: v for k, v in module.hparams.items() if k != "net"},
+            },
+            metrics={"validation": metrics},
+        )
+        was_training = net.training
+        save_checkpoint(net.eval(), self.out, metadata)
+        net.train(was_training)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._export(trainer, pl_module)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._export(trainer, pl_module)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Convert a Lightning checkpoint of :class:`training.module.SS3DLightningModule` to the SS3D format."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ckpt", required=True, help="Lightning .ckpt written by your own training run")
+    parser.add_argument("--out", required=True, help="output checkpoint path without suffix")
+    args = parser.parse_args(argv)
+    from training.module import SS3DLightningModule
+
+    # weights_only=True: tensors and plain containers only, never arbitrary pickled objects.
+    state = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+    hparams = state.get("hyper_parameters", {})
+    net_config = hparams.get("net")
+    module = SS3DLightningModule(net=SS3DNetConfig.from_dict(net_config) if isinstance(net_config, dict) else None)
+    module.load_state_dict(state["state_dict"])
+    metadata = CheckpointMetadata(
+        architecture=module.net.config,
+        intrinsics_prior=_default_prior(module.net.config),
+        training={"command": f"converted from {args.ckpt}", "global_step": state.get("global_step")},
+    )
+    for path in save_checkpoint(module.net.eval(), args.out, metadata):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
