@@ -1,0 +1,270 @@
+"""``ss3d`` lifecycle node: camera images in; depth, odometry, camera_info (+ TF, points, diagnostics) out.
+
+Topics (relative names, remap them):
+  * subscribes ``image`` (sensor_msgs/Image, SensorData QoS per REP 2003, keep last 1) and, with
+    ``use_camera_info``, ``camera_info`` (SensorData QoS);
+  * publishes ``depth`` (sensor_msgs/Image, REP 118 ``32FC1`` or ``16UC1``), ``camera_info`` for the depth image,
+    ``odom`` (nav_msgs/Odometry, REP 105), ``points`` (sensor_msgs/PointCloud2, optional) with reliable QoS, all
+    stamped with the input image's stamp; ``/diagnostics``; TF ``odom -> camera`` when tf2_ros is importable.
+
+Lifecycle: ``configure`` loads the model (and fails there with a clear message), ``activate`` subscribes and starts
+the inference worker, ``deactivate`` unsubscribes, ``cleanup`` releases the model. With ``autostart`` (default) the
+node configures and activates itself at start-up.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rclpy.lifecycle import LifecycleState, Node, TransitionCallbackReturn
+from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from ss3d_core.checkpoint import CheckpointError, bundled_checkpoint
+from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate, ResetReason, build_estimator
+from ss3d_core.pointcloud import depth_to_points
+from ss3d_ros import conversions, parameters
+from ss3d_ros.diagnostics import diagnostic_array, diagnostic_status
+from ss3d_ros.latest_frame_worker import LatestFrameWorker
+from ss3d_ros.stream_stats import StreamStats
+from ss3d_ros.tf_output import TfOutput
+
+# REP 2003: sensor data is subscribed best effort; keep only the newest image (stale frames are worthless).
+SENSOR_QOS = QoSProfile(
+    history=QoSHistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=QoSReliabilityPolicy.BEST_EFFORT,
+    durability=QoSDurabilityPolicy.VOLATILE,
+)
+# REP 2003: derived data is published reliable.
+OUTPUT_QOS = QoSProfile(
+    history=QoSHistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=QoSReliabilityPolicy.RELIABLE,
+    durability=QoSDurabilityPolicy.VOLATILE,
+)
+DEFAULT_CAMERA_FRAME = "camera_optical_frame"
+
+
+class SS3DNode(Node):
+    """Thin ROS layer around :class:`ss3d_core.estimator.Estimator` (conversions, QoS, parameters, diagnostics)."""
+
+    def __init__(self, node_name: str = "ss3d", **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        parameters.declare_all(self)
+        self.add_on_set_parameters_callback(parameters.validate_update)
+        self.stats = StreamStats()
+        self.estimator: Estimator | None = None
+        self.backend_name = ""
+        self._state = "unconfigured"
+        self._camera_info: CameraInfo | None = None
+        self._warned_at: dict[str, float] = {}
+        self._reported_drops = 0
+        self._image_sub: Any = None
+        self._worker = LatestFrameWorker(self._process, self._on_superseded, self._on_error)
+        self._pubs: dict[str, Any] = {}
+        self._subs: list[Any] = []
+        self._tf: TfOutput | None = None
+        period = self.get_parameter("diagnostics_period_s").value
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(period, self._publish_diagnostics)
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = parameters.current_values(self)
+        checkpoint = values["checkpoint"] or str(bundled_checkpoint())
+        try:
+            self.estimator = build_estimator(
+                checkpoint,
+                backend=values["backend"],
+                config=self._estimator_config(values),
+                num_threads=values["num_threads"] or None,
+            )
+        except (CheckpointError, RuntimeError, ValueError, OSError) as err:
+            self.get_logger().error(f"configure failed: cannot load checkpoint '{checkpoint}': {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.backend_name = self.estimator.backend.name
+        self.estimator.backend.warm_up()
+        for name, msg_type in (("depth", Image), ("camera_info", CameraInfo), ("odom", Odometry),
+                               ("points", PointCloud2)):
+            self._pubs[name] = self.create_lifecycle_publisher(msg_type, name, OUTPUT_QOS)
+        self._tf = TfOutput(self) if values["publish_tf"] else None
+        w, h = self.estimator.backend.input_size
+        self.get_logger().info(
+            f"configured: checkpoint '{checkpoint}', backend {self.backend_name}, network input {w}x{h}, "
+            f"depth unit {'metres' if values['metric_scale'] > 0 else 'relative (set metric_scale for metres)'}"
+        )
+        self._state = "inactive"
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._image_sub = self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+        self._subs.append(self._image_sub)
+        if self.get_parameter("use_camera_info").value:
+            self._subs.append(self.create_subscription(CameraInfo, "camera_info_in", self._on_camera_info,
+                                                       SENSOR_QOS))
+        self._worker.start()
+        self._state = "active"
+        self.get_logger().info("active: waiting for images on " + self.resolve_topic_name("image"))
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_stream()
+        self._state = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_stream()
+        self._release()
+        self._state = "unconfigured"
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_stream()
+        self._release()
+        self._state = "finalized"
+        return super().on_shutdown(state)
+
+    def _stop_stream(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs.clear()
+        self._image_sub = None
+        self._worker.stop()
+
+    def _release(self) -> None:
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs.clear()
+        self.estimator = None
+        self._tf = None
+
+    @staticmethod
+    def _estimator_config(values: dict[str, Any]) -> EstimatorConfig:
+        return EstimatorConfig(
+            gap_threshold_s=values["gap_threshold_s"],
+            intrinsics_window=values["intrinsics_window"],
+            intrinsics_freeze_after=values["intrinsics_freeze_after"] or None,
+            output_size=values["output_size"],
+            metric_scale=values["metric_scale"] or None,
+        )
+
+    # --- input --------------------------------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self.stats.received()
+        self._worker.submit((msg, time.monotonic()))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_superseded(self, item: Any) -> None:
+        self._drop("stale", "inference slower than the camera: older frames are dropped")
+
+    def _on_error(self, item: Any, err: BaseException) -> None:
+        self._drop("inference_error", f"processing failed: {type(err).__name__}: {err}")
+
+    def _drop(self, reason: str, message: str) -> None:
+        count = self.stats.dropped(reason)
+        self._warn_throttled(reason, f"dropped frame ({reason}, {count} so far): {message}")
+
+    def _warn_throttled(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at.get(key, -np.inf) >= self.get_parameter("warn_throttle_s").value:
+            self._warned_at[key] = now
+            self.get_logger().warning(message)
+
+    # --- processing (worker thread) -------------------------------------------------------------------------------
+    def _process(self, item: tuple[Image, float]) -> None:
+        msg, received_at = item
+        estimator = self.estimator
+        if estimator is None:
+            self._drop("inactive", "no model loaded")
+            return
+        try:
+            rgb = conversions.image_msg_to_rgb8(msg)
+        except conversions.ImageConversionError as err:
+            self._drop(err.reason, str(err))
+            return
+        values = parameters.current_values(self)
+        estimator.config = replace(
+            estimator.config,
+            gap_threshold_s=values["gap_threshold_s"],
+            output_size=values["output_size"],
+            metric_scale=values["metric_scale"] or None,
+        )
+        distortion = self._apply_camera_info(estimator, values["use_camera_info"])
+        estimate = estimator.estimate(rgb, conversions.stamp_to_ns(msg.header.stamp))
+        if estimate.reset_reason not in (None, ResetReason.FIRST_FRAME):
+            self.stats.event(f"odometry_reset_{estimate.reset_reason.value}")
+            self.get_logger().warning(
+                f"odometry restarted (segment {estimate.segment}): {estimate.reset_reason.value}"
+            )
+        self._publish(msg, estimate, rgb, values, distortion)
+        self.stats.published((time.monotonic() - received_at) * 1e3, estimate.inference_ms)
+
+    def _apply_camera_info(self, estimator: Estimator, use_camera_info: bool) -> tuple[str, tuple[float, ...]]:
+        info = self._camera_info
+        if not use_camera_info or info is None:
+            estimator.clear_known_intrinsics()
+            if use_camera_info:
+                self._warn_throttled("no_camera_info", "use_camera_info is set but no camera_info received yet; "
+                                     "publishing learned intrinsics")
+            return "plumb_bob", (0.0,) * 5
+        try:
+            K, width, height = conversions.camera_info_to_K(info)
+            estimator.set_known_intrinsics(K, width, height)
+        except ValueError as err:
+            self._warn_throttled("bad_camera_info", f"ignoring invalid camera_info: {err}")
+            estimator.clear_known_intrinsics()
+            return "plumb_bob", (0.0,) * 5
+        return info.distortion_model, tuple(info.d)
+
+    def _publish(
+        self,
+        msg: Image,
+        estimate: FrameEstimate,
+        rgb: np.ndarray,
+        values: dict[str, Any],
+        distortion: tuple[str, tuple[float, ...]],
+    ) -> None:
+        header = Header()
+        header.stamp = msg.header.stamp
+        header.frame_id = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME
+        depth = estimate.depth
+        h, w = depth.shape
+        self._pubs["depth"].publish(conversions.depth_to_image_msg(depth, header, values["depth_encoding"]))
+        self._pubs["camera_info"].publish(conversions.camera_info_msg(estimate.K, w, h, header, *distortion))
+
+        odom_header = Header()
+        odom_header.stamp = msg.header.stamp
+        odom_header.frame_id = values["odom_frame_id"]
+        linear, angular = estimate.twist if estimate.twist is not None else (None, None)
+        self._pubs["odom"].publish(conversions.odometry_msg(
+            estimate.T_odom_camera, odom_header, header.frame_id, twist_linear=linear, twist_angular=angular))
+        if self._tf is not None and values["publish_tf"]:
+            self._tf.send(conversions.transform_msg(estimate.T_odom_camera, odom_header, header.frame_id))
+        points_pub = self._pubs["points"]
+        if values["publish_points"] and points_pub.get_subscription_count() > 0:
+            points, colours = depth_to_points(depth, estimate.K, values["points_stride"], rgb)
+            points_pub.publish(conversions.pointcloud_msg(points, header, colours))
+
+    # --- diagnostics --------------------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        snapshot = self.stats.snapshot()
+        if self.estimator is not None:
+            for key, count in self.estimator.counters.items():
+                snapshot["events"][f"estimator_{key}"] = count
+        image_sub = self._image_sub
+        snapshot["image_publishers"] = image_sub.get_publisher_count() if image_sub is not None else 0
+        new_drops = snapshot["drops_total"] - self._reported_drops
+        self._reported_drops = snapshot["drops_total"]
+        status = diagnostic_status(self.get_fully_qualified_name(), snapshot, self.backend_name, self._state,
+                                   new_drops)
+        self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), status))
+
