@@ -1,0 +1,27 @@
+"""The ``default_k`` baseline: a generic intrinsics guess that needs no calibration.
+
+``fx = fy = 0.8·W`` (a horizontal field of view of 2·atan(1 / (2·0.8)) ≈ 64°, typical of phone and webcam lenses;
+the same normalised focal is the prior of the bundled checkpoint) and the principal point at the image centre, which
+under the pixel-centre convention of :mod:`ss3d_core.camera` is ``((W - 1) / 2, (H - 1) / 2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["GUESS_FOCAL_PER_WIDTH", "generic_guess_K"]
+
+# Focal length of the generic guess in units of the image width (horizontal FOV ≈ 64°), see the module docstring.
+GUESS_FOCAL_PER_WIDTH = 0.8
+
+
+def generic_guess_K(width: int, height: int) -> np.ndarray:
+    """``3×3`` float64 pixel K with ``fx = fy = 0.8·width`` and the principal point at the image centre.
+
+    Raises:
+        ValueError: on a non-positive size.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}×{height}")
+    f = GUESS_FOCAL_PER_WIDTH * width
+    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])

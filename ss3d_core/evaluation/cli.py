@@ -1,0 +1,196 @@
+"""``ss3d_eval``: score one SS3D checkpoint on depth, ego-motion and intrinsics over TUM-layout sequences.
+
+Example::
+
+    ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
+    python -m ss3d_core.evaluation --checkpoint out/ckpt/ss3d_small --sequences seq1 seq2 --output r.json
+
+Writes ``report.json``, ``report.md`` (same folder, same stem) and PNG figures in ``figures/`` next to them.
+Exit status: 0 on success, 2 on bad arguments (unknown paths, unreadable checkpoint, unavailable backend),
+1 on an unexpected failure during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger("ss3d_eval")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_ARGUMENTS = 2  # argparse's own status for usage errors
+# Default number of depth error-map figures per sequence.
+DEFAULT_DEPTH_FIGURES = 2
+FIGURES_DIR = "figures"
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ss3d_eval`` argument parser."""
+    from ss3d_core.estimator import EstimatorConfig
+    from ss3d_core.evaluation.baselines.colmap_selfcalib import DEFAULT_TIMEOUT_S
+
+    parser = argparse.ArgumentParser(
+        prog="ss3d_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", help="SS3D checkpoint NAME[.safetensors|.json] (default: the bundled one)")
+    parser.add_argument("--sequences", nargs="+", required=True, metavar="DIR",
+                        help="TUM-layout sequence folders, or folders of them")
+    parser.add_argument("--output", required=True, type=Path, help="report JSON path (report.md goes next to it)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
+                        help="inference backend (default: auto)")
+    parser.add_argument("--depth-cap-m", type=_positive_float,
+                        help="depth cap in metres for every sequence (default: per sequence, 10 indoor / 80 outdoor)")
+    parser.add_argument("--max-frames", type=_positive_int, help="evaluate only the first N frames of each sequence")
+    parser.add_argument("--figures", type=_non_negative_int, default=DEFAULT_DEPTH_FIGURES,
+                        help=f"depth error-map figures per sequence; 0 disables all figures "
+                             f"(default {DEFAULT_DEPTH_FIGURES})")
+    parser.add_argument("--gap-threshold-s", type=_positive_float, default=EstimatorConfig().gap_threshold_s,
+                        help="estimator: a larger stamp gap restarts odometry (default: the node's, %(default)s s)")
+    parser.add_argument("--no-colmap", action="store_true", help="skip the COLMAP self-calibration baseline")
+    parser.add_argument("--colmap-timeout-s", type=_positive_float, default=DEFAULT_TIMEOUT_S,
+                        help="wall-clock limit of one COLMAP run (default %(default)s s)")
+    parser.add_argument("--num-threads", type=_positive_int, help="CPU threads of the inference backend")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return parser
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import evo
+    import numpy
+    import torch
+
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "opencv": cv2.__version__, "evo": evo.__version__}
+
+
+def _write_figures(outcomes: list[Any], figures_dir: Path, n_depth: int) -> list[Path]:
+    from ss3d_core.evaluation.figures import depth_error_figure, trajectory_figure
+    from ss3d_core.evaluation.pose_metrics import MIN_ATE_POSES
+
+    written = []
+    for outcome in outcomes:
+        for sample in outcome.depth_samples[:n_depth]:
+            path = figures_dir / f"{outcome.name}_depth_{sample.frame_index:05d}.png"
+            written.append(depth_error_figure(sample, f"{outcome.name} frame {sample.frame_index}", path))
+        if outcome.ate is not None and outcome.ate.n_poses >= MIN_ATE_POSES:
+            path = figures_dir / f"{outcome.name}_trajectory.png"
+            written.append(trajectory_figure(outcome.ate, f"{outcome.name}: top-down trajectory", path))
+    return written
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Evaluate with parsed ``args``; usage problems go through ``parser.error`` (exit 2)."""
+    from ss3d_core.backends import BackendUnavailable, create_backend
+    from ss3d_core.checkpoint import CheckpointError, bundled_checkpoint
+    from ss3d_core.estimator import Estimator, EstimatorConfig
+    from ss3d_core.evaluation.baselines.colmap_selfcalib import colmap_available
+    from ss3d_core.evaluation.report import build_report, write_json, write_markdown
+    from ss3d_core.evaluation.sequence_runner import RunOptions, run_sequence
+    from ss3d_core.io.tum_sequence import TumSequence, find_sequences
+
+    try:
+        sequences = [TumSequence.load(folder) for folder in find_sequences(args.sequences)]
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        parser.error(f"--sequences: {err}")
+    checkpoint = str(args.checkpoint or bundled_checkpoint())
+    try:
+        backend, metadata = create_backend(args.backend, checkpoint, num_threads=args.num_threads)
+    except (CheckpointError, BackendUnavailable, ValueError) as err:
+        parser.error(f"--checkpoint/--backend: cannot load {checkpoint} on {args.backend}: {err}")
+    config = EstimatorConfig(gap_threshold_s=args.gap_threshold_s)
+    LOG.info("checkpoint %s on %s (%dx%d); %d sequence(s)", checkpoint, backend.name, *backend.input_size,
+             len(sequences))
+
+    if not args.no_colmap:
+        available, detail = colmap_available()
+        if available:
+            LOG.info("colmap_selfcalib baseline: pycolmap %s", detail)
+        else:
+            LOG.warning("colmap_selfcalib baseline unavailable: %s; the report marks it unavailable", detail)
+    options = RunOptions(
+        depth_cap_m=args.depth_cap_m,
+        max_frames=args.max_frames,
+        n_depth_samples=args.figures,
+        colmap=not args.no_colmap,
+        colmap_timeout_s=args.colmap_timeout_s,
+    )
+    outcomes = []
+    start = time.perf_counter()
+    for sequence in sequences:
+        LOG.info("sequence %s: %d frames", sequence.name, len(sequence.rgb))
+        outcome = run_sequence(sequence, lambda: Estimator(backend, metadata.intrinsics_prior, config), options)
+        depth, pose = outcome.result["depth"] or {}, outcome.result["pose"] or {}
+        LOG.info("  %s: AbsRel %s, rot %s deg, tdir %s deg, fx err %s, colmap %s", sequence.name,
+                 depth.get("abs_rel"), pose.get("rot_err_deg"), pose.get("tdir_err_deg"),
+                 (outcome.intrinsics or {}).get("fx_rel_err"),
+                 outcome.result["baselines"]["colmap_selfcalib"].get("status"))
+        outcomes.append(outcome)
+
+    settings = {
+        "backend": backend.name,
+        "network_input_size": list(backend.input_size),
+        "estimator": {"gap_threshold_s": config.gap_threshold_s, "output_size": config.output_size,
+                      "intrinsics_window": config.intrinsics_window},
+        "depth_cap_m_override": options.depth_cap_m,
+        "min_depth_m": options.min_depth_m,
+        "max_frames": options.max_frames,
+        "translation_noise_floor_m": options.noise_floor_m,
+        "association_max_time_diff_s": options.max_time_diff_s,
+        "sequences_args": [str(s) for s in args.sequences],
+        "versions": _versions(),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    report = build_report(checkpoint, outcomes, settings)
+    output: Path = args.output
+    figures = _write_figures(outcomes, output.parent / FIGURES_DIR, args.figures) if args.figures else []
+    write_json(report, output)
+    markdown = output.with_suffix(".md")
+    write_markdown(report, markdown, [str(p.relative_to(output.parent)) for p in figures])
+    LOG.info("wrote %s, %s and %d figure(s) in %.1f s", output, markdown, len(figures), time.perf_counter() - start)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status (0 ok, 2 bad arguments, 1 failure)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+        # evo logs every APE table at INFO; the numbers are in the report.
+        logging.getLogger("evo").setLevel(max(logging.WARNING, logging.getLogger().level))
+        return run(args, parser)
+    except SystemExit as exit_:  # argparse usage errors (status 2) and --help (status 0)
+        return int(exit_.code or 0)
+    except Exception:
+        LOG.exception("evaluation failed")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""Aggregate per-sequence outcomes into the evaluation report; write it as JSON and Markdown.
+
+Report layout (``report.json``)::
+
+    {"checkpoint": str, "settings": {...}, "notes": [str, ...],
+     "sequences": {name: {"depth": {...} | null, "pose": {...} | null, "intrinsics": {...}, "baselines": {...}, ...}},
+     "aggregate": {"depth": {abs_rel, sq_rel, rmse, rmse_log, delta1, delta2, delta3, n_images, ...},
+                   "pose": {rot_err_deg, tdir_err_deg, n_pairs, ate_m, n_ate_sequences, ...},
+                   "intrinsics": {fx_rel_err, fy_rel_err, cx_rel_err, cy_rel_err, n_sequences}},
+     "baselines": {"constant_depth": {"depth": {...}}, "five_point_calibrated": {"pose": {...}},
+                   "five_point_guess_k": {"pose": {...}}, "default_k": {"intrinsics": {...}},
+                   "colmap_selfcalib": {"status": ..., "intrinsics": {...}, "per_sequence": {...}}}}
+
+Aggregates are means over images (depth), pairs (pose), sequences (intrinsics, ATE, and the depth scale-ratio
+spread, which is a within-sequence quantity). A metric without data is
+``null``, never 0; the JSON never holds NaN or infinity (:func:`to_jsonable` maps them to ``null`` and the writer
+uses ``allow_nan=False``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ss3d_core.evaluation.depth_metrics import aggregate_depth
+from ss3d_core.evaluation.intrinsics_metrics import aggregate_intrinsics
+from ss3d_core.evaluation.pose_metrics import aggregate_pose
+from ss3d_core.evaluation.sequence_runner import SequenceOutcome
+
+__all__ = ["to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown"]
+
+FIVE_POINT_BASELINES = ("five_point_calibrated", "five_point_guess_k")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Recursively convert numpy types, enums and paths to JSON types; NaN/inf become ``None``."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    return value
+
+
+def _mean_or_none(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _colmap_aggregate(outcomes: Sequence[SequenceOutcome]) -> dict[str, Any]:
+    runs = {o.name: o.result["baselines"]["colmap_selfcalib"] for o in outcomes}
+    keys = ("status", "reason", "n_registered", "seconds")
+    per_sequence = {name: {k: run.get(k) for k in keys} for name, run in runs.items()}
+    scored = [o.baselines["colmap_selfcalib"] for o in outcomes if o.baselines.get("colmap_selfcalib")]
+    statuses = {run.get("status") for run in runs.values()}
+    if scored:
+        status = "ok"
+    elif statuses == {"unavailable"} or statuses == {"disabled"}:
+        status = statuses.pop()
+    else:
+        status = "no_result"
+    reasons = sorted({str(run.get("reason")) for run in runs.values() if run.get("reason")})
+    out: dict[str, Any] = {"status": status, "intrinsics": aggregate_intrinsics(scored), "per_sequence": per_sequence}
+    if status != "ok":
+        out["reason"] = "; ".join(reasons) if reasons else "no sequence with enough frames"
+    return out
+
+
+def _paired_with_model(outcomes: Sequence[SequenceOutcome], name: str) -> dict[str, Any]:
+    """Model vs a five-point baseline on exactly the pairs both scored (the runner keeps the lists aligned)."""
+    pairs = [(m, b) for o in outcomes for m, b in zip(o.pose, o.baselines[name]) if m is not None and b is not None]
+    tdir = [(m, b) for m, b in pairs if m.tdir_err_deg is not None and b.tdir_err_deg is not None]
+    return {
+        "n_pairs": len(pairs),
+        "model_rot_err_deg": _mean_or_none([m.rot_err_deg for m, _ in pairs]),
+        "baseline_rot_err_deg": _mean_or_none([b.rot_err_deg for _, b in pairs]),
+        "n_tdir_pairs": len(tdir),
+        "model_tdir_err_deg": _mean_or_none([m.tdir_err_deg for m, _ in tdir]),
+        "baseline_tdir_err_deg": _mean_or_none([b.tdir_err_deg for _, b in tdir]),
+    }
+
+
+def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(aggregate, baselines)`` sections of the report from per-sequence outcomes (see the module docstring)."""
+    depth = aggregate_depth([r for o in outcomes for r in o.depth])
+    depth["n_sequences"] = sum(1 for o in outcomes if o.result.get("depth") is not None)
+    # Scale consistency is a within-sequence property: average the per-sequence spreads rather than pooling ratios
+    # of different scenes.
+    spreads = [o.result["depth"]["scale_ratio_spread"] for o in outcomes
+               if o.result.get("depth") and o.result["depth"].get("scale_ratio_spread") is not None]
+    depth["scale_ratio_spread"] = _mean_or_none(spreads)
+    pose = aggregate_pose([e for o in outcomes for e in o.pose])
+    pose["n_pairs_no_estimate"] = pose.pop("n_skipped_pairs")
+    ates = [o.ate.rmse_m for o in outcomes if o.ate is not None and o.ate.rmse_m is not None]
+    pose["ate_m"] = _mean_or_none(ates)
+    pose["n_ate_sequences"] = len(ates)
+    intrinsics = aggregate_intrinsics([o.intrinsics for o in outcomes])
+
+    baselines: dict[str, Any] = {
+        "constant_depth": {"depth": aggregate_depth([r for o in outcomes for r in o.baselines["constant_depth"]])},
+    }
+    baselines["constant_depth"]["depth"]["n_sequences"] = depth["n_sequences"]
+    for name in FIVE_POINT_BASELINES:
+        summary = aggregate_pose([e for o in outcomes for e in o.baselines[name]])
+        summary["n_failed_pairs"] = summary.pop("n_skipped_pairs")
+        baselines[name] = {"pose": summary, "paired_with_model": _paired_with_model(outcomes, name)}
+    baselines["default_k"] = {"intrinsics": aggregate_intrinsics([o.baselines["default_k"] for o in outcomes])}
+    baselines["colmap_selfcalib"] = _colmap_aggregate(outcomes)
+    return {"depth": depth, "pose": pose, "intrinsics": intrinsics}, baselines
+
+
+def _notes(outcomes: Sequence[SequenceOutcome]) -> list[str]:
+    notes = []
+    distorted = [o.name for o in outcomes if o.result.get("distorted")]
+    if distorted:
+        notes.append(
+            "Images of " + ", ".join(distorted) + " are distorted (calib.yaml distortion) and were evaluated as is "
+            "(not undistorted); only five_point_calibrated undistorts its keypoints."
+        )
+    for o in outcomes:
+        depth, pose = o.result.get("depth"), o.result.get("pose")
+        if depth:
+            notes.append(f"{o.name}: depth cap {depth['cap_m']:g} m ({depth['cap_rule']}).")
+        if pose and pose.get("n_tdir_skipped_small_gt_motion"):
+            notes.append(
+                f"{o.name}: {pose['n_tdir_skipped_small_gt_motion']} pair(s) moved less than "
+                f"{pose['noise_floor_m'] * 1e3:g} mm: translation direction undefined, not scored."
+            )
+        for name in FIVE_POINT_BASELINES:
+            failures = ((o.result["baselines"].get(name) or {}).get("pose") or {}).get("failures")
+            if failures:
+                detail = ", ".join(f"{k}: {v}" for k, v in sorted(failures.items()))
+                notes.append(f"{o.name}: {name} failed on {sum(failures.values())} pair(s) ({detail}).")
+        ate = (pose or {}).get("ate") or {}
+        if ate.get("reason") and ate.get("n_poses", 0) >= 3:
+            notes.append(f"{o.name}: no ATE ({ate['reason']}).")
+        resets = {k: v for k, v in o.result["estimator"]["counters"].items() if k.startswith("reset_")}
+        if resets.get("reset_stamp_gap"):
+            notes.append(f"{o.name}: the estimator restarted odometry {resets['reset_stamp_gap']} time(s) on a "
+                         "timestamp gap (pairs without a model estimate are counted, not scored).")
+    return notes
+
+
+def build_report(
+    checkpoint: str, outcomes: Sequence[SequenceOutcome], settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict (NaN-free)."""
+    agg, baselines = aggregate(outcomes)
+    return to_jsonable(
+        {
+            "checkpoint": str(checkpoint),
+            "settings": settings or {},
+            "notes": _notes(outcomes),
+            "sequences": {o.name: o.result for o in outcomes},
+            "aggregate": agg,
+            "baselines": baselines,
+        }
+    )
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    """Write ``report`` (indented); raises ``ValueError`` if it still holds NaN/inf."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+
+
+# --- Markdown --------------------------------------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+_SUMMARY_ROWS = (
+    # (label, report section, metric key (None: failure counts), baselines that carry the metric)
+    ("AbsRel ↓", "depth", "abs_rel", ("constant_depth",)),
+    ("SqRel ↓", "depth", "sq_rel", ("constant_depth",)),
+    ("RMSE (m) ↓", "depth", "rmse", ("constant_depth",)),
+    ("RMSE log ↓", "depth", "rmse_log", ("constant_depth",)),
+    ("δ<1.25 ↑", "depth", "delta1", ("constant_depth",)),
+    ("δ<1.25² ↑", "depth", "delta2", ("constant_depth",)),
+    ("δ<1.25³ ↑", "depth", "delta3", ("constant_depth",)),
+    ("depth images", "depth", "n_images", ("constant_depth",)),
+    ("scale ratio std/median ↓", "depth", "scale_ratio_spread", ()),
+    ("rotation error (°) ↓", "pose", "rot_err_deg", FIVE_POINT_BASELINES),
+    ("translation direction error (°) ↓", "pose", "tdir_err_deg", FIVE_POINT_BASELINES),
+    ("pairs scored (rotation)", "pose", "n_pairs", FIVE_POINT_BASELINES),
+    ("pairs scored (direction)", "pose", "n_tdir_pairs", FIVE_POINT_BASELINES),
+    ("pairs failed / without estimate", "pose", None, FIVE_POINT_BASELINES),
+    ("ATE Sim(3) (m) ↓", "pose", "ate_m", ()),
+    ("fx relative error ↓", "intrinsics", "fx_rel_err", ("default_k", "colmap_selfcalib")),
+    ("fy relative error ↓", "intrinsics", "fy_rel_err", ("default_k", "colmap_selfcalib")),
+    ("cx relative error ↓", "intrinsics", "cx_rel_err", ("default_k", "colmap_selfcalib")),
+    ("cy relative error ↓", "intrinsics", "cy_rel_err", ("default_k", "colmap_selfcalib")),
+    ("sequences (intrinsics)", "intrinsics", "n_sequences", ("default_k", "colmap_selfcalib")),
+)
+_BASELINE_COLUMNS = ("constant_depth", "five_point_calibrated", "five_point_guess_k", "default_k", "colmap_selfcalib")
+
+
+def _summary_table(report: dict[str, Any]) -> list[str]:
+    lines = ["| metric | model | " + " | ".join(_BASELINE_COLUMNS) + " |", "|---" * (2 + len(_BASELINE_COLUMNS)) + "|"]
+    for label, section, key, carriers in _SUMMARY_ROWS:
+        model_section = report["aggregate"][section]
+        if key is None:
+            cells = [_fmt(model_section.get("n_pairs_no_estimate"))]
+        else:
+            cells = [_fmt(model_section.get(key))]
+        for name in _BASELINE_COLUMNS:
+            if name not in carriers:
+                cells.append("")
+                continue
+            data = report["baselines"][name].get(section) or {}
+            cells.append(_fmt(data.get("n_failed_pairs") if key is None else data.get(key)))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _paired_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| baseline | same pairs | model rot (°) | baseline rot (°) | same pairs (direction) | model tdir (°) "
+        "| baseline tdir (°) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in FIVE_POINT_BASELINES:
+        p = report["baselines"][name].get("paired_with_model") or {}
+        cells = [name, _fmt(p.get("n_pairs")), _fmt(p.get("model_rot_err_deg")), _fmt(p.get("baseline_rot_err_deg")),
+                 _fmt(p.get("n_tdir_pairs")), _fmt(p.get("model_tdir_err_deg")), _fmt(p.get("baseline_tdir_err_deg"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _sequence_table(report: dict[str, Any]) -> list[str]:
+    header = (
+        "| sequence | frames | distorted | cap (m) | AbsRel | δ1 | const AbsRel | rot (°) | tdir (°) | ATE (m) "
+        "| 5pt-cal rot (°) | 5pt-cal tdir (°) | 5pt-guess rot (°) | fx err | fy err | cx err | cy err | K source |"
+    )
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    for name, seq in report["sequences"].items():
+        depth = seq.get("depth") or {}
+        pose = seq.get("pose") or {}
+        intr = seq.get("intrinsics") or {}
+        base = seq.get("baselines", {})
+        const = (base.get("constant_depth") or {}).get("depth") or {}
+        cal = (base.get("five_point_calibrated") or {}).get("pose") or {}
+        guess = (base.get("five_point_guess_k") or {}).get("pose") or {}
+        cells = [
+            name,
+            _fmt(seq.get("n_frames")),
+            "yes" if seq.get("distorted") else "no",
+            _fmt(depth.get("cap_m"), 0),
+            _fmt(depth.get("abs_rel")),
+            _fmt(depth.get("delta1")),
+            _fmt(const.get("abs_rel")),
+            _fmt(pose.get("rot_err_deg"), 2),
+            _fmt(pose.get("tdir_err_deg"), 1),
+            _fmt(pose.get("ate_m")),
+            _fmt(cal.get("rot_err_deg"), 2),
+            _fmt(cal.get("tdir_err_deg"), 1),
+            _fmt(guess.get("rot_err_deg"), 2),
+            _fmt(intr.get("fx_rel_err")),
+            _fmt(intr.get("fy_rel_err")),
+            _fmt(intr.get("cx_rel_err")),
+            _fmt(intr.get("cy_rel_err")),
+            _fmt(intr.get("intrinsics_source")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
+    """Markdown summary: model vs baselines per metric, per-sequence rows, notes and figure links."""
+    colmap = report["baselines"]["colmap_selfcalib"]
+    lines = [
+        "# SS3D unified evaluation",
+        "",
+        f"Checkpoint: `{report['checkpoint']}`",
+        "",
+        "Depth: per-image median scaling (monodepth2 protocol). Pose: consecutive pairs; translation direction only "
+        "(monocular); ATE after Sim(3) alignment (evo). Intrinsics: relative error at the calibration resolution. "
+        "– = no data.",
+        "",
+        "## Model vs baselines",
+        "",
+        *_summary_table(report),
+        "",
+        f"colmap_selfcalib: {colmap['status']}" + (f" ({colmap['reason']})" if colmap.get("reason") else ""),
+        "",
+        "### Ego-motion on the same pairs (pairs where both the model and the baseline produced a motion)",
+        "",
+        *_paired_table(report),
+        "",
+        "## Per sequence",
+        "",
+        *_sequence_table(report),
+        "",
+    ]
+    if report.get("notes"):
+        lines += ["## Notes", "", *[f"- {note}" for note in report["notes"]], ""]
+    if figures:
+        lines += ["## Figures", "", *[f"![{Path(f).stem}]({f})" for f in figures], ""]
+    return "\n".join(lines)
+
+
+def write_markdown(report: dict[str, Any], path: Path, figures: Sequence[str] = ()) -> None:
+    """Write :func:`render_markdown` to ``path``; ``figures`` are paths relative to the Markdown file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_markdown(report, figures))

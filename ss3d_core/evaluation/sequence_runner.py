@@ -1,0 +1,425 @@
+"""Run the streaming estimator and the baselines over one TUM-layout sequence and score them.
+
+The model is the node's :class:`~ss3d_core.estimator.Estimator` (a fresh one per sequence, frames in ``rgb.txt``
+order, stamps from ``rgb.txt``); the baselines see the same frames and pairs:
+
+* depth: every frame with a depth image within ``max_time_diff_s`` of it (nearest timestamp), scored by
+  :func:`~ss3d_core.evaluation.depth_metrics.depth_metrics` with a per-sequence cap
+  (:func:`~ss3d_core.evaluation.depth_metrics.select_depth_cap`); the ``constant_depth`` baseline on the same images.
+* pose: every consecutive frame pair ``(i-1, i)`` whose two frames have a ground-truth pose within
+  ``max_time_diff_s``; the model's ``T_prev_cur`` (``None`` after an odometry reset: counted, not scored) and the
+  two five-point baselines (a failure is counted, not scored). ATE after Sim(3) alignment over the frames with GT of
+  the odometry segment holding most of them (segments restart at resets).
+* intrinsics: the estimator's final K (after the last frame) against ``calib.yaml``; ``default_k`` and
+  ``colmap_selfcalib`` likewise.
+
+Images are used as stored: when ``calib.yaml`` lists distortion, the images are distorted and the model sees them as
+they are (the result says ``distorted: true``); only the ``five_point_calibrated`` baseline undistorts its keypoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import yaml
+
+from ss3d_core.estimator import Estimator, FrameEstimate
+from ss3d_core.evaluation.baselines import colmap_selfcalib, constant_depth, default_k, five_point
+from ss3d_core.evaluation.depth_metrics import (
+    CALIB_CAP_KEY,
+    MIN_DEPTH_M,
+    DepthResult,
+    abs_rel_error_map,
+    aggregate_depth,
+    depth_metrics,
+    resize_depth,
+    scaled_prediction,
+    select_depth_cap,
+)
+from ss3d_core.evaluation.intrinsics_metrics import intrinsics_errors
+from ss3d_core.evaluation.pose_metrics import (
+    TRANSLATION_NOISE_FLOOR_M,
+    AteResult,
+    RelativePoseError,
+    aggregate_pose,
+    ate_sim3,
+    relative_motion,
+    relative_pose_error,
+)
+from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, TumSequence
+
+__all__ = ["RunOptions", "DepthSample", "SequenceOutcome", "run_sequence"]
+
+LOG = logging.getLogger(__name__)
+
+# Ground-truth depth images read to decide the indoor/outdoor cap (evenly spaced over the sequence).
+CAP_DECISION_SAMPLES = 10
+NANOSECONDS_PER_SECOND = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Evaluation settings shared by all sequences.
+
+    Attributes:
+        depth_cap_m: force this depth cap (metres) instead of the per-sequence rule.
+        min_depth_m: smallest valid ground-truth depth, metres.
+        max_frames: evaluate only the first ``max_frames`` frames of each sequence (``None``: all).
+        n_depth_samples: depth frames kept per sequence for figures.
+        noise_floor_m: GT translations below this skip the direction error.
+        max_time_diff_s: association tolerance for depth images and GT poses, seconds.
+        colmap: try the COLMAP self-calibration baseline.
+        colmap_timeout_s: wall-clock limit of one COLMAP run, seconds.
+    """
+
+    depth_cap_m: float | None = None
+    min_depth_m: float = MIN_DEPTH_M
+    max_frames: int | None = None
+    n_depth_samples: int = 2
+    noise_floor_m: float = TRANSLATION_NOISE_FLOOR_M
+    max_time_diff_s: float = DEFAULT_MAX_TIME_DIFF_S
+    colmap: bool = True
+    colmap_timeout_s: float = colmap_selfcalib.DEFAULT_TIMEOUT_S
+
+
+@dataclass
+class DepthSample:
+    """One scored depth frame kept for figures (all ``H×W`` at the GT resolution, metres, NaN invalid).
+
+    Attributes:
+        frame_index: index in ``rgb.txt``.
+        rgb: ``H0×W0×3`` uint8 input image.
+        pred_m: median-scaled, clamped prediction (every pixel, also where the GT is invalid).
+        gt_m: ground truth.
+        abs_rel_map: per-pixel ``|gt - pred| / gt``.
+    """
+
+    frame_index: int
+    rgb: np.ndarray
+    pred_m: np.ndarray
+    gt_m: np.ndarray
+    abs_rel_map: np.ndarray
+
+
+@dataclass
+class SequenceOutcome:
+    """Results of one sequence.
+
+    Attributes:
+        name: sequence folder name.
+        result: JSON-ready per-sequence report (see :func:`run_sequence`).
+        depth: per-image model results (``None`` = no valid GT pixel), for aggregation over images.
+        pose: per-pair model errors (``None`` = no estimate), for aggregation over pairs.
+        ate: ATE of the model, or ``None`` without enough GT.
+        intrinsics: model intrinsics errors, or ``None``.
+        baselines: per baseline, the same lists/dicts (``constant_depth`` -> depth list, ``five_point_*`` -> pose
+            list with ``None`` for failures, ``default_k``/``colmap_selfcalib`` -> intrinsics dict or ``None``).
+            ``pose`` and the ``five_point_*`` lists are aligned: entry ``k`` of each is the same GT pair.
+        depth_samples: frames kept for figures.
+    """
+
+    name: str
+    result: dict[str, object]
+    depth: list[DepthResult | None] = field(default_factory=list)
+    pose: list[RelativePoseError | None] = field(default_factory=list)
+    ate: AteResult | None = None
+    intrinsics: dict[str, float] | None = None
+    baselines: dict[str, object] = field(default_factory=dict)
+    depth_samples: list[DepthSample] = field(default_factory=list)
+
+
+def _calib_cap(sequence: TumSequence) -> float | None:
+    raw = yaml.safe_load((sequence.root / "calib.yaml").read_text()) or {}
+    return float(raw[CALIB_CAP_KEY]) if CALIB_CAP_KEY in raw else None
+
+
+def _depth_cap(sequence: TumSequence, depth_frames: dict[int, int], options: RunOptions) -> tuple[float, str]:
+    indices = sorted(set(depth_frames.values()))
+    picks = [indices[i] for i in np.unique(np.linspace(0, len(indices) - 1, CAP_DECISION_SAMPLES).astype(int))]
+    calib_cap = _calib_cap(sequence)
+    samples = [] if options.depth_cap_m or calib_cap else [sequence.read_depth_m(i) for i in picks]
+    return select_depth_cap(samples, options.depth_cap_m, calib_cap, options.min_depth_m)
+
+
+class _FivePointTracker:
+    """Five-point baselines on consecutive GT pairs, extracting SIFT features once per frame."""
+
+    def __init__(self, sequence: TumSequence, noise_floor_m: float):
+        calib = sequence.calibration
+        self.variants = {
+            "five_point_calibrated": (calib.K, calib.distortion or None),
+            "five_point_guess_k": (default_k.generic_guess_K(calib.width, calib.height), None),
+        }
+        self.noise_floor_m = noise_floor_m
+        self.errors: dict[str, list[RelativePoseError | None]] = {k: [] for k in self.variants}
+        self.failures: dict[str, Counter[str]] = {k: Counter() for k in self.variants}
+
+    def score_pair(
+        self, features_prev: five_point.Features, features_cur: five_point.Features, T_prev_cur_gt: np.ndarray
+    ) -> None:
+        """Run both variants on one pair and score them against the GT motion (failures counted)."""
+        pts_prev, pts_cur = five_point.match_features(features_prev, features_cur)
+        for name, (K, distortion) in self.variants.items():
+            outcome = five_point.relative_pose_from_matches(pts_prev, pts_cur, K, distortion)
+            if outcome.T_prev_cur is None:
+                self.failures[name][outcome.failure or "unknown"] += 1
+                self.errors[name].append(None)
+            else:
+                self.errors[name].append(relative_pose_error(outcome.T_prev_cur, T_prev_cur_gt, self.noise_floor_m))
+
+    def summary(self, name: str) -> dict[str, object]:
+        """Aggregated pose errors of one variant, with failure counts."""
+        pose = aggregate_pose(self.errors[name])
+        pose["n_failed_pairs"] = pose.pop("n_skipped_pairs")
+        pose["failures"] = dict(self.failures[name])
+        pose["uses_distortion"] = bool(self.variants[name][1])
+        return pose
+
+
+def _ate_over_best_segment(
+    stamps: list[float], estimates: list[FrameEstimate], gt: list[np.ndarray | None]
+) -> AteResult | None:
+    """ATE over the GT-matched frames of the odometry segment that holds most of them (``None`` without GT)."""
+    by_segment: dict[int, list[int]] = {}
+    for i, (est, T_gt) in enumerate(zip(estimates, gt)):
+        if T_gt is not None:
+            by_segment.setdefault(est.segment, []).append(i)
+    if not by_segment:
+        return None
+    frames = max(by_segment.values(), key=len)
+    return ate_sim3(
+        [stamps[i] for i in frames], [estimates[i].T_odom_camera for i in frames], [gt[i] for i in frames]
+    )
+
+
+def _depth_sample(
+    index: int, rgb: np.ndarray, pred: np.ndarray, gt_depth_m: np.ndarray, cap_m: float, min_m: float
+) -> DepthSample:
+    """Figure data: the whole prediction (not only the scored pixels) median-scaled and clamped, and the error map."""
+    pred_m, mask, ratio = scaled_prediction(pred, gt_depth_m, cap_m, min_m)
+    full = np.clip(resize_depth(pred, gt_depth_m.shape) * ratio, min_m, cap_m)
+    return DepthSample(index, rgb, full, gt_depth_m, abs_rel_error_map(pred_m, gt_depth_m, mask))
+
+
+def _intrinsics_block(K: np.ndarray, size: tuple[int, int], sequence: TumSequence) -> dict[str, float]:
+    calib = sequence.calibration
+    return intrinsics_errors(K, size, calib.K, (calib.width, calib.height))
+
+
+@dataclass
+class _Plan:
+    """What one sequence offers: frames to run, their depth images and GT poses, and the depth cap."""
+
+    n: int
+    stamps: list[float]
+    depth_frames: dict[int, int]
+    gt: list[np.ndarray | None]
+    cap_m: float | None
+    cap_rule: str | None
+
+    def has_gt_pair(self, i: int) -> bool:
+        """Frames ``i - 1`` and ``i`` both exist and both have a GT pose."""
+        return 1 <= i < self.n and self.gt[i] is not None and self.gt[i - 1] is not None
+
+
+def _plan(sequence: TumSequence, options: RunOptions) -> _Plan:
+    n = len(sequence.rgb) if options.max_frames is None else min(options.max_frames, len(sequence.rgb))
+    dt = options.max_time_diff_s
+    depth_frames = {i: d for i in range(n) if (d := sequence.depth_index_for_frame(i, dt)) is not None}
+    cap_m, cap_rule = _depth_cap(sequence, depth_frames, options) if depth_frames else (None, None)
+    return _Plan(
+        n=n,
+        stamps=[sequence.rgb[i][0] for i in range(n)],
+        depth_frames=depth_frames,
+        gt=[sequence.gt_pose_for_frame(i, dt) for i in range(n)],
+        cap_m=cap_m,
+        cap_rule=cap_rule,
+    )
+
+
+@dataclass
+class _FrameLoop:
+    """Everything collected while streaming the frames (see :func:`_run_frames`)."""
+
+    estimates: list[FrameEstimate] = field(default_factory=list)
+    per_image: list[dict[str, object]] = field(default_factory=list)
+    pairs_missing_gt: int = 0
+    pairs_no_estimate: int = 0
+    seconds: float = 0.0
+
+
+def _run_frames(
+    sequence: TumSequence,
+    estimator: Estimator,
+    plan: _Plan,
+    options: RunOptions,
+    outcome: SequenceOutcome,
+    five: _FivePointTracker,
+) -> _FrameLoop:
+    """Stream the frames through the estimator in ``rgb.txt`` order; score depth and pairs as they come.
+
+    Fills ``outcome.depth``, ``outcome.pose``, ``outcome.baselines["constant_depth"]`` and
+    ``outcome.depth_samples``; the five-point tracker scores the same GT pairs as the model.
+    """
+    loop = _FrameLoop()
+    constant: list[DepthResult | None] = []
+    features_prev: five_point.Features | None = None
+    start = time.perf_counter()
+    for i in range(plan.n):
+        rgb = sequence.read_rgb(i)
+        est = estimator.estimate(rgb, int(round(plan.stamps[i] * NANOSECONDS_PER_SECOND)))
+        loop.estimates.append(est)
+        if i in plan.depth_frames:
+            gt_depth = sequence.read_depth_m(plan.depth_frames[i])
+            result = depth_metrics(est.depth, gt_depth, plan.cap_m, options.min_depth_m)
+            outcome.depth.append(result)
+            flat = constant_depth.constant_depth_prediction(*est.depth.shape)
+            constant.append(depth_metrics(flat, gt_depth, plan.cap_m, options.min_depth_m))
+            loop.per_image.append(
+                {"frame": i, "stamp_s": plan.stamps[i], **(result.as_dict() if result else {"skipped": True})}
+            )
+            if result is not None and len(outcome.depth_samples) < options.n_depth_samples:
+                outcome.depth_samples.append(
+                    _depth_sample(i, rgb, est.depth, gt_depth, plan.cap_m, options.min_depth_m)
+                )
+        # Five-point features are needed for this frame when it closes or opens a GT pair.
+        needed = plan.has_gt_pair(i) or plan.has_gt_pair(i + 1)
+        features_cur = five_point.extract_features(rgb) if needed else None
+        if i >= 1 and not plan.has_gt_pair(i):
+            loop.pairs_missing_gt += 1
+        elif i >= 1:
+            T_gt = relative_motion(plan.gt[i - 1], plan.gt[i])
+            if est.T_prev_cur is None:
+                loop.pairs_no_estimate += 1
+                outcome.pose.append(None)
+            else:
+                outcome.pose.append(relative_pose_error(est.T_prev_cur, T_gt, options.noise_floor_m))
+            five.score_pair(features_prev, features_cur, T_gt)
+        features_prev = features_cur
+    outcome.baselines["constant_depth"] = constant
+    loop.seconds = time.perf_counter() - start
+    return loop
+
+
+def _pose_section(
+    outcome: SequenceOutcome, plan: _Plan, loop: _FrameLoop, options: RunOptions
+) -> dict[str, object]:
+    outcome.ate = _ate_over_best_segment(plan.stamps, loop.estimates, plan.gt)
+    pose = aggregate_pose(outcome.pose)
+    pose.pop("n_skipped_pairs")  # = n_pairs_no_estimate below
+    return {
+        **pose,
+        "n_candidate_pairs": max(plan.n - 1, 0),
+        "n_pairs_missing_gt": loop.pairs_missing_gt,
+        "n_pairs_no_estimate": loop.pairs_no_estimate,
+        "noise_floor_m": options.noise_floor_m,
+        "ate_m": outcome.ate.rmse_m if outcome.ate else None,
+        "ate": outcome.ate.as_dict() if outcome.ate else None,
+    }
+
+
+def _intrinsics_section(outcome: SequenceOutcome, sequence: TumSequence, last: FrameEstimate) -> dict[str, object]:
+    """The estimator's final K (at the depth size) against calib.yaml, compared at the calibration resolution."""
+    calib = sequence.calibration
+    size = (last.depth.shape[1], last.depth.shape[0])
+    outcome.intrinsics = _intrinsics_block(last.K, size, sequence)
+    if tuple(last.input_size) != (calib.width, calib.height):
+        LOG.warning("%s: images are %s but calib.yaml says %sx%s", sequence.name, last.input_size,
+                    calib.width, calib.height)
+    return {
+        **outcome.intrinsics,
+        "intrinsics_source": last.intrinsics_source.value,
+        "K_size": list(size),
+        "calib": {"fx": calib.K[0, 0], "fy": calib.K[1, 1], "cx": calib.K[0, 2], "cy": calib.K[1, 2]},
+        "compared_at": "calibration resolution (estimate scaled with scale_K)",
+    }
+
+
+def _colmap(sequence: TumSequence, n: int, options: RunOptions) -> dict[str, object]:
+    """COLMAP self-calibration on the first ``n`` frames, scored like the model's K."""
+    if not options.colmap:
+        return {"status": "disabled", "reason": "--no-colmap"}
+    run = colmap_selfcalib.colmap_selfcalibration(
+        sequence.root, [p for _, p in sequence.rgb[:n]], timeout_s=options.colmap_timeout_s
+    )
+    if run.get("status") == "ok":
+        K = np.array([[run["fx"], 0.0, run["cx"]], [0.0, run["fy"], run["cy"]], [0.0, 0.0, 1.0]])
+        run["intrinsics"] = _intrinsics_block(K, (int(run["width"]), int(run["height"])), sequence)
+    return run
+
+
+def _baselines_section(
+    outcome: SequenceOutcome, sequence: TumSequence, plan: _Plan, five: _FivePointTracker, options: RunOptions
+) -> dict[str, object]:
+    calib = sequence.calibration
+    size = (calib.width, calib.height)
+    for name in five.variants:
+        outcome.baselines[name] = five.errors[name]
+    outcome.baselines["default_k"] = _intrinsics_block(default_k.generic_guess_K(*size), size, sequence)
+    colmap = _colmap(sequence, plan.n, options)
+    outcome.baselines["colmap_selfcalib"] = colmap.get("intrinsics")
+    has_gt = bool(sequence.gt_stamps.size)
+    constant = aggregate_depth(outcome.baselines["constant_depth"]) if plan.depth_frames else None
+    return {
+        "constant_depth": {"depth": constant},
+        **{name: {"pose": five.summary(name) if has_gt else None} for name in five.variants},
+        "default_k": {"intrinsics": outcome.baselines["default_k"]},
+        "colmap_selfcalib": colmap,
+    }
+
+
+def run_sequence(
+    sequence: TumSequence,
+    estimator_factory: Callable[[], Estimator],
+    options: RunOptions | None = None,
+) -> SequenceOutcome:
+    """Evaluate the model and the baselines on one sequence.
+
+    Args:
+        sequence: a loaded :class:`TumSequence`.
+        estimator_factory: returns a fresh :class:`Estimator` (called once).
+        options: :class:`RunOptions`.
+
+    Returns:
+        :class:`SequenceOutcome`; ``result`` holds ``n_frames``, ``image_size``, ``distorted``, ``estimator``
+        (reset counters, mean inference time), ``depth`` (``None`` without depth images), ``pose`` (``None``
+        without ground-truth poses), ``intrinsics`` and ``baselines``.
+
+    Raises:
+        ValueError: on unreadable images or depth files (from :class:`TumSequence`).
+    """
+    options = options or RunOptions()
+    calib = sequence.calibration
+    plan = _plan(sequence, options)
+    outcome = SequenceOutcome(name=sequence.name, result={})
+    estimator = estimator_factory()
+    five = _FivePointTracker(sequence, options.noise_floor_m)
+    loop = _run_frames(sequence, estimator, plan, options, outcome, five)
+    depth = None
+    if plan.depth_frames:
+        extra = {"cap_m": plan.cap_m, "cap_rule": plan.cap_rule, "min_m": options.min_depth_m}
+        depth = {**aggregate_depth(outcome.depth), **extra, "per_image": loop.per_image}
+    inference_ms = [e.inference_ms for e in loop.estimates]
+    outcome.result = {
+        "n_frames": plan.n,
+        "n_frames_in_sequence": len(sequence.rgb),
+        "image_size": [calib.width, calib.height],
+        "distorted": bool(calib.distortion and any(calib.distortion)),
+        "distortion_model": calib.distortion_model or None,
+        "metadata": dict(sequence.metadata),
+        "estimator": {
+            "counters": dict(estimator.counters),
+            "mean_inference_ms": float(np.mean(inference_ms)) if inference_ms else None,
+            "seconds_total": round(loop.seconds, 3),
+        },
+        "depth": depth,
+        "pose": _pose_section(outcome, plan, loop, options) if sequence.gt_stamps.size else None,
+        "intrinsics": _intrinsics_section(outcome, sequence, loop.estimates[-1]) if loop.estimates else None,
+        "baselines": _baselines_section(outcome, sequence, plan, five, options),
+    }
+    return outcome

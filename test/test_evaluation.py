@@ -1,0 +1,226 @@
+"""``ss3d_eval``: the sequence runner (protocol edge cases), the report (shape, nulls, no NaN), the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
+
+from ss3d_core.camera import scale_K
+from ss3d_core.estimator import IntrinsicsSource
+from ss3d_core.evaluation.baselines import colmap_selfcalib
+from ss3d_core.evaluation.cli import main
+from ss3d_core.evaluation.pose_metrics import relative_motion
+from ss3d_core.evaluation.report import build_report, to_jsonable, write_json
+from ss3d_core.evaluation.sequence_runner import RunOptions, run_sequence
+from ss3d_core.io.tum_sequence import TumSequence
+
+PAIR = FIXTURES / "tum_fr1_xyz_pair1"  # 2 real frames, depth for the first, mocap GT for both
+NO_COLMAP = RunOptions(colmap=False)
+AGGREGATE_KEYS = {
+    "depth": {"abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3", "n_images"},
+    "pose": {"rot_err_deg", "tdir_err_deg", "n_pairs", "ate_m"},
+    "intrinsics": {"fx_rel_err", "fy_rel_err", "cx_rel_err", "cy_rel_err", "n_sequences"},
+}
+
+
+@dataclass
+class _Estimate:
+    """The attributes of ``FrameEstimate`` that the runner reads."""
+
+    depth: np.ndarray
+    T_prev_cur: np.ndarray | None
+    T_odom_camera: np.ndarray
+    K: np.ndarray
+    intrinsics_source: IntrinsicsSource
+    input_size: tuple[int, int]
+    segment: int = 0
+    inference_ms: float = 0.0
+
+
+class OracleEstimator:
+    """Test double that "predicts" the ground truth of a sequence: depth ×``depth_scale``, GT motion, calibrated K."""
+
+    def __init__(self, sequence: TumSequence, depth_scale: float = 1.0):
+        self.sequence = sequence
+        self.depth_scale = depth_scale
+        self.counters: Counter[str] = Counter()
+        self._index = 0
+
+    def estimate(self, image: np.ndarray, stamp_ns: int) -> _Estimate:
+        seq, i = self.sequence, self._index
+        self._index += 1
+        self.counters["frames"] += 1
+        d = seq.depth_index_for_frame(i)
+        depth = seq.read_depth_m(d) * self.depth_scale if d is not None else np.ones(image.shape[:2], np.float32)
+        gt, gt_prev = seq.gt_pose_for_frame(i), seq.gt_pose_for_frame(i - 1) if i else None
+        T_prev_cur = relative_motion(gt_prev, gt) if gt is not None and gt_prev is not None else None
+        calib = seq.calibration
+        h, w = depth.shape
+        K = scale_K(calib.K, (calib.width, calib.height), (w, h))
+        return _Estimate(depth, T_prev_cur, gt if gt is not None else np.eye(4), K, IntrinsicsSource.KNOWN,
+                         (image.shape[1], image.shape[0]))
+
+
+def copy_sequence(tmp_path: Path, name: str = "seq") -> Path:
+    """A writable copy of the fixture pair to edit per test."""
+    target = tmp_path / name
+    shutil.copytree(PAIR, target)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+def oracle_run(root: Path, depth_scale: float = 1.0, options: RunOptions = NO_COLMAP):
+    sequence = TumSequence.load(root)
+    return run_sequence(sequence, lambda: OracleEstimator(sequence, depth_scale), options)
+
+
+# --- runner -----------------------------------------------------------------------------------------------------
+def test_oracle_scores_perfectly_on_real_pair():
+    outcome = oracle_run(PAIR, depth_scale=3.0)
+    result = outcome.result
+    depth, pose, intrinsics = result["depth"], result["pose"], result["intrinsics"]
+    assert depth["n_images"] == 1 and depth["cap_m"] == 10.0 and depth["cap_rule"].startswith("indoor")
+    assert depth["abs_rel"] == pytest.approx(0.0, abs=1e-6) and depth["delta1"] == 1.0
+    assert depth["scale_ratio_median"] == pytest.approx(1.0 / 3.0)
+    assert pose["n_pairs"] == 1 and pose["n_tdir_pairs"] == 1
+    assert pose["rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert pose["tdir_err_deg"] == pytest.approx(0.0, abs=1e-4)
+    assert pose["ate_m"] is None  # 2 poses: no Sim(3) alignment
+    for key in ("fx", "fy", "cx", "cy"):
+        assert intrinsics[f"{key}_rel_err"] == pytest.approx(0.0, abs=1e-9)
+    assert result["distorted"] is True
+    # The real baselines on the same pair: the calibrated five-point pose is accurate.
+    five = result["baselines"]["five_point_calibrated"]["pose"]
+    assert five["n_pairs"] == 1 and five["n_failed_pairs"] == 0 and five["rot_err_deg"] < 2.0
+    constant = result["baselines"]["constant_depth"]["depth"]
+    assert constant["n_images"] == 1 and constant["abs_rel"] > 0.05
+    assert result["baselines"]["default_k"]["intrinsics"]["fx_rel_err"] == pytest.approx(abs(512 - 517.3) / 517.3)
+    paired = build_report("oracle", [outcome])["baselines"]["five_point_calibrated"]["paired_with_model"]
+    assert paired["n_pairs"] == 1 and paired["model_rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert paired["baseline_rot_err_deg"] == pytest.approx(five["rot_err_deg"])
+
+
+def test_missing_gt_timestamps_skip_pairs(tmp_path):
+    root = copy_sequence(tmp_path)
+    lines = (root / "groundtruth.txt").read_text().splitlines()
+    (root / "groundtruth.txt").write_text("\n".join(lines[:2]) + "\n")  # header + first pose only
+    pose = oracle_run(root).result["pose"]
+    assert pose["n_pairs"] == 0 and pose["n_pairs_missing_gt"] == 1
+    assert pose["rot_err_deg"] is None and pose["tdir_err_deg"] is None and pose["ate_m"] is None
+
+
+def test_sequence_without_depth_still_scores_pose(tmp_path):
+    root = copy_sequence(tmp_path)
+    (root / "depth.txt").unlink()
+    result = oracle_run(root).result
+    assert result["depth"] is None and result["baselines"]["constant_depth"]["depth"] is None
+    assert result["pose"]["n_pairs"] == 1 and result["pose"]["rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_depth_image_without_valid_pixel_is_skipped_and_counted(tmp_path):
+    import cv2
+
+    root = copy_sequence(tmp_path)
+    depth_png = next((root / "depth").glob("*.png"))
+    cv2.imwrite(str(depth_png), np.zeros((480, 640), np.uint16))
+    depth = oracle_run(root, options=RunOptions(colmap=False, depth_cap_m=10.0)).result["depth"]
+    assert depth["n_images"] == 0 and depth["n_skipped_no_valid_gt"] == 1
+    assert depth["abs_rel"] is None and depth["delta1"] is None
+    assert depth["per_image"][0]["skipped"] is True
+
+
+def test_one_frame_sequence_with_the_real_estimator(tiny_checkpoint):
+    from ss3d_core.backends import create_backend
+    from ss3d_core.estimator import Estimator
+
+    backend, metadata = create_backend("torch", tiny_checkpoint)
+    sequence = TumSequence.load(PAIR)
+    outcome = run_sequence(sequence, lambda: Estimator(backend, metadata.intrinsics_prior),
+                           RunOptions(colmap=False, max_frames=1))
+    result = outcome.result
+    assert result["n_frames"] == 1 and result["depth"]["n_images"] == 1
+    assert result["pose"]["n_pairs"] == 0 and result["pose"]["rot_err_deg"] is None
+    assert result["intrinsics"]["intrinsics_source"] == "prior"
+    assert result["intrinsics"]["K_size"] == [96, 64]
+    # The prior (0.8, 1.2, 0.5, 0.5) at 640×480: fx = 512.
+    assert result["intrinsics"]["fx_est"] == pytest.approx(512.0)
+
+
+def test_colmap_baseline_unavailable_or_skipped(monkeypatch, tmp_path):
+    assert colmap_selfcalib.colmap_selfcalibration(PAIR, ["a.png", "b.png"])["status"] in {"skipped", "unavailable"}
+    monkeypatch.setattr(colmap_selfcalib.importlib.util, "find_spec", lambda name: None)
+    result = colmap_selfcalib.colmap_selfcalibration(PAIR, ["a.png"] * 5)
+    assert result["status"] == "unavailable" and "pycolmap" in result["reason"]
+
+
+# --- report -----------------------------------------------------------------------------------------------------
+def test_report_shape_nulls_and_no_nan(tmp_path):
+    root = copy_sequence(tmp_path)
+    (root / "depth.txt").unlink()
+    (root / "groundtruth.txt").unlink()
+    bare = oracle_run(root)  # no depth, no GT: only intrinsics
+    report = build_report("ckpt", [bare], {"note": float("nan")})
+    assert set(report) >= {"checkpoint", "sequences", "aggregate", "baselines"}
+    for section, keys in AGGREGATE_KEYS.items():
+        assert keys <= set(report["aggregate"][section])
+    assert report["aggregate"]["depth"]["abs_rel"] is None and report["aggregate"]["depth"]["n_images"] == 0
+    assert report["aggregate"]["pose"]["rot_err_deg"] is None and report["aggregate"]["pose"]["ate_m"] is None
+    assert report["aggregate"]["intrinsics"]["n_sequences"] == 1
+    assert report["sequences"]["seq"]["depth"] is None and report["sequences"]["seq"]["pose"] is None
+    assert set(report["baselines"]) == {"constant_depth", "five_point_calibrated", "five_point_guess_k", "default_k",
+                                        "colmap_selfcalib"}
+    assert report["baselines"]["five_point_calibrated"]["pose"]["rot_err_deg"] is None
+    assert report["settings"]["note"] is None  # NaN -> null
+    write_json(report, tmp_path / "r.json")
+    json.loads((tmp_path / "r.json").read_text())
+    with pytest.raises(ValueError):
+        json.dumps({"x": float("nan")}, allow_nan=False)
+    assert to_jsonable({"a": np.float32(np.inf), "b": [np.int64(2), np.nan]}) == {"a": None, "b": [2, None]}
+
+
+# --- CLI --------------------------------------------------------------------------------------------------------
+def test_cli_end_to_end_on_fixture(tiny_checkpoint, tmp_path):
+    output = tmp_path / "eval" / "report.json"
+    status = main(["--checkpoint", str(tiny_checkpoint), "--sequences", str(PAIR), "--output", str(output),
+                   "--backend", "torch", "--figures", "1"])
+    assert status == 0
+    report = json.loads(output.read_text())
+    assert report["checkpoint"] == str(tiny_checkpoint)
+    seq = report["sequences"]["tum_fr1_xyz_pair1"]
+    assert {"depth", "pose", "intrinsics", "baselines"} <= set(seq)
+    assert seq["depth"]["n_images"] == 1 and seq["pose"]["n_pairs"] == 1
+    assert seq["intrinsics"]["intrinsics_source"] == "learned"
+    for section, keys in AGGREGATE_KEYS.items():
+        assert keys <= set(report["aggregate"][section])
+    assert report["baselines"]["colmap_selfcalib"]["status"] in {"no_result", "unavailable"}  # 2 frames: skipped
+    markdown = (output.parent / "report.md").read_text()
+    assert "| metric | model |" in markdown and "tum_fr1_xyz_pair1" in markdown
+    figures = sorted((output.parent / "figures").glob("*.png"))
+    assert [f.name for f in figures] == ["tum_fr1_xyz_pair1_depth_00000.png"]
+
+
+def test_cli_bad_arguments_exit_2(tmp_path, tiny_checkpoint, capsys):
+    out = str(tmp_path / "r.json")
+    assert main(["--sequences", str(tmp_path / "missing"), "--output", out, "--checkpoint", str(tiny_checkpoint)]) == 2
+    assert "--sequences" in capsys.readouterr().err
+    assert main(["--sequences", str(PAIR), "--output", out, "--checkpoint", str(tmp_path / "nope")]) == 2
+    assert "cannot load" in capsys.readouterr().err
+    assert main(["--sequences", str(PAIR), "--output", out, "--max-frames", "0"]) == 2
+    assert main(["--output", out]) == 2
+
+
+# --- heavier checks on ../shared/data -----------------------------------------------------------------------------
+@pytest.mark.skipif(not (SHARED_DATA / "sequences" / "kitti06_pair_0012").is_dir(), reason=NEEDS_SHARED)
+def test_five_point_on_real_kitti_pair():
+    outcome = oracle_run(SHARED_DATA / "sequences" / "kitti06_pair_0012")
+    five = outcome.result["baselines"]["five_point_calibrated"]["pose"]
+    assert five["n_pairs"] == 1 and five["rot_err_deg"] < 0.5 and five["tdir_err_deg"] < 5.0
+    assert outcome.result["depth"] is None and outcome.result["pose"]["rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
