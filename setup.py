@@ -32,6 +32,7 @@ setup(
             "ss3d_node = ss3d_ros.node_main:main",
             "ss3d_demo = ss3d_ros.demo:main",
             "ss3d_eval = ss3d_core.evaluation.cli:main",
+            "ss3d_replay = ss3d_ros.replay:main",
         ],
     },
 )

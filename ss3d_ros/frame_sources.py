@@ -14,7 +14,7 @@ from std_msgs.msg import Header
 
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.io.video import iter_video_frames, video_fps
-from ss3d_ros.conversions import image_msg_to_rgb8, ns_to_stamp, rgb8_to_image_msg
+from ss3d_ros.conversions import SUPPORTED_ENCODINGS, image_msg_to_rgb8, ns_to_stamp, rgb8_to_image_msg
 
 # Width of the RGB previews kept for contact sheets (pixels).
 PREVIEW_WIDTH = 320
@@ -109,17 +109,37 @@ class BagSource:
         return AnyReader([Path(self.path)])
 
     def image_topic(self) -> str:
-        """The topic replayed (raises ``ValueError`` when the bag has no image topic / not the named one)."""
+        """The topic replayed: ``topic``, or the first Image topic (by name) whose first message has a camera
+        encoding the node accepts (depth images such as ``16UC1`` are skipped).
+
+        Raises:
+            ValueError: when the bag has no such topic, or ``topic`` is not an Image topic.
+        """
         with self._reader() as reader:
             topics = {c.topic: c.msgtype for c in reader.connections}
-        if self.topic is not None:
-            if topics.get(self.topic) != IMAGE_TYPE:
-                raise ValueError(f"{self.path}: topic {self.topic} is not a {IMAGE_TYPE} topic (found {topics})")
-            return self.topic
-        images = sorted(t for t, m in topics.items() if m == IMAGE_TYPE)
-        if not images:
-            raise ValueError(f"{self.path}: no {IMAGE_TYPE} topic (found {topics})")
-        return images[0]
+            if self.topic is not None:
+                if topics.get(self.topic) != IMAGE_TYPE:
+                    raise ValueError(f"{self.path}: topic {self.topic} is not a {IMAGE_TYPE} topic (found {topics})")
+                return self.topic
+            for topic in sorted(t for t, m in topics.items() if m == IMAGE_TYPE):
+                connections = [c for c in reader.connections if c.topic == topic]
+                for connection, _, raw in reader.messages(connections=connections):
+                    if reader.deserialize(raw, connection.msgtype).encoding in SUPPORTED_ENCODINGS:
+                        return topic
+                    break
+        raise ValueError(f"{self.path}: no {IMAGE_TYPE} topic with a camera encoding {SUPPORTED_ENCODINGS} "
+                         f"(found {topics})")
+
+    def first_camera_info(self, topic: str | None = None) -> bytes | None:
+        """The first ``sensor_msgs/msg/CameraInfo`` of ``topic`` (default: the only CameraInfo topic), serialised."""
+        with self._reader() as reader:
+            infos = [c for c in reader.connections if c.msgtype == "sensor_msgs/msg/CameraInfo"
+                     and (topic is None or c.topic == topic)]
+            if not infos:
+                return None
+            for _, _, raw in reader.messages(connections=infos[:1]):
+                return bytes(raw)
+        return None
 
     def nominal_rate_hz(self) -> float:
         """Median message rate of the topic from header stamps."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from ss3d_ros.frame_sources import PlaybackFrame
 from ss3d_ros.node import SENSOR_QOS
@@ -66,6 +66,7 @@ def run_session(
     bag_dir: Path | None = None,
     namespace: str = "/ss3d_session",
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    camera_info: bytes | None = None,
 ) -> SessionResult:
     """Start the node, play ``frames`` into ``<namespace>/image``, record outputs; always stops the node.
 
@@ -77,6 +78,8 @@ def run_session(
         bag_dir: rosbag2 output folder (MCAP), or ``None``.
         namespace: namespace of the node and all its topics.
         ready_timeout_s: how long to wait for the node to come up.
+        camera_info: a serialised ``sensor_msgs/CameraInfo`` published on ``camera_info_in`` before every frame
+            (for ``use_camera_info``), or ``None``.
 
     Raises:
         SessionError: with the tail of the node's log, if it fails to start or dies.
@@ -94,6 +97,7 @@ def run_session(
     recorder = None
     try:
         publisher = client.create_publisher(Image, "image", SENSOR_QOS)
+        info_publisher = client.create_publisher(CameraInfo, "camera_info_in", SENSOR_QOS) if camera_info else None
         recorder = OutputRecorder(
             client, {k: f"{namespace}/{k}" for k in ("depth", "camera_info", "odom")}, bag_dir
         )
@@ -105,6 +109,8 @@ def run_session(
         def publish(frame: PlaybackFrame) -> None:
             if not process.alive():
                 raise SessionError(f"the node exited (code {process.returncode}):\n{process.log_tail()}")
+            if info_publisher is not None:
+                info_publisher.publish(camera_info)
             publisher.publish(frame.message)
 
         def on_published(frame: PlaybackFrame, t: float) -> None:
