@@ -15,6 +15,7 @@ from kornia.geometry.conversions import axis_angle_to_rotation_matrix
 __all__ = [
     "pose_from_axis_angle_translation",
     "invert_pose",
+    "invert_pose_batch",
     "rotation_angle_deg",
     "translation_direction_error_deg",
     "pose_to_quaternion_translation",
@@ -37,6 +38,14 @@ def pose_from_axis_angle_translation(axis_angle: torch.Tensor, translation: torc
     bottom = torch.zeros_like(top[:, :1, :])
     bottom[..., 3] = 1.0
     return torch.cat([top, bottom], dim=1)
+
+
+def invert_pose_batch(T: torch.Tensor) -> torch.Tensor:
+    """Invert ``B×4×4`` rigid transforms exactly (``Rᵀ``, ``-Rᵀt``), differentiably: ``T_src_dst`` from ``T_dst_src``."""
+    R_inv = T[:, :3, :3].transpose(1, 2)
+    t_inv = -R_inv @ T[:, :3, 3:]
+    bottom = T[:, 3:, :]
+    return torch.cat([torch.cat([R_inv, t_inv], dim=2), bottom], dim=1)
 
 
 def invert_pose(T: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from kornia.augmentation import ColorJitter, VideoSequential
 from ss3d_core.camera import K_from_normalised
 from ss3d_core.losses import ViewSynthesisTerms, view_synthesis_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
+from ss3d_core.pose import invert_pose_batch
 
 # Monodepth2 colour augmentation (brightness, contrast, saturation ±0.2, hue ±0.1, p = 0.5), applied to the
 # network input only; the loss compares un-augmented frames.
@@ -20,7 +21,9 @@ class SS3DLightningModule(L.LightningModule):
 
     A batch holds ``frames``: ``B×3×3×H×W`` float32 RGB in [0, 1], ordered (previous, target, next). The two
     sources are scored against the target with per-pixel minimum reprojection and auto-masking; the pair
-    intrinsics predictions of a sample are averaged into one ``K`` per sample.
+    intrinsics predictions of a sample are averaged into one ``K`` per sample. Pairs always enter the motion head
+    in temporal order, as in streaming inference (``(previous, current)``), and the motion towards the next frame is
+    inverted (Monodepth2 does the same): the head never has to infer the temporal order from the images.
 
     Args:
         net: architecture of the network to train.
@@ -28,6 +31,7 @@ class SS3DLightningModule(L.LightningModule):
         weight_decay: Adam weight decay.
         automask: Monodepth2 auto-masking.
         smoothness_weight: edge-aware smoothness weight.
+        final_lr_fraction: the learning rate decays (cosine) to this fraction of ``lr`` at the last epoch.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class SS3DLightningModule(L.LightningModule):
         weight_decay: float = 0.0,
         automask: bool = True,
         smoothness_weight: float = 1e-3,
+        final_lr_fraction: float = 0.1,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -55,7 +60,8 @@ class SS3DLightningModule(L.LightningModule):
         f_prev, f_tgt, f_next = ([f[:, i] for f in per_frame] for i in range(3))
         disparities = self.net.predict_depth(f_tgt)
         T_prev_tgt, k_prev = self.net.predict_motion(f_prev, f_tgt)
-        T_next_tgt, k_next = self.net.predict_motion(f_next, f_tgt)
+        T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
+        T_next_tgt = invert_pose_batch(T_tgt_next)
         intrinsics = 0.5 * (k_prev + k_next)
         terms = view_synthesis_loss(
             target=frames[:, 1],
@@ -89,5 +95,11 @@ class SS3DLightningModule(L.LightningModule):
                 self.log(f"val/{name}", value)
         self._val_intrinsics.clear()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> dict[str, object]:
+        """Adam with a cosine decay of the learning rate to ``final_lr_fraction · lr`` over ``max_epochs``."""
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        epochs = max(1, self.trainer.max_epochs or 1) if self._trainer is not None else 1
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=epochs, eta_min=self.hparams.lr * self.hparams.final_lr_fraction
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -30,7 +30,10 @@ def _softplus_inverse(y: float) -> float:
 class MotionHead(nn.Module):
     """Predict ``T_other_cur`` and normalised intrinsics from the encoder pyramids of two frames.
 
-    Uses stride-16 and stride-32 features of both frames. Outputs:
+    Reads the pyramids of both frames from stride 4 to stride 32: the concatenated stride-4 features are reduced
+    with strided convolutions and the concatenated features of each coarser level are fused in on the way, so that
+    pixel-level displacements (small at 10 Hz) reach the regressor, not only the coarse semantics of stride 32.
+    Outputs:
       * ``T_other_cur``: ``B×4×4`` pose mapping points of the current frame's camera into the other frame's camera,
         in the network's depth unit (axis-angle + translation, scaled by ``POSE_SCALE``);
       * ``intrinsics_norm``: ``B×4`` ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)``: focal lengths through a softplus
@@ -40,9 +43,12 @@ class MotionHead(nn.Module):
 
     def __init__(self, encoder_channels: tuple[int, ...], channels: int, aspect_w_over_h: float):
         super().__init__()
-        c16, c32 = encoder_channels[3], encoder_channels[4]
-        self.reduce16 = ConvBNAct(2 * c16, channels, stride=2)
-        self.fuse = nn.Sequential(ConvBNAct(channels + 2 * c32, channels), ConvBNAct(channels, channels))
+        c = encoder_channels
+        half = channels // 2
+        self.entry = ConvBNAct(2 * c[1], half, stride=2)  # stride 4 -> 8
+        self.fuse8 = ConvBNAct(half + 2 * c[2], half, stride=2)  # 8 -> 16
+        self.fuse16 = ConvBNAct(half + 2 * c[3], channels, stride=2)  # 16 -> 32
+        self.fuse32 = nn.Sequential(ConvBNAct(channels + 2 * c[4], channels), ConvBNAct(channels, channels))
         self.pose = nn.Linear(channels, 6)
         self.intrinsics = nn.Linear(channels, 4)
         nn.init.zeros_(self.pose.weight)
@@ -66,8 +72,10 @@ class MotionHead(nn.Module):
         self, features_other: list[torch.Tensor], features_cur: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(T_other_cur B×4×4, intrinsics_norm B×4)``."""
-        x = self.reduce16(torch.cat([features_other[3], features_cur[3]], dim=1))
-        x = self.fuse(torch.cat([x, features_other[4], features_cur[4]], dim=1))
+        x = self.entry(torch.cat([features_other[1], features_cur[1]], dim=1))
+        x = self.fuse8(torch.cat([x, features_other[2], features_cur[2]], dim=1))
+        x = self.fuse16(torch.cat([x, features_other[3], features_cur[3]], dim=1))
+        x = self.fuse32(torch.cat([x, features_other[4], features_cur[4]], dim=1))
         x = x.mean(dim=(2, 3))
         pose = self.pose(x) * POSE_SCALE
         T_other_cur = pose_from_axis_angle_translation(pose[:, :3], pose[:, 3:])
