@@ -153,6 +153,7 @@ class SS3DNode(Node):
             intrinsics_freeze_after=values["intrinsics_freeze_after"] or None,
             output_size=values["output_size"],
             metric_scale=values["metric_scale"] or None,
+            square_pixels=values["square_pixels"],
         )
 
     # --- input --------------------------------------------------------------------------------------------------
@@ -223,7 +224,15 @@ class SS3DNode(Node):
             self._warn_throttled("bad_camera_info", f"ignoring invalid camera_info: {err}")
             estimator.clear_known_intrinsics()
             return "plumb_bob", (0.0,) * 5
-        return info.distortion_model, tuple(info.d)
+        model, coefficients = info.distortion_model or "plumb_bob", tuple(info.d)
+        expected = conversions.DISTORTION_COEFFICIENT_COUNT.get(model)
+        if not coefficients and expected is not None:
+            coefficients = (0.0,) * expected  # an empty D means no distortion (rectified images)
+        elif expected is None or len(coefficients) != expected:
+            self._warn_throttled("bad_distortion", f"camera_info distortion '{model}' with {len(coefficients)} "
+                                 "coefficients is not supported; publishing plumb_bob without distortion")
+            return "plumb_bob", (0.0,) * 5
+        return model, coefficients
 
     def _publish(
         self,

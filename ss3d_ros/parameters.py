@@ -66,6 +66,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               value_range=(1, 10000), read_only=True),
     ParamSpec("intrinsics_freeze_after", 0, "Freeze learned intrinsics after this many frame pairs; 0 = never.",
               unit="frames", value_range=(0, 1000000), read_only=True),
+    ParamSpec("square_pixels", True, "Publish learned intrinsics with fx = fy in input-image pixels (the network "
+              "cannot see the source aspect ratio).", read_only=True),
     ParamSpec("use_camera_info", False, "Use K from the camera_info topic instead of the learned intrinsics."),
     ParamSpec("camera_frame_id", "", "Frame of depth/camera_info and odometry child; empty = the image's frame_id."),
     ParamSpec("odom_frame_id", "odom", "Odometry frame (REP 105), x forward / z up, level with the first camera pose."),

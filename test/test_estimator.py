@@ -18,7 +18,13 @@ def test_stream_first_frame_then_chained_poses(tiny_checkpoint, sample_frames):
     assert first.depth.shape == (64, 96) and first.depth.dtype == np.float32 and np.isfinite(first.depth).all()
     assert first.intrinsics_source is IntrinsicsSource.PRIOR
     np.testing.assert_allclose(first.T_odom_camera, T_ODOM_OPTICAL_START)
-    np.testing.assert_allclose(first.K, [[0.8 * 96, 0, 0.5 * 96 - 0.5], [0, 1.2 * 64, 0.5 * 64 - 0.5], [0, 0, 1]])
+    # Square pixels at the 960×540 input: one focal length (geometric mean), then rescaled to the 96×64 depth size.
+    f_input = np.sqrt(0.8 * 960 * 1.2 * 540)
+    expected = [[f_input * 96 / 960, 0, 0.5 * 96 - 0.5], [0, f_input * 64 / 540, 0.5 * 64 - 0.5], [0, 0, 1]]
+    np.testing.assert_allclose(first.K, expected)
+    raw = build_estimator(str(tiny_checkpoint), backend="torch", config=EstimatorConfig(square_pixels=False))
+    K_raw = raw.estimate(sample_frames[0], 0).K
+    np.testing.assert_allclose(np.diag(K_raw)[:2], [0.8 * 96, 1.2 * 64])
     second = est.estimate(sample_frames[1], 140 * MS)
     assert second.reset_reason is None and second.dt_s == pytest.approx(0.04)
     np.testing.assert_allclose(second.T_odom_camera, T_ODOM_OPTICAL_START @ second.T_prev_cur, atol=1e-9)

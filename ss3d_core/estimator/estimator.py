@@ -33,6 +33,9 @@ class EstimatorConfig:
         output_size: ``network`` (depth at the network resolution, cheapest) or ``input`` (resized to the input).
         metric_scale: metres per network depth unit; ``None`` keeps the network's relative unit (monocular depth and
             translation are only known up to scale).
+        square_pixels: publish learned intrinsics with ``fx = fy`` in pixels of the input image (their geometric
+            mean). The network sees every image resized to its fixed input size and cannot know the source aspect
+            ratio, so its two focal lengths disagree on non-square resizes; real cameras have square pixels.
     """
 
     gap_threshold_s: float = 0.5
@@ -40,6 +43,7 @@ class EstimatorConfig:
     intrinsics_freeze_after: int | None = None
     output_size: str = "network"
     metric_scale: float | None = None
+    square_pixels: bool = True
 
     def __post_init__(self) -> None:
         if self.gap_threshold_s <= 0:
@@ -95,13 +99,18 @@ class Estimator:
         """Go back to learned intrinsics."""
         self._known_intrinsics_norm = None
 
-    def _current_K(self, width: int, height: int) -> tuple[np.ndarray, IntrinsicsSource]:
+    def _current_K(self, width: int, height: int, input_size: tuple[int, int]) -> tuple[np.ndarray, IntrinsicsSource]:
+        """K in pixels at ``width×height`` (the depth size) for an input image of ``input_size`` (w, h)."""
         if self._known_intrinsics_norm is not None:
             norm, source = self._known_intrinsics_norm, IntrinsicsSource.KNOWN
         else:
             norm = self.intrinsics.estimate
             source = IntrinsicsSource.LEARNED if self.intrinsics.num_updates else IntrinsicsSource.PRIOR
         fx_n, fy_n, cx_n, cy_n = norm
+        if self.config.square_pixels and source is not IntrinsicsSource.KNOWN:
+            in_w, in_h = input_size
+            focal_px = float(np.sqrt(fx_n * in_w * fy_n * in_h))  # square pixels of the input image
+            fx_n, fy_n = focal_px / in_w, focal_px / in_h
         K = np.array([[fx_n * width, 0.0, cx_n * width - 0.5], [0.0, fy_n * height, cy_n * height - 0.5], [0, 0, 1.0]])
         return K, source
 
@@ -164,7 +173,7 @@ class Estimator:
         depth = prediction.depth * np.float32(scale)
         if self.config.output_size == "input" and depth.shape != (height, width):
             depth = cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
-        K, source = self._current_K(depth.shape[1], depth.shape[0])
+        K, source = self._current_K(depth.shape[1], depth.shape[0], size)
 
         self._prev_features, self._prev_stamp_ns, self._prev_size = features, int(stamp_ns), size
         self.counters["frames"] += 1
