@@ -70,7 +70,7 @@ class CheckpointMetadata:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], source: Path) -> "CheckpointMetadata":
+    def from_json(cls, data: dict[str, Any], source: Path) -> CheckpointMetadata:
         """Validate and parse a sidecar document; raises :class:`CheckpointError` naming ``source``."""
         if data.get("format") != FORMAT:
             raise CheckpointError(f"{source}: not an SS3D checkpoint (format={data.get('format')!r})")

@@ -41,7 +41,7 @@ def pose_from_axis_angle_translation(axis_angle: torch.Tensor, translation: torc
 
 
 def invert_pose_batch(T: torch.Tensor) -> torch.Tensor:
-    """Invert ``B×4×4`` rigid transforms exactly (``Rᵀ``, ``-Rᵀt``), differentiably: ``T_src_dst`` from ``T_dst_src``."""
+    """Invert ``B×4×4`` rigid transforms exactly and differentiably: ``T_src_dst`` from ``T_dst_src``."""
     R_inv = T[:, :3, :3].transpose(1, 2)
     t_inv = -R_inv @ T[:, :3, 3:]
     bottom = T[:, 3:, :]
@@ -63,7 +63,9 @@ def rotation_angle_deg(R: np.ndarray) -> float:
     return float(np.degrees(abs(angle)))
 
 
-def translation_direction_error_deg(t_est: np.ndarray, t_ref: np.ndarray, min_norm: float = 1e-9) -> float | None:
+def translation_direction_error_deg(
+    t_est: np.ndarray, t_ref: np.ndarray, min_norm: float = 1e-9
+) -> float | None:
     """Angle in degrees between two translation vectors (monocular translation is only known up to scale).
 
     Returns ``None`` when either vector is shorter than ``min_norm`` (direction undefined).

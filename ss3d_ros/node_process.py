@@ -70,7 +70,7 @@ class NodeProcess:
             self._log = None
         return self._proc.returncode
 
-    def __enter__(self) -> "NodeProcess":
+    def __enter__(self) -> NodeProcess:
         self.start()
         return self
 

@@ -7,6 +7,7 @@ import torch
 from ss3d_core.camera import K_from_normalised, K_to_normalised, backproject, project, scale_K
 from ss3d_core.pose import (
     invert_pose,
+    invert_pose_batch,
     pose_from_axis_angle_translation,
     rotation_angle_deg,
     translation_direction_error_deg,
@@ -97,3 +98,8 @@ def test_twist_from_relative_pose():
     np.testing.assert_allclose(np.linalg.norm(linear), 1.0, atol=1e-9)
     with pytest.raises(ValueError):
         twist_from_relative_pose(T, 0.0)
+
+
+def test_invert_pose_batch_matches_numpy():
+    T = pose_from_axis_angle_translation(torch.tensor([[0.1, -0.2, 0.3]]), torch.tensor([[1.0, -2.0, 0.5]]))
+    np.testing.assert_allclose(invert_pose_batch(T)[0].numpy(), invert_pose(T[0].double().numpy()), atol=1e-6)

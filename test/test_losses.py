@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from ss3d_core.camera import K_from_normalised
-from ss3d_core.losses import edge_aware_smoothness, min_reprojection_with_automask, photometric_error, view_synthesis_loss
+from ss3d_core.losses import (
+    edge_aware_smoothness,
+    min_reprojection_with_automask,
+    photometric_error,
+    view_synthesis_loss,
+)
 from ss3d_core.network import SS3DNet
 
 

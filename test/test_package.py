@@ -24,7 +24,9 @@ def _launch_constants() -> dict[str, str]:
     return {
         node.targets[0].id: node.value.value
         for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.targets[0], ast.Name)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.targets[0], ast.Name)
     }
 
 
@@ -84,9 +86,10 @@ def test_colcon_build_installs_a_runnable_node(tmp_path, tiny_checkpoint):
     # Run the installed node for a moment with the installed params file.
     log = tmp_path / "node.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(node), "--ros-args", "--params-file",
-                                 str(install / "share/ss3d_ros/config/ss3d.yaml"), "-p", f"checkpoint:={tiny_checkpoint}",
-                                 "-p", "backend:=torch", "-r", f"__ns:=/colcon{os.getpid()}"],
+        params = install / "share/ss3d_ros/config/ss3d.yaml"
+        proc = subprocess.Popen([str(node), "--ros-args", "--params-file", str(params),
+                                 "-p", f"checkpoint:={tiny_checkpoint}", "-p", "backend:=torch",
+                                 "-r", f"__ns:=/colcon{os.getpid()}"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         deadline = time.monotonic() + 60
         while "active: waiting for images" not in log.read_text() and time.monotonic() < deadline:

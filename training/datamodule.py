@@ -111,7 +111,10 @@ class ClipDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         labels = set(hp.labels or ["translating"])
-        specs = [c for c in read_clip_index(Path(hp.root)) if c.label in labels and (c.consecutive or not hp.consecutive_only)]
+        specs = [
+            c for c in read_clip_index(Path(hp.root))
+            if c.label in labels and (c.consecutive or not hp.consecutive_only)
+        ]
         for spec in specs:
             clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz)
             if len(clip.frames) < 3:

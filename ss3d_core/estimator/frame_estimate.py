@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class ResetReason(str, Enum):
+class ResetReason(StrEnum):
     """Why odometry (and, for a camera change, the intrinsics estimate) restarted at this frame."""
 
     FIRST_FRAME = "first_frame"
@@ -17,7 +17,7 @@ class ResetReason(str, Enum):
     STAMP_GAP = "stamp_gap"
 
 
-class IntrinsicsSource(str, Enum):
+class IntrinsicsSource(StrEnum):
     """Where the published ``K`` comes from."""
 
     KNOWN = "known"  # given by the user / a CameraInfo topic

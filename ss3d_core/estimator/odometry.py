@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 # Rotation from the camera optical frame (REP 103 suffix ``_optical``: x right, y down, z forward) to a body frame
 # (REP 103: x forward, y left, z up).
 R_BODY_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

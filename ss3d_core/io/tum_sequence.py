@@ -35,7 +35,7 @@ class Calibration:
     depth_scale: float | None = None
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "Calibration":
+    def from_yaml(cls, path: Path) -> Calibration:
         """Parse ``calib.yaml``; raises ``ValueError`` naming the missing key."""
         data = yaml.safe_load(path.read_text())
         missing = [k for k in ("width", "height", "fx", "fy", "cx", "cy") if k not in data]
@@ -107,7 +107,7 @@ class TumSequence:
     metadata: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: str | Path) -> "TumSequence":
+    def load(cls, root: str | Path) -> TumSequence:
         """Read a sequence folder.
 
         Raises:

@@ -24,7 +24,9 @@ def video_fps(path: str | Path) -> float:
         return float(rate)
 
 
-def iter_video_frames(path: str | Path, stride: int = 1, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_video_frames(
+    path: str | Path, stride: int = 1, max_frames: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(stamp_ns, rgb)`` for every ``stride``-th decoded frame.
 
     Args:
@@ -43,7 +45,10 @@ def iter_video_frames(path: str | Path, stride: int = 1, max_frames: int | None 
         for index, frame in enumerate(container.decode(stream)):
             if index % stride:
                 continue
-            seconds = float(frame.pts * stream.time_base) if frame.pts is not None else index / float(stream.average_rate)
+            if frame.pts is not None:
+                seconds = float(frame.pts * stream.time_base)
+            else:
+                seconds = index / float(stream.average_rate)
             yield int(round(seconds * 1e9)), frame.to_ndarray(format="rgb24")
             yielded += 1
             if max_frames is not None and yielded >= max_frames:

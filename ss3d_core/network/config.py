@@ -50,7 +50,7 @@ class SS3DNetConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SS3DNetConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SS3DNetConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` (a different architecture)."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
