@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import transforms3d
 from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
 
 from ss3d_core.camera import scale_K
@@ -17,8 +18,8 @@ from ss3d_core.estimator import IntrinsicsSource
 from ss3d_core.evaluation.baselines import colmap_selfcalib
 from ss3d_core.evaluation.cli import main
 from ss3d_core.evaluation.pose_metrics import relative_motion
-from ss3d_core.evaluation.report import build_report, to_jsonable, write_json
-from ss3d_core.evaluation.sequence_runner import RunOptions, run_sequence
+from ss3d_core.evaluation.report import build_report, render_markdown, to_jsonable, write_json
+from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS, RunOptions, auto_gap_threshold_s, run_sequence
 from ss3d_core.io.tum_sequence import TumSequence
 
 PAIR = FIXTURES / "tum_fr1_xyz_pair1"  # 2 real frames, depth for the first, mocap GT for both
@@ -79,7 +80,7 @@ def copy_sequence(tmp_path: Path, name: str = "seq") -> Path:
 
 def oracle_run(root: Path, depth_scale: float = 1.0, options: RunOptions = NO_COLMAP):
     sequence = TumSequence.load(root)
-    return run_sequence(sequence, lambda: OracleEstimator(sequence, depth_scale), options)
+    return run_sequence(sequence, lambda config: OracleEstimator(sequence, depth_scale), options)
 
 
 # --- runner -----------------------------------------------------------------------------------------------------
@@ -143,15 +144,97 @@ def test_one_frame_sequence_with_the_real_estimator(tiny_checkpoint):
 
     backend, metadata = create_backend("torch", tiny_checkpoint)
     sequence = TumSequence.load(PAIR)
-    outcome = run_sequence(sequence, lambda: Estimator(backend, metadata.intrinsics_prior),
+    outcome = run_sequence(sequence, lambda config: Estimator(backend, metadata.intrinsics_prior, config),
                            RunOptions(colmap=False, max_frames=1))
     result = outcome.result
     assert result["n_frames"] == 1 and result["depth"]["n_images"] == 1
     assert result["pose"]["n_pairs"] == 0 and result["pose"]["rot_err_deg"] is None
     assert result["intrinsics"]["intrinsics_source"] == "prior"
     assert result["intrinsics"]["K_size"] == [96, 64]
-    # The prior (0.8, 1.2, 0.5, 0.5) at 640×480: fx = 512.
-    assert result["intrinsics"]["fx_est"] == pytest.approx(512.0)
+    # The prior (0.8, 1.2, 0.5, 0.5) at 640×480 is fx = 512, fy = 576 px; with square pixels (EstimatorConfig
+    # default) both become their geometric mean.
+    assert result["intrinsics"]["fx_est"] == pytest.approx(np.sqrt(512.0 * 576.0))
+
+
+def _gt_rotation_angle_deg(root: Path) -> float:
+    """Rotation angle between the first two ``groundtruth.txt`` poses, from the quaternions (independent of the
+    evaluator's matrix path): ``q_rel = conj(q_prev) · q_cur``, angle ``2·acos(|w|)``."""
+    rows = [ln.split() for ln in (root / "groundtruth.txt").read_text().splitlines() if not ln.startswith("#")]
+    q_prev, q_cur = ([float(r[7]), *map(float, r[4:7])] for r in rows[:2])  # file: qx qy qz qw -> (w, x, y, z)
+    q_rel = transforms3d.quaternions.qmult(transforms3d.quaternions.qconjugate(q_prev), q_cur)
+    q_rel = np.asarray(q_rel) / np.linalg.norm(q_rel)
+    return float(np.degrees(2.0 * np.arccos(min(1.0, abs(q_rel[0])))))
+
+
+def test_identity_pose_baseline_scores_the_gt_rotation_on_the_model_pairs():
+    outcome = oracle_run(PAIR)
+    angle_deg = _gt_rotation_angle_deg(PAIR)
+    assert angle_deg > 0.1  # the fixture pair really rotates, so the check is not trivially 0 == 0
+    identity = outcome.result["baselines"]["identity_pose"]["pose"]
+    assert identity["n_pairs"] == outcome.result["pose"]["n_pairs"] == 1 and identity["n_failed_pairs"] == 0
+    assert identity["rot_err_deg"] == pytest.approx(angle_deg, abs=1e-4)
+    # Zero translation has no direction: null, and the pair counted as skipped with the shared reason.
+    assert identity["tdir_err_deg"] is None and identity["n_tdir_pairs"] == 0
+    assert identity["n_tdir_skipped_zero_estimate"] == 1
+    report = build_report("oracle", [outcome])
+    agg = report["baselines"]["identity_pose"]
+    assert agg["pose"]["rot_err_deg"] == pytest.approx(angle_deg, abs=1e-4) and agg["pose"]["tdir_err_deg"] is None
+    paired = agg["paired_with_model"]
+    assert paired["n_pairs"] == 1 and paired["model_rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert paired["baseline_rot_err_deg"] == pytest.approx(angle_deg, abs=1e-4) and paired["n_tdir_pairs"] == 0
+    markdown = render_markdown(report)
+    assert "| metric | model | constant_depth | identity_pose |" in markdown and "identity rot (°)" in markdown
+
+
+def test_auto_gap_threshold_rule():
+    floor_s = 0.5
+    assert auto_gap_threshold_s(np.arange(10) / 30.0, floor_s) == floor_s  # 30 Hz: 0.1 s < floor
+    assert auto_gap_threshold_s(np.arange(10) * 1.0, floor_s) == pytest.approx(GAP_FRAME_PERIODS * 1.0)
+    # One dropped stretch does not move the median.
+    assert auto_gap_threshold_s([0.0, 1.0, 2.0, 10.0, 11.0], floor_s) == pytest.approx(GAP_FRAME_PERIODS * 1.0)
+    assert auto_gap_threshold_s([5.0], floor_s) == floor_s and auto_gap_threshold_s([], floor_s) == floor_s
+
+
+def one_hz_sequence(tmp_path: Path) -> Path:
+    """The fixture pair re-stamped 1 s apart (a 1 Hz stream); GT and depth stamps follow the images."""
+    root = copy_sequence(tmp_path, "one_hz")
+    for name in ("rgb.txt", "groundtruth.txt"):
+        lines = (root / name).read_text().splitlines()
+        rows = [i for i, ln in enumerate(lines) if not ln.startswith("#")]
+        first, second = rows[0], rows[1]
+        t0 = float(lines[first].split()[0])
+        lines[second] = f"{t0 + 1.0:.6f} " + lines[second].split(maxsplit=1)[1]
+        (root / name).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_auto_gap_threshold_keeps_a_1hz_sequence_in_one_segment(tiny_checkpoint, tmp_path):
+    root = one_hz_sequence(tmp_path)
+    common = ["--checkpoint", str(tiny_checkpoint), "--sequences", str(root), "--backend", "torch",
+              "--no-colmap", "--figures", "0"]
+    auto_out = tmp_path / "auto" / "report.json"
+    assert main([*common, "--output", str(auto_out)]) == 0
+    report = json.loads(auto_out.read_text())
+    seq = report["sequences"]["one_hz"]
+    assert report["settings"]["estimator"]["gap_threshold_s"] == "auto"
+    assert seq["settings"]["gap_threshold_s"] == pytest.approx(GAP_FRAME_PERIODS * 1.0)
+    assert seq["settings"]["median_frame_interval_s"] == pytest.approx(1.0)
+    assert "reset_stamp_gap" not in seq["estimator"]["counters"]
+    assert seq["pose"]["n_pairs"] == 1 and seq["intrinsics"]["intrinsics_source"] == "learned"
+
+    # An explicit threshold overrides the rule for every sequence: the 1 s gap restarts odometry again.
+    fixed_out = tmp_path / "fixed" / "report.json"
+    assert main([*common, "--output", str(fixed_out), "--gap-threshold-s", "0.5"]) == 0
+    report = json.loads(fixed_out.read_text())
+    seq = report["sequences"]["one_hz"]
+    assert report["settings"]["estimator"]["gap_threshold_s"] == 0.5
+    assert seq["settings"]["gap_threshold_s"] == 0.5 and seq["settings"]["gap_threshold_rule"] == "fixed"
+    assert seq["estimator"]["counters"]["reset_stamp_gap"] == 1
+    assert seq["pose"]["n_pairs"] == 0 and seq["pose"]["n_pairs_no_estimate"] == 1
+    assert seq["intrinsics"]["intrinsics_source"] == "prior"
+    assert any("restarted odometry 1 time(s)" in note for note in report["notes"])
+    # The identity baseline does not depend on the model's restarts: it still scores the GT pair.
+    assert seq["baselines"]["identity_pose"]["pose"]["n_pairs"] == 1
 
 
 def test_colmap_baseline_unavailable_or_skipped(monkeypatch, tmp_path):
@@ -175,9 +258,11 @@ def test_report_shape_nulls_and_no_nan(tmp_path):
     assert report["aggregate"]["pose"]["rot_err_deg"] is None and report["aggregate"]["pose"]["ate_m"] is None
     assert report["aggregate"]["intrinsics"]["n_sequences"] == 1
     assert report["sequences"]["seq"]["depth"] is None and report["sequences"]["seq"]["pose"] is None
-    assert set(report["baselines"]) == {"constant_depth", "five_point_calibrated", "five_point_guess_k", "default_k",
-                                        "colmap_selfcalib"}
+    assert set(report["baselines"]) == {"constant_depth", "identity_pose", "five_point_calibrated",
+                                        "five_point_guess_k", "default_k", "colmap_selfcalib"}
     assert report["baselines"]["five_point_calibrated"]["pose"]["rot_err_deg"] is None
+    assert report["baselines"]["identity_pose"]["pose"]["rot_err_deg"] is None
+    assert report["sequences"]["seq"]["baselines"]["identity_pose"]["pose"] is None
     assert report["settings"]["note"] is None  # NaN -> null
     write_json(report, tmp_path / "r.json")
     json.loads((tmp_path / "r.json").read_text())

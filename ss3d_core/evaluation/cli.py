@@ -27,6 +27,8 @@ EXIT_BAD_ARGUMENTS = 2  # argparse's own status for usage errors
 # Default number of depth error-map figures per sequence.
 DEFAULT_DEPTH_FIGURES = 2
 FIGURES_DIR = "figures"
+# --gap-threshold-s value that picks the threshold per sequence (sequence_runner.auto_gap_threshold_s).
+GAP_AUTO = "auto"
 
 
 def _positive_float(text: str) -> float:
@@ -34,6 +36,11 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def _gap_threshold(text: str) -> float | None:
+    """``auto`` -> ``None`` (per-sequence threshold), else a positive number of seconds."""
+    return None if text.strip().lower() == GAP_AUTO else _positive_float(text)
 
 
 def _non_negative_int(text: str) -> int:
@@ -54,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ss3d_eval`` argument parser."""
     from ss3d_core.estimator import EstimatorConfig
     from ss3d_core.evaluation.baselines.colmap_selfcalib import DEFAULT_TIMEOUT_S
+    from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS
 
     parser = argparse.ArgumentParser(
         prog="ss3d_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -70,8 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--figures", type=_non_negative_int, default=DEFAULT_DEPTH_FIGURES,
                         help=f"depth error-map figures per sequence; 0 disables all figures "
                              f"(default {DEFAULT_DEPTH_FIGURES})")
-    parser.add_argument("--gap-threshold-s", type=_positive_float, default=EstimatorConfig().gap_threshold_s,
-                        help="estimator: a larger stamp gap restarts odometry (default: the node's, %(default)s s)")
+    parser.add_argument("--gap-threshold-s", type=_gap_threshold, default=GAP_AUTO, metavar="SECONDS|auto",
+                        help=f"estimator: a larger stamp gap restarts odometry; a number applies to every sequence "
+                             f"(default {GAP_AUTO}: per sequence max(the node's "
+                             f"{EstimatorConfig().gap_threshold_s:g} s, {GAP_FRAME_PERIODS} x median frame interval "
+                             "of rgb.txt))")
     parser.add_argument("--no-colmap", action="store_true", help="skip the COLMAP self-calibration baseline")
     parser.add_argument("--colmap-timeout-s", type=_positive_float, default=DEFAULT_TIMEOUT_S,
                         help="wall-clock limit of one COLMAP run (default %(default)s s)")
@@ -111,7 +122,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ss3d_core.estimator import Estimator, EstimatorConfig
     from ss3d_core.evaluation.baselines.colmap_selfcalib import colmap_available
     from ss3d_core.evaluation.report import build_report, write_json, write_markdown
-    from ss3d_core.evaluation.sequence_runner import RunOptions, run_sequence
+    from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS, RunOptions, run_sequence
     from ss3d_core.io.tum_sequence import TumSequence, find_sequences
 
     try:
@@ -123,7 +134,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         backend, metadata = create_backend(args.backend, checkpoint, num_threads=args.num_threads)
     except (CheckpointError, BackendUnavailable, ValueError) as err:
         parser.error(f"--checkpoint/--backend: cannot load {checkpoint} on {args.backend}: {err}")
-    config = EstimatorConfig(gap_threshold_s=args.gap_threshold_s)
+    config = EstimatorConfig()  # the node's defaults; gap_threshold_s is set per sequence by the runner
     LOG.info("checkpoint %s on %s (%dx%d); %d sequence(s)", checkpoint, backend.name, *backend.input_size,
              len(sequences))
 
@@ -139,15 +150,20 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         n_depth_samples=args.figures,
         colmap=not args.no_colmap,
         colmap_timeout_s=args.colmap_timeout_s,
+        estimator=config,
+        gap_threshold_s=args.gap_threshold_s,
     )
     outcomes = []
     start = time.perf_counter()
     for sequence in sequences:
         LOG.info("sequence %s: %d frames", sequence.name, len(sequence.rgb))
-        outcome = run_sequence(sequence, lambda: Estimator(backend, metadata.intrinsics_prior, config), options)
+        outcome = run_sequence(sequence, lambda cfg: Estimator(backend, metadata.intrinsics_prior, cfg), options)
         depth, pose = outcome.result["depth"] or {}, outcome.result["pose"] or {}
-        LOG.info("  %s: AbsRel %s, rot %s deg, tdir %s deg, fx err %s, colmap %s", sequence.name,
-                 depth.get("abs_rel"), pose.get("rot_err_deg"), pose.get("tdir_err_deg"),
+        LOG.info("  %s: gap threshold %.3g s, AbsRel %s, rot %s deg (identity %s), tdir %s deg, fx err %s, "
+                 "colmap %s", sequence.name, outcome.result["settings"]["gap_threshold_s"],
+                 depth.get("abs_rel"), pose.get("rot_err_deg"),
+                 (outcome.result["baselines"]["identity_pose"]["pose"] or {}).get("rot_err_deg"),
+                 pose.get("tdir_err_deg"),
                  (outcome.intrinsics or {}).get("fx_rel_err"),
                  outcome.result["baselines"]["colmap_selfcalib"].get("status"))
         outcomes.append(outcome)
@@ -155,8 +171,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = {
         "backend": backend.name,
         "network_input_size": list(backend.input_size),
-        "estimator": {"gap_threshold_s": config.gap_threshold_s, "output_size": config.output_size,
-                      "intrinsics_window": config.intrinsics_window},
+        "estimator": {
+            # "auto": per sequence, see sequences.<name>.settings.gap_threshold_s.
+            "gap_threshold_s": GAP_AUTO if options.gap_threshold_s is None else options.gap_threshold_s,
+            "gap_threshold_floor_s": config.gap_threshold_s if options.gap_threshold_s is None else None,
+            "gap_frame_periods": GAP_FRAME_PERIODS if options.gap_threshold_s is None else None,
+            "output_size": config.output_size,
+            "intrinsics_window": config.intrinsics_window,
+        },
         "depth_cap_m_override": options.depth_cap_m,
         "min_depth_m": options.min_depth_m,
         "max_frames": options.max_frames,

@@ -3,12 +3,16 @@
 Report layout (``report.json``)::
 
     {"checkpoint": str, "settings": {...}, "notes": [str, ...],
-     "sequences": {name: {"depth": {...} | null, "pose": {...} | null, "intrinsics": {...}, "baselines": {...}, ...}},
+     "sequences": {name: {"settings": {"gap_threshold_s", ...}, "depth": {...} | null, "pose": {...} | null,
+                          "intrinsics": {...}, "baselines": {...}, ...}},
      "aggregate": {"depth": {abs_rel, sq_rel, rmse, rmse_log, delta1, delta2, delta3, n_images, ...},
                    "pose": {rot_err_deg, tdir_err_deg, n_pairs, ate_m, n_ate_sequences, ...},
                    "intrinsics": {fx_rel_err, fy_rel_err, cx_rel_err, cy_rel_err, n_sequences}},
-     "baselines": {"constant_depth": {"depth": {...}}, "five_point_calibrated": {"pose": {...}},
-                   "five_point_guess_k": {"pose": {...}}, "default_k": {"intrinsics": {...}},
+     "baselines": {"constant_depth": {"depth": {...}},
+                   "identity_pose": {"pose": {...}, "paired_with_model": {...}},
+                   "five_point_calibrated": {"pose": {...}, "paired_with_model": {...}},
+                   "five_point_guess_k": {"pose": {...}, "paired_with_model": {...}},
+                   "default_k": {"intrinsics": {...}},
                    "colmap_selfcalib": {"status": ..., "intrinsics": {...}, "per_sequence": {...}}}}
 
 Aggregates are means over images (depth), pairs (pose), sequences (intrinsics, ATE, and the depth scale-ratio
@@ -36,6 +40,8 @@ from ss3d_core.evaluation.sequence_runner import SequenceOutcome
 __all__ = ["to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown"]
 
 FIVE_POINT_BASELINES = ("five_point_calibrated", "five_point_guess_k")
+# Pose baselines scored on the model's GT pairs: "no motion" first, then the classical five-point estimates.
+POSE_BASELINES = ("identity_pose", *FIVE_POINT_BASELINES)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -83,7 +89,7 @@ def _colmap_aggregate(outcomes: Sequence[SequenceOutcome]) -> dict[str, Any]:
 
 
 def _paired_with_model(outcomes: Sequence[SequenceOutcome], name: str) -> dict[str, Any]:
-    """Model vs a five-point baseline on exactly the pairs both scored (the runner keeps the lists aligned)."""
+    """Model vs a pose baseline on exactly the pairs both scored (the runner keeps the lists aligned)."""
     pairs = [(m, b) for o in outcomes for m, b in zip(o.pose, o.baselines[name]) if m is not None and b is not None]
     tdir = [(m, b) for m, b in pairs if m.tdir_err_deg is not None and b.tdir_err_deg is not None]
     return {
@@ -116,7 +122,7 @@ def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict
         "constant_depth": {"depth": aggregate_depth([r for o in outcomes for r in o.baselines["constant_depth"]])},
     }
     baselines["constant_depth"]["depth"]["n_sequences"] = depth["n_sequences"]
-    for name in FIVE_POINT_BASELINES:
+    for name in POSE_BASELINES:
         summary = aggregate_pose([e for o in outcomes for e in o.baselines[name]])
         summary["n_failed_pairs"] = summary.pop("n_skipped_pairs")
         baselines[name] = {"pose": summary, "paired_with_model": _paired_with_model(outcomes, name)}
@@ -151,9 +157,16 @@ def _notes(outcomes: Sequence[SequenceOutcome]) -> list[str]:
         if ate.get("reason") and ate.get("n_poses", 0) >= 3:
             notes.append(f"{o.name}: no ATE ({ate['reason']}).")
         resets = {k: v for k, v in o.result["estimator"]["counters"].items() if k.startswith("reset_")}
+        gap = o.result.get("settings") or {}
         if resets.get("reset_stamp_gap"):
+            threshold = f" > {gap['gap_threshold_s']:g} s" if gap.get("gap_threshold_s") else ""
             notes.append(f"{o.name}: the estimator restarted odometry {resets['reset_stamp_gap']} time(s) on a "
-                         "timestamp gap (pairs without a model estimate are counted, not scored).")
+                         f"timestamp gap{threshold} (pairs without a model estimate are counted, not scored).")
+        floor_s = gap.get("gap_threshold_floor_s")
+        if floor_s is not None and gap.get("gap_threshold_s", 0) > floor_s:
+            notes.append(f"{o.name}: median frame interval {gap['median_frame_interval_s']:.3g} s; odometry-restart "
+                         f"gap threshold raised from {floor_s:g} s to {gap['gap_threshold_s']:.3g} s "
+                         f"({gap['gap_threshold_rule']}).")
     return notes
 
 
@@ -200,11 +213,11 @@ _SUMMARY_ROWS = (
     ("δ<1.25³ ↑", "depth", "delta3", ("constant_depth",)),
     ("depth images", "depth", "n_images", ("constant_depth",)),
     ("scale ratio std/median ↓", "depth", "scale_ratio_spread", ()),
-    ("rotation error (°) ↓", "pose", "rot_err_deg", FIVE_POINT_BASELINES),
-    ("translation direction error (°) ↓", "pose", "tdir_err_deg", FIVE_POINT_BASELINES),
-    ("pairs scored (rotation)", "pose", "n_pairs", FIVE_POINT_BASELINES),
-    ("pairs scored (direction)", "pose", "n_tdir_pairs", FIVE_POINT_BASELINES),
-    ("pairs failed / without estimate", "pose", None, FIVE_POINT_BASELINES),
+    ("rotation error (°) ↓", "pose", "rot_err_deg", POSE_BASELINES),
+    ("translation direction error (°) ↓", "pose", "tdir_err_deg", POSE_BASELINES),
+    ("pairs scored (rotation)", "pose", "n_pairs", POSE_BASELINES),
+    ("pairs scored (direction)", "pose", "n_tdir_pairs", POSE_BASELINES),
+    ("pairs failed / without estimate", "pose", None, POSE_BASELINES),
     ("ATE Sim(3) (m) ↓", "pose", "ate_m", ()),
     ("fx relative error ↓", "intrinsics", "fx_rel_err", ("default_k", "colmap_selfcalib")),
     ("fy relative error ↓", "intrinsics", "fy_rel_err", ("default_k", "colmap_selfcalib")),
@@ -212,7 +225,7 @@ _SUMMARY_ROWS = (
     ("cy relative error ↓", "intrinsics", "cy_rel_err", ("default_k", "colmap_selfcalib")),
     ("sequences (intrinsics)", "intrinsics", "n_sequences", ("default_k", "colmap_selfcalib")),
 )
-_BASELINE_COLUMNS = ("constant_depth", "five_point_calibrated", "five_point_guess_k", "default_k", "colmap_selfcalib")
+_BASELINE_COLUMNS = ("constant_depth", *POSE_BASELINES, "default_k", "colmap_selfcalib")
 
 
 def _summary_table(report: dict[str, Any]) -> list[str]:
@@ -239,7 +252,7 @@ def _paired_table(report: dict[str, Any]) -> list[str]:
         "| baseline tdir (°) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in FIVE_POINT_BASELINES:
+    for name in POSE_BASELINES:
         p = report["baselines"][name].get("paired_with_model") or {}
         cells = [name, _fmt(p.get("n_pairs")), _fmt(p.get("model_rot_err_deg")), _fmt(p.get("baseline_rot_err_deg")),
                  _fmt(p.get("n_tdir_pairs")), _fmt(p.get("model_tdir_err_deg")), _fmt(p.get("baseline_tdir_err_deg"))]
@@ -250,7 +263,8 @@ def _paired_table(report: dict[str, Any]) -> list[str]:
 def _sequence_table(report: dict[str, Any]) -> list[str]:
     header = (
         "| sequence | frames | distorted | cap (m) | AbsRel | δ1 | const AbsRel | rot (°) | tdir (°) | ATE (m) "
-        "| 5pt-cal rot (°) | 5pt-cal tdir (°) | 5pt-guess rot (°) | fx err | fy err | cx err | cy err | K source |"
+        "| identity rot (°) | 5pt-cal rot (°) | 5pt-cal tdir (°) | 5pt-guess rot (°) | fx err | fy err | cx err "
+        "| cy err | K source |"
     )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for name, seq in report["sequences"].items():
@@ -259,6 +273,7 @@ def _sequence_table(report: dict[str, Any]) -> list[str]:
         intr = seq.get("intrinsics") or {}
         base = seq.get("baselines", {})
         const = (base.get("constant_depth") or {}).get("depth") or {}
+        identity = (base.get("identity_pose") or {}).get("pose") or {}
         cal = (base.get("five_point_calibrated") or {}).get("pose") or {}
         guess = (base.get("five_point_guess_k") or {}).get("pose") or {}
         cells = [
@@ -272,6 +287,7 @@ def _sequence_table(report: dict[str, Any]) -> list[str]:
             _fmt(pose.get("rot_err_deg"), 2),
             _fmt(pose.get("tdir_err_deg"), 1),
             _fmt(pose.get("ate_m")),
+            _fmt(identity.get("rot_err_deg"), 2),
             _fmt(cal.get("rot_err_deg"), 2),
             _fmt(cal.get("tdir_err_deg"), 1),
             _fmt(guess.get("rot_err_deg"), 2),
@@ -294,8 +310,9 @@ def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
         f"Checkpoint: `{report['checkpoint']}`",
         "",
         "Depth: per-image median scaling (monodepth2 protocol). Pose: consecutive pairs; translation direction only "
-        "(monocular); ATE after Sim(3) alignment (evo). Intrinsics: relative error at the calibration resolution. "
-        "– = no data.",
+        "(monocular); ATE after Sim(3) alignment (evo). identity_pose predicts no motion: its rotation error is the "
+        "ground-truth inter-frame rotation and its translation direction is undefined. Intrinsics: relative error at "
+        "the calibration resolution. – = no data.",
         "",
         "## Model vs baselines",
         "",

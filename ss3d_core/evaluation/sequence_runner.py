@@ -7,11 +7,16 @@ order, stamps from ``rgb.txt``); the baselines see the same frames and pairs:
   :func:`~ss3d_core.evaluation.depth_metrics.depth_metrics` with a per-sequence cap
   (:func:`~ss3d_core.evaluation.depth_metrics.select_depth_cap`); the ``constant_depth`` baseline on the same images.
 * pose: every consecutive frame pair ``(i-1, i)`` whose two frames have a ground-truth pose within
-  ``max_time_diff_s``; the model's ``T_prev_cur`` (``None`` after an odometry reset: counted, not scored) and the
-  two five-point baselines (a failure is counted, not scored). ATE after Sim(3) alignment over the frames with GT of
-  the odometry segment holding most of them (segments restart at resets).
+  ``max_time_diff_s``; the model's ``T_prev_cur`` (``None`` after an odometry reset: counted, not scored), the
+  ``identity_pose`` ("no motion") baseline and the two five-point baselines (a failure is counted, not scored).
+  ATE after Sim(3) alignment over the frames with GT of the odometry segment holding most of them (segments restart
+  at resets).
 * intrinsics: the estimator's final K (after the last frame) against ``calib.yaml``; ``default_k`` and
   ``colmap_selfcalib`` likewise.
+
+The estimator restarts odometry when consecutive stamps are more than ``gap_threshold_s`` apart. With
+``RunOptions.gap_threshold_s = None`` (auto) the threshold is chosen per sequence by :func:`auto_gap_threshold_s`, so
+a low frame rate is not mistaken for dropped frames; the threshold used is in ``result["settings"]``.
 
 Images are used as stored: when ``calib.yaml`` lists distortion, the images are distorted and the model sees them as
 they are (the result says ``distorted: true``); only the ``five_point_calibrated`` baseline undistorts its keypoints.
@@ -22,14 +27,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import yaml
 
-from ss3d_core.estimator import Estimator, FrameEstimate
-from ss3d_core.evaluation.baselines import colmap_selfcalib, constant_depth, default_k, five_point
+from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate
+from ss3d_core.evaluation.baselines import colmap_selfcalib, constant_depth, default_k, five_point, identity_pose
 from ss3d_core.evaluation.depth_metrics import (
     CALIB_CAP_KEY,
     MIN_DEPTH_M,
@@ -53,13 +58,16 @@ from ss3d_core.evaluation.pose_metrics import (
 )
 from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, TumSequence
 
-__all__ = ["RunOptions", "DepthSample", "SequenceOutcome", "run_sequence"]
+__all__ = ["GAP_FRAME_PERIODS", "RunOptions", "DepthSample", "SequenceOutcome", "auto_gap_threshold_s", "run_sequence"]
 
 LOG = logging.getLogger(__name__)
 
 # Ground-truth depth images read to decide the indoor/outdoor cap (evenly spaced over the sequence).
 CAP_DECISION_SAMPLES = 10
 NANOSECONDS_PER_SECOND = 1_000_000_000
+# Auto gap threshold, in median frame intervals: a gap means missing frames (two dropped in a row), not a low frame
+# rate, so a 1 Hz sequence must not restart odometry at every frame.
+GAP_FRAME_PERIODS = 3
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,10 @@ class RunOptions:
         max_time_diff_s: association tolerance for depth images and GT poses, seconds.
         colmap: try the COLMAP self-calibration baseline.
         colmap_timeout_s: wall-clock limit of one COLMAP run, seconds.
+        estimator: streaming settings handed to the estimator factory; its ``gap_threshold_s`` is the floor of the
+            auto threshold.
+        gap_threshold_s: odometry-restart stamp gap for every sequence, seconds; ``None``: per sequence with
+            :func:`auto_gap_threshold_s`.
     """
 
     depth_cap_m: float | None = None
@@ -85,6 +97,8 @@ class RunOptions:
     max_time_diff_s: float = DEFAULT_MAX_TIME_DIFF_S
     colmap: bool = True
     colmap_timeout_s: float = colmap_selfcalib.DEFAULT_TIMEOUT_S
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    gap_threshold_s: float | None = None
 
 
 @dataclass
@@ -117,9 +131,10 @@ class SequenceOutcome:
         pose: per-pair model errors (``None`` = no estimate), for aggregation over pairs.
         ate: ATE of the model, or ``None`` without enough GT.
         intrinsics: model intrinsics errors, or ``None``.
-        baselines: per baseline, the same lists/dicts (``constant_depth`` -> depth list, ``five_point_*`` -> pose
-            list with ``None`` for failures, ``default_k``/``colmap_selfcalib`` -> intrinsics dict or ``None``).
-            ``pose`` and the ``five_point_*`` lists are aligned: entry ``k`` of each is the same GT pair.
+        baselines: per baseline, the same lists/dicts (``constant_depth`` -> depth list, ``identity_pose`` and
+            ``five_point_*`` -> pose list with ``None`` for failures (never for ``identity_pose``),
+            ``default_k``/``colmap_selfcalib`` -> intrinsics dict or ``None``). ``pose``, ``identity_pose`` and the
+            ``five_point_*`` lists are aligned: entry ``k`` of each is the same GT pair.
         depth_samples: frames kept for figures.
     """
 
@@ -131,6 +146,40 @@ class SequenceOutcome:
     intrinsics: dict[str, float] | None = None
     baselines: dict[str, object] = field(default_factory=dict)
     depth_samples: list[DepthSample] = field(default_factory=list)
+
+
+def auto_gap_threshold_s(stamps_s: Sequence[float], floor_s: float) -> float:
+    """Per-sequence odometry-restart gap: ``max(floor_s, GAP_FRAME_PERIODS · median frame interval)``, seconds.
+
+    Args:
+        stamps_s: frame stamps in seconds, in stream order (``rgb.txt``).
+        floor_s: smallest threshold, seconds (the node's default ``EstimatorConfig().gap_threshold_s``).
+
+    Returns:
+        The threshold in seconds; ``floor_s`` with fewer than two stamps or no positive interval.
+    """
+    intervals = np.diff(np.asarray(stamps_s, dtype=np.float64))
+    intervals = intervals[np.isfinite(intervals) & (intervals > 0)]
+    if intervals.size == 0:
+        return float(floor_s)
+    return max(float(floor_s), GAP_FRAME_PERIODS * float(np.median(intervals)))
+
+
+def _gap_settings(sequence: TumSequence, options: RunOptions) -> dict[str, object]:
+    """The gap threshold for this sequence and how it was chosen (JSON-ready)."""
+    stamps = [t for t, _ in sequence.rgb]
+    intervals = np.diff(np.asarray(stamps, dtype=np.float64))
+    median_s = float(np.median(intervals)) if intervals.size else None
+    if options.gap_threshold_s is not None:
+        return {"gap_threshold_s": float(options.gap_threshold_s), "gap_threshold_rule": "fixed",
+                "median_frame_interval_s": median_s}
+    floor_s = options.estimator.gap_threshold_s
+    return {
+        "gap_threshold_s": auto_gap_threshold_s(stamps, floor_s),
+        "gap_threshold_rule": f"auto: max({floor_s:g} s, {GAP_FRAME_PERIODS} x median frame interval)",
+        "gap_threshold_floor_s": floor_s,
+        "median_frame_interval_s": median_s,
+    }
 
 
 def _calib_cap(sequence: TumSequence) -> float | None:
@@ -263,11 +312,13 @@ def _run_frames(
 ) -> _FrameLoop:
     """Stream the frames through the estimator in ``rgb.txt`` order; score depth and pairs as they come.
 
-    Fills ``outcome.depth``, ``outcome.pose``, ``outcome.baselines["constant_depth"]`` and
-    ``outcome.depth_samples``; the five-point tracker scores the same GT pairs as the model.
+    Fills ``outcome.depth``, ``outcome.pose``, ``outcome.baselines["constant_depth"]``,
+    ``outcome.baselines["identity_pose"]`` and ``outcome.depth_samples``; the identity baseline and the five-point
+    tracker score the same GT pairs as the model.
     """
     loop = _FrameLoop()
     constant: list[DepthResult | None] = []
+    identity: list[RelativePoseError | None] = []
     features_prev: five_point.Features | None = None
     start = time.perf_counter()
     for i in range(plan.n):
@@ -299,9 +350,11 @@ def _run_frames(
                 outcome.pose.append(None)
             else:
                 outcome.pose.append(relative_pose_error(est.T_prev_cur, T_gt, options.noise_floor_m))
+            identity.append(identity_pose.identity_pose_error(T_gt, options.noise_floor_m))
             five.score_pair(features_prev, features_cur, T_gt)
         features_prev = features_cur
     outcome.baselines["constant_depth"] = constant
+    outcome.baselines["identity_pose"] = identity
     loop.seconds = time.perf_counter() - start
     return loop
 
@@ -353,6 +406,15 @@ def _colmap(sequence: TumSequence, n: int, options: RunOptions) -> dict[str, obj
     return run
 
 
+def _identity_summary(errors: list[RelativePoseError | None]) -> dict[str, object]:
+    """Aggregated "no motion" errors, with the keys of the five-point summaries (it never fails)."""
+    pose = aggregate_pose(errors)
+    pose["n_failed_pairs"] = pose.pop("n_skipped_pairs")
+    pose["failures"] = {}
+    pose["uses_distortion"] = False
+    return pose
+
+
 def _baselines_section(
     outcome: SequenceOutcome, sequence: TumSequence, plan: _Plan, five: _FivePointTracker, options: RunOptions
 ) -> dict[str, object]:
@@ -367,6 +429,7 @@ def _baselines_section(
     constant = aggregate_depth(outcome.baselines["constant_depth"]) if plan.depth_frames else None
     return {
         "constant_depth": {"depth": constant},
+        "identity_pose": {"pose": _identity_summary(outcome.baselines["identity_pose"]) if has_gt else None},
         **{name: {"pose": five.summary(name) if has_gt else None} for name in five.variants},
         "default_k": {"intrinsics": outcome.baselines["default_k"]},
         "colmap_selfcalib": colmap,
@@ -375,20 +438,22 @@ def _baselines_section(
 
 def run_sequence(
     sequence: TumSequence,
-    estimator_factory: Callable[[], Estimator],
+    estimator_factory: Callable[[EstimatorConfig], Estimator],
     options: RunOptions | None = None,
 ) -> SequenceOutcome:
     """Evaluate the model and the baselines on one sequence.
 
     Args:
         sequence: a loaded :class:`TumSequence`.
-        estimator_factory: returns a fresh :class:`Estimator` (called once).
+        estimator_factory: returns a fresh :class:`Estimator` for the given config (called once, with
+            ``options.estimator`` whose ``gap_threshold_s`` is this sequence's threshold).
         options: :class:`RunOptions`.
 
     Returns:
-        :class:`SequenceOutcome`; ``result`` holds ``n_frames``, ``image_size``, ``distorted``, ``estimator``
-        (reset counters, mean inference time), ``depth`` (``None`` without depth images), ``pose`` (``None``
-        without ground-truth poses), ``intrinsics`` and ``baselines``.
+        :class:`SequenceOutcome`; ``result`` holds ``n_frames``, ``image_size``, ``distorted``, ``settings``
+        (``gap_threshold_s`` used, seconds, and how it was chosen), ``estimator`` (reset counters, mean inference
+        time), ``depth`` (``None`` without depth images), ``pose`` (``None`` without ground-truth poses),
+        ``intrinsics`` and ``baselines``.
 
     Raises:
         ValueError: on unreadable images or depth files (from :class:`TumSequence`).
@@ -397,7 +462,8 @@ def run_sequence(
     calib = sequence.calibration
     plan = _plan(sequence, options)
     outcome = SequenceOutcome(name=sequence.name, result={})
-    estimator = estimator_factory()
+    settings = _gap_settings(sequence, options)
+    estimator = estimator_factory(replace(options.estimator, gap_threshold_s=settings["gap_threshold_s"]))
     five = _FivePointTracker(sequence, options.noise_floor_m)
     loop = _run_frames(sequence, estimator, plan, options, outcome, five)
     depth = None
@@ -412,6 +478,7 @@ def run_sequence(
         "distorted": bool(calib.distortion and any(calib.distortion)),
         "distortion_model": calib.distortion_model or None,
         "metadata": dict(sequence.metadata),
+        "settings": settings,
         "estimator": {
             "counters": dict(estimator.counters),
             "mean_inference_ms": float(np.mean(inference_ms)) if inference_ms else None,
