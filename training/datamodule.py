@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from training.clips import ClipSpec, read_clip_index
+from training.optical_flow import pair_flows
 
 LOG = logging.getLogger(__name__)
 
@@ -22,23 +23,46 @@ DEFAULT_TARGET_RATE_HZ = 10.0
 
 @dataclass(frozen=True)
 class ClipFrames:
-    """Decoded frames of one clip, ``N×H×W×3`` uint8 RGB at the training size."""
+    """Decoded frames of one clip at the training size, with the optical flow between consecutive frames.
+
+    Attributes:
+        frames: ``N×H×W×3`` uint8 RGB.
+        flow_forward, flow_backward: ``N-1×H×W×2`` float16 pixels, frame ``i`` -> ``i+1`` and ``i+1`` -> ``i``.
+        valid_forward, valid_backward: ``N-1×H×W`` bool forward-backward consistency masks.
+    """
 
     name: str
     frames: np.ndarray
+    flow_forward: np.ndarray
+    valid_forward: np.ndarray
+    flow_backward: np.ndarray
+    valid_backward: np.ndarray
 
 
 def load_clip_frames(clip: ClipSpec, height: int, width: int, target_rate_hz: float) -> ClipFrames:
-    """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height``."""
-    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip.iter_frames(target_rate_hz)]
-    return ClipFrames(clip.name, np.stack(frames))
+    """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height`` and compute their flows."""
+    frames = np.stack(
+        [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip.iter_frames(target_rate_hz)]
+    )
+    if len(frames) < 2:
+        empty = np.zeros((0, height, width, 2), np.float16)
+        return ClipFrames(clip.name, frames, empty, empty[..., 0] > 0, empty, empty[..., 0] > 0)
+    return ClipFrames(clip.name, frames, *pair_flows(frames))
+
+
+def _flip_flow(flow: np.ndarray) -> np.ndarray:
+    """Mirror an ``H×W×2`` flow field horizontally (the x displacement changes sign)."""
+    flipped = flow[:, ::-1].copy()
+    flipped[..., 0] *= -1
+    return flipped
 
 
 class TripletDataset(Dataset):
     """Samples ``(t-1, t, t+1)`` from in-memory clips; frame ``t`` is the target.
 
-    Items are dicts: ``frames`` ``3×3×H×W`` float32 RGB in [0, 1] ordered (previous, target, next), ``clip`` name.
-    Horizontal flips (whole sample, p = 0.5) are applied when ``augment`` is set.
+    Items are dicts: ``frames`` ``3×3×H×W`` float32 RGB in [0, 1] ordered (previous, target, next); ``flows``
+    ``2×2×H×W`` float32 observed flow of the target towards (previous, next) in pixels; ``flow_valid`` ``2×1×H×W``
+    float32 masks; ``clip`` name. Horizontal flips (whole sample, p = 0.5) are applied when ``augment`` is set.
     """
 
     def __init__(self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, seed: int = 0):
@@ -52,11 +76,22 @@ class TripletDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, object]:
         clip_i, t = self.indices[i]
-        frames = self.clips[clip_i].frames[t - 1 : t + 2]
+        clip = self.clips[clip_i]
+        frames = clip.frames[t - 1 : t + 2]
+        # Target t towards t-1 is the backward flow of pair t-1; towards t+1 the forward flow of pair t.
+        flows = [clip.flow_backward[t - 1].astype(np.float32), clip.flow_forward[t].astype(np.float32)]
+        valid = [clip.valid_backward[t - 1], clip.valid_forward[t]]
         if self.augment and torch.rand(1).item() < 0.5:
             frames = frames[:, :, ::-1]
+            flows = [_flip_flow(f) for f in flows]
+            valid = [v[:, ::-1] for v in valid]
         tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
-        return {"frames": tensor, "clip": self.clips[clip_i].name}
+        return {
+            "frames": tensor,
+            "flows": torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 3, 1, 2),
+            "flow_valid": torch.from_numpy(np.ascontiguousarray(np.stack(valid))).float().unsqueeze(1),
+            "clip": clip.name,
+        }
 
 
 def split_indices(clips: list[ClipFrames], val_fraction: float) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

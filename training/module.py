@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from kornia.augmentation import ColorJitter, VideoSequential
 
 from ss3d_core.camera import K_from_normalised
-from ss3d_core.losses import ViewSynthesisTerms, view_synthesis_loss
+from ss3d_core.losses import view_synthesis_loss
+from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
 
@@ -32,6 +34,8 @@ class SS3DLightningModule(L.LightningModule):
         automask: Monodepth2 auto-masking.
         smoothness_weight: edge-aware smoothness weight.
         final_lr_fraction: the learning rate decays (cosine) to this fraction of ``lr`` at the last epoch.
+        flow_weight: weight of the rigid-flow term against observed optical flow (0 disables it); batches without
+            ``flows`` skip it.
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class SS3DLightningModule(L.LightningModule):
         automask: bool = True,
         smoothness_weight: float = 1e-3,
         final_lr_fraction: float = 0.1,
+        flow_weight: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -50,7 +55,9 @@ class SS3DLightningModule(L.LightningModule):
         self.intrinsics_prior: torch.Tensor | None = None
         self._val_intrinsics: list[torch.Tensor] = []
 
-    def _step(self, frames: torch.Tensor, augment: bool) -> tuple[ViewSynthesisTerms, torch.Tensor]:
+    def _step(self, batch: dict[str, torch.Tensor], augment: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Loss terms (``total`` and its parts) and the per-sample intrinsics of one batch."""
+        frames = batch["frames"]
         b, t, _, h, w = frames.shape
         if t != 3:
             raise ValueError(f"expected (previous, target, next) triplets, got {t} frames")
@@ -63,28 +70,44 @@ class SS3DLightningModule(L.LightningModule):
         T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
         T_next_tgt = invert_pose_batch(T_tgt_next)
         intrinsics = 0.5 * (k_prev + k_next)
-        terms = view_synthesis_loss(
+        K = K_from_normalised(intrinsics, w, h)
+        synthesis = view_synthesis_loss(
             target=frames[:, 1],
             sources=[frames[:, 0], frames[:, 2]],
             disparities=disparities,
             T_source_target=[T_prev_tgt, T_next_tgt],
-            K=K_from_normalised(intrinsics, w, h),
+            K=K,
             automask=self.hparams.automask,
             smoothness_weight=self.hparams.smoothness_weight,
         )
+        terms = {
+            "total": synthesis.total,
+            "photometric": synthesis.photometric,
+            "smoothness": synthesis.smoothness,
+            "automask_fraction": synthesis.automask_fraction,
+        }
+        if self.hparams.flow_weight > 0 and "flows" in batch:
+            flow_terms = []
+            for disparity in disparities:
+                depth = 1.0 / F.interpolate(disparity, size=(h, w), mode="bilinear", align_corners=False)
+                for i, T in enumerate((T_prev_tgt, T_next_tgt)):
+                    flow_terms.append(flow_consistency_loss(rigid_flow(depth, T, K), batch["flows"][:, i],
+                                                            batch["flow_valid"][:, i]))
+            terms["flow"] = torch.stack(flow_terms).mean()
+            terms["total"] = terms["total"] + self.hparams.flow_weight * terms["flow"]
         return terms, intrinsics
 
-    def _log_terms(self, prefix: str, terms: ViewSynthesisTerms, batch_size: int) -> None:
-        for name in ("total", "photometric", "smoothness", "automask_fraction"):
-            self.log(f"{prefix}/{name}", getattr(terms, name), batch_size=batch_size, prog_bar=name == "total")
+    def _log_terms(self, prefix: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        for name, value in terms.items():
+            self.log(f"{prefix}/{name}", value, batch_size=batch_size, prog_bar=name == "total")
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms, _ = self._step(batch["frames"], augment=True)
+        terms, _ = self._step(batch, augment=True)
         self._log_terms("train", terms, batch["frames"].shape[0])
-        return terms.total
+        return terms["total"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        terms, intrinsics = self._step(batch["frames"], augment=False)
+        terms, intrinsics = self._step(batch, augment=False)
         self._val_intrinsics.append(intrinsics.detach())
         self._log_terms("val", terms, batch["frames"].shape[0])
 
