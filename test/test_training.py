@@ -85,3 +85,21 @@ def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
     assert all(np.isfinite(meta.intrinsics_prior))
     with torch.no_grad():
         assert torch.isfinite(net(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)).depth).all()
+
+
+def test_untrained_reference_export_is_seeded_and_copies_the_architecture(tmp_path, tiny_config):
+    from ss3d_core.checkpoint import CheckpointMetadata, save_checkpoint
+    from ss3d_core.network import SS3DNet
+    from training.export import main as export_main
+
+    like = tmp_path / "trained"
+    save_checkpoint(SS3DNet(tiny_config).eval(), like, CheckpointMetadata(tiny_config, (0.8, 1.2, 0.5, 0.5)))
+    for name in ("a", "b"):
+        assert export_main(["--untrained", "--like", str(like), "--seed", "3", "--out", str(tmp_path / name)]) == 0
+    net_a, meta = load_checkpoint(tmp_path / "a")
+    net_b, _ = load_checkpoint(tmp_path / "b")
+    assert meta.architecture == tiny_config and meta.training["global_step"] == 0
+    assert all(torch.equal(p, q) for p, q in zip(net_a.state_dict().values(), net_b.state_dict().values()))
+    with torch.no_grad():
+        out = net_a(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96))
+    assert torch.allclose(out.T_prev_cur, torch.eye(4)[None], atol=1e-6)

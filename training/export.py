@@ -1,7 +1,10 @@
 """Export trained weights to the deployable SS3D checkpoint format (safetensors + JSON metadata).
 
 Used as a Lightning callback during training (:class:`ExportCheckpoint`) and as a command that converts a
-Lightning ``.ckpt`` *that you produced yourself* (``python -m training.export --ckpt X.ckpt --out DIR/NAME``).
+Lightning ``.ckpt`` *that you produced yourself* (``python -m training.export --ckpt X.ckpt --out DIR/NAME``), or
+writes the seeded, untrained network with the architecture of an existing checkpoint
+(``python -m training.export --untrained --like ss3d_core/models/ss3d_small --seed 0 --out DIR/NAME``): the
+"untrained" reference that a trained checkpoint is compared with in ``ss3d_eval``.
 """
 
 from __future__ import annotations
@@ -66,16 +69,29 @@ class ExportCheckpoint(L.Callback):
         self._export(trainer, pl_module)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _untrained(like: str, seed: int, out: str) -> tuple[Path, Path]:
+    """Save a freshly initialised ``SS3DNet`` (``torch.manual_seed(seed)``) with the architecture of ``like``."""
+    from ss3d_core.checkpoint import read_metadata
+    from ss3d_core.network import SS3DNet
+
+    config = read_metadata(like).architecture
+    torch.manual_seed(seed)
+    net = SS3DNet(config).eval()
+    metadata = CheckpointMetadata(
+        architecture=config,
+        intrinsics_prior=_default_prior(config),
+        training={"command": f"untrained reference: architecture of {like}, torch.manual_seed({seed})",
+                  "epoch": None, "global_step": 0},
+    )
+    return save_checkpoint(net, out, metadata)
+
+
+def _convert(ckpt: str, out: str) -> tuple[Path, Path]:
     """Convert a Lightning checkpoint of :class:`training.module.SS3DLightningModule` to the SS3D format."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ckpt", required=True, help="Lightning .ckpt written by your own training run")
-    parser.add_argument("--out", required=True, help="output checkpoint path without suffix")
-    args = parser.parse_args(argv)
     from training.module import SS3DLightningModule
 
     # weights_only=True: tensors and plain containers only, never arbitrary pickled objects.
-    state = torch.load(args.ckpt, map_location="cpu", weights_only=True)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
     hparams = state.get("hyper_parameters", {})
     net_config = hparams.get("net")
     module = SS3DLightningModule(net=SS3DNetConfig.from_dict(net_config) if isinstance(net_config, dict) else None)
@@ -83,9 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     metadata = CheckpointMetadata(
         architecture=module.net.config,
         intrinsics_prior=_default_prior(module.net.config),
-        training={"command": f"converted from {args.ckpt}", "global_step": state.get("global_step")},
+        training={"command": f"converted from {ckpt}", "global_step": state.get("global_step")},
     )
-    for path in save_checkpoint(module.net.eval(), args.out, metadata):
+    return save_checkpoint(module.net.eval(), out, metadata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write an SS3D checkpoint from a Lightning ``.ckpt`` or, with ``--untrained``, from a seeded initialisation."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="Lightning .ckpt written by your own training run")
+    source.add_argument("--untrained", action="store_true", help="write the seeded untrained network")
+    parser.add_argument("--like", default=None, help="with --untrained: checkpoint whose architecture to use "
+                        "(default: the bundled one)")
+    parser.add_argument("--seed", type=int, default=0, help="with --untrained: torch seed of the initialisation")
+    parser.add_argument("--out", required=True, help="output checkpoint path without suffix")
+    args = parser.parse_args(argv)
+    if args.untrained:
+        from ss3d_core.checkpoint import bundled_checkpoint
+
+        paths = _untrained(args.like or str(bundled_checkpoint()), args.seed, args.out)
+    else:
+        paths = _convert(args.ckpt, args.out)
+    for path in paths:
         print(path)
     return 0
 
