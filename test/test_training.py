@@ -103,3 +103,34 @@ def test_untrained_reference_export_is_seeded_and_copies_the_architecture(tmp_pa
     with torch.no_grad():
         out = net_a(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96))
     assert torch.allclose(out.T_prev_cur, torch.eye(4)[None], atol=1e-6)
+
+
+def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp_path, tiny_config):
+    from dataclasses import replace
+
+    from ss3d_core.checkpoint import CheckpointError, CheckpointMetadata, save_checkpoint
+    from ss3d_core.network import SS3DNet
+
+    torch.manual_seed(1)
+    source = SS3DNet(tiny_config).eval()
+    save_checkpoint(source, tmp_path / "stage1", CheckpointMetadata(tiny_config, (0.7, 1.1, 0.5, 0.5)))
+    module = SS3DLightningModule(net=tiny_config, init_from=str(tmp_path / "stage1"))
+    assert all(torch.equal(p, q) for p, q in zip(module.net.state_dict().values(), source.state_dict().values()))
+    assert torch.allclose(module.intrinsics_prior, torch.tensor([0.7, 1.1, 0.5, 0.5]))
+    with pytest.raises(CheckpointError, match="architecture"):
+        SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
+
+
+def test_datamodule_selects_clips_by_label_and_exclusion(tmp_path):
+    from conftest import SAMPLE_VIDEO
+
+    rows = ["name,kind,label,consecutive,licence"]
+    for name, label in (("moving", "translating"), ("parked", "static"), ("unclear", "static"), ("spin", "rotation")):
+        (tmp_path / name).mkdir()
+        shutil.copy(SAMPLE_VIDEO, tmp_path / name / "clip.mp4")
+        rows.append(f"{name},video,{label},True,MIT")
+    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
+    data = ClipDataModule(root=str(tmp_path), labels=["translating", "static"], exclude_clips=["unclear"],
+                          height=32, width=48, target_rate_hz=1.0)
+    data.setup("fit")
+    assert data.clip_names() == ["moving", "parked"]

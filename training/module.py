@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from kornia.augmentation import ColorJitter, VideoSequential
 
 from ss3d_core.camera import K_from_normalised
+from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.losses import view_synthesis_loss
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
 from ss3d_core.network import SS3DNet, SS3DNetConfig
@@ -36,6 +37,11 @@ class SS3DLightningModule(L.LightningModule):
         final_lr_fraction: the learning rate decays (cosine) to this fraction of ``lr`` at the last epoch.
         flow_weight: weight of the rigid-flow term against observed optical flow (0 disables it); batches without
             ``flows`` skip it.
+        init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
+            run, for a fine-tuning stage; its architecture must equal ``net``.
+
+    Raises:
+        ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
     """
 
     def __init__(
@@ -47,6 +53,7 @@ class SS3DLightningModule(L.LightningModule):
         smoothness_weight: float = 1e-3,
         final_lr_fraction: float = 0.1,
         flow_weight: float = 0.0,
+        init_from: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -54,6 +61,17 @@ class SS3DLightningModule(L.LightningModule):
         self.color_aug = VideoSequential(ColorJitter(**COLOR_JITTER), data_format="BTCHW", same_on_frame=True)
         self.intrinsics_prior: torch.Tensor | None = None
         self._val_intrinsics: list[torch.Tensor] = []
+        if init_from:
+            self._load_initial_weights(init_from)
+
+    def _load_initial_weights(self, path: str) -> None:
+        initial, metadata = load_checkpoint(path)
+        if metadata.architecture != self.net.config:
+            raise CheckpointError(
+                f"init_from {path}: architecture {metadata.architecture} differs from the configured {self.net.config}"
+            )
+        self.net.load_state_dict(initial.state_dict())
+        self.intrinsics_prior = torch.tensor(metadata.intrinsics_prior)
 
     def _step(self, batch: dict[str, torch.Tensor], augment: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Loss terms (``total`` and its parts) and the per-sample intrinsics of one batch."""
