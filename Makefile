@@ -26,10 +26,8 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The bundled checkpoint: stage 1 (translating clips), then stage 2 (static-camera clips added).
 train-first: $(STAMP)
 	$(PY) -m training fit --config training/configs/first_checkpoint.yaml
-	$(PY) -m training fit --config training/configs/first_checkpoint_static.yaml
 
 clean:
 	rm -rf out build install log

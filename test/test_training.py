@@ -120,17 +120,3 @@ def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
     with pytest.raises(CheckpointError, match="architecture"):
         SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
 
-
-def test_datamodule_selects_clips_by_label_and_exclusion(tmp_path):
-    from conftest import SAMPLE_VIDEO
-
-    rows = ["name,kind,label,consecutive,licence"]
-    for name, label in (("moving", "translating"), ("parked", "static"), ("unclear", "static"), ("spin", "rotation")):
-        (tmp_path / name).mkdir()
-        shutil.copy(SAMPLE_VIDEO, tmp_path / name / "clip.mp4")
-        rows.append(f"{name},video,{label},True,MIT")
-    (tmp_path / "clips.csv").write_text("\n".join(rows) + "\n")
-    data = ClipDataModule(root=str(tmp_path), labels=["translating", "static"], exclude_clips=["unclear"],
-                          height=32, width=48, target_rate_hz=1.0)
-    data.setup("fit")
-    assert data.clip_names() == ["moving", "parked"]

@@ -116,7 +116,6 @@ class ClipDataModule(L.LightningDataModule):
         root: corpus folder with ``clips.csv``.
         labels: keep clips whose label is listed (the MVS-based filter replaces this in the full pipeline).
         consecutive_only: keep only clips of consecutive video frames.
-        exclude_clips: clip names never to train on (e.g. footage whose licence is unclear).
         height, width: training size in pixels (the network input size).
         target_rate_hz: subsampling target for video clips.
         batch_size, num_workers: loader settings.
@@ -128,7 +127,6 @@ class ClipDataModule(L.LightningDataModule):
         root: str = "../shared/data/web_clips",
         labels: list[str] | None = None,
         consecutive_only: bool = False,
-        exclude_clips: list[str] | None = None,
         height: int = 192,
         width: int = 320,
         target_rate_hz: float = DEFAULT_TARGET_RATE_HZ,
@@ -148,10 +146,9 @@ class ClipDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         labels = set(hp.labels or ["translating"])
-        excluded = set(hp.exclude_clips or [])
         specs = [
             c for c in read_clip_index(Path(hp.root))
-            if c.label in labels and (c.consecutive or not hp.consecutive_only) and c.name not in excluded
+            if c.label in labels and (c.consecutive or not hp.consecutive_only)
         ]
         for spec in specs:
             clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz)
