@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ss3d_core.evaluation.figure_file import save_figure  # noqa: E402
+
 # Colour scale of depth previews: inverse depth between these percentiles of the frame (robust to outliers).
 DISPARITY_PERCENTILES = (5.0, 95.0)
 
@@ -56,11 +58,7 @@ def contact_sheet(
     axes[0, 0].set_title("input")
     axes[0, 1].set_title("predicted depth (near = bright)")
     fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def trajectory_plot(
@@ -81,8 +79,4 @@ def trajectory_plot(
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

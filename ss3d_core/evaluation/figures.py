@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ss3d_core.evaluation.figure_file import save_figure
 from ss3d_core.evaluation.pose_metrics import AteResult
 from ss3d_core.evaluation.sequence_runner import DepthSample
 
@@ -57,11 +58,7 @@ def depth_error_figure(sample: DepthSample, title: str, path: Path) -> Path:
         if style:
             fig.colorbar(handle, ax=ax, fraction=0.046, pad=0.02)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def top_down_axes(positions_gt: np.ndarray) -> np.ndarray:
@@ -105,8 +102,4 @@ def trajectory_figure(ate: AteResult, title: str, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title + ("" if ate.rmse_m is not None else f"\n(no alignment: {ate.reason})"), fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
