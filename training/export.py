@@ -17,8 +17,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from ss3d_core.checkpoint import CheckpointMetadata, save_checkpoint
-from ss3d_core.network import SS3DNetConfig
+from ss3d_core.checkpoint import CheckpointMetadata, bundled_checkpoint, read_metadata, save_checkpoint
+from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.network.motion_head import FOCAL_PRIOR_X_NORM
 
 
@@ -71,9 +71,6 @@ class ExportCheckpoint(L.Callback):
 
 def _untrained(like: str, seed: int, out: str) -> tuple[Path, Path]:
     """Save a freshly initialised ``SS3DNet`` (``torch.manual_seed(seed)``) with the architecture of ``like``."""
-    from ss3d_core.checkpoint import read_metadata
-    from ss3d_core.network import SS3DNet
-
     config = read_metadata(like).architecture
     torch.manual_seed(seed)
     net = SS3DNet(config).eval()
@@ -116,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output checkpoint path without suffix")
     args = parser.parse_args(argv)
     if args.untrained:
-        from ss3d_core.checkpoint import bundled_checkpoint
-
         paths = _untrained(args.like or str(bundled_checkpoint()), args.seed, args.out)
     else:
         paths = _convert(args.ckpt, args.out)
