@@ -175,6 +175,21 @@ def test_translation_below_noise_floor_is_skipped_and_counted():
     assert agg["tdir_err_deg"] is None and agg["n_tdir_skipped_small_gt_motion"] == 1 and agg["n_pairs"] == 1
 
 
+def test_rotation_error_split_by_ground_truth_motion():
+    """A static pair (1 mm) and a moving pair (10 cm) with known rotation errors of 1° and 3°."""
+    def rotated(deg: float) -> np.ndarray:
+        return transforms3d.axangles.axangle2mat([0.0, 1.0, 0.0], np.radians(deg))
+
+    static = relative_pose_error(pose(rotated(1.0), (0.001, 0.0, 0.0)), pose(t=(0.001, 0.0, 0.0)))
+    moving = relative_pose_error(pose(rotated(3.0), (0.1, 0.0, 0.0)), pose(t=(0.1, 0.0, 0.0)))
+    agg = aggregate_pose([static, moving, None])
+    assert agg["rot_err_deg_static"] == pytest.approx(1.0) and agg["n_static_pairs"] == 1
+    assert agg["rot_err_deg_moving"] == pytest.approx(3.0) and agg["n_moving_pairs"] == 1
+    assert agg["rot_err_deg"] == pytest.approx(2.0) and agg["n_pairs"] == 2
+    only_static = aggregate_pose([static])
+    assert only_static["rot_err_deg_moving"] is None and only_static["n_moving_pairs"] == 0
+
+
 def test_missing_gt_poses_skip_pairs():
     traj = gt_trajectory(4)
     gt = [traj[0], None, traj[2], traj[3]]

@@ -150,18 +150,27 @@ def aggregate_pose(errors: Sequence[RelativePoseError | None]) -> dict[str, floa
     Returns:
         ``rot_err_deg`` (mean over scored pairs), ``tdir_err_deg`` (mean over pairs where it is defined),
         ``n_pairs`` (scored), ``n_tdir_pairs``, ``n_tdir_skipped_small_gt_motion``, ``n_tdir_skipped_zero_estimate``,
-        ``n_skipped_pairs`` (``None`` entries), ``rot_err_deg_median``, ``tdir_err_deg_median``. Means of empty sets
-        are ``None``.
+        ``n_skipped_pairs`` (``None`` entries), ``rot_err_deg_median``, ``tdir_err_deg_median``, and the rotation
+        error split by ground-truth motion: ``rot_err_deg_moving`` / ``n_moving_pairs`` over pairs whose ground-truth
+        translation reaches the noise floor, ``rot_err_deg_static`` / ``n_static_pairs`` over the others (on those
+        a no-motion prediction is near-perfect, so a pooled mean over a mostly static sequence mostly measures
+        drift at rest). Means of empty sets are ``None``.
     """
     scored = [e for e in errors if e is not None]
     rot = [e.rot_err_deg for e in scored]
+    static = [e.rot_err_deg for e in scored if e.tdir_skip_reason == "gt_below_noise_floor"]
+    moving = [e.rot_err_deg for e in scored if e.tdir_skip_reason != "gt_below_noise_floor"]
     tdir = [e.tdir_err_deg for e in scored if e.tdir_err_deg is not None]
     return {
         "rot_err_deg": float(np.mean(rot)) if rot else None,
         "tdir_err_deg": float(np.mean(tdir)) if tdir else None,
         "rot_err_deg_median": float(np.median(rot)) if rot else None,
         "tdir_err_deg_median": float(np.median(tdir)) if tdir else None,
+        "rot_err_deg_moving": float(np.mean(moving)) if moving else None,
+        "rot_err_deg_static": float(np.mean(static)) if static else None,
         "n_pairs": len(scored),
+        "n_moving_pairs": len(moving),
+        "n_static_pairs": len(static),
         "n_tdir_pairs": len(tdir),
         "n_tdir_skipped_small_gt_motion": sum(e.tdir_skip_reason == "gt_below_noise_floor" for e in scored),
         "n_tdir_skipped_zero_estimate": sum(e.tdir_skip_reason == "est_translation_zero" for e in scored),

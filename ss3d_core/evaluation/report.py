@@ -34,7 +34,7 @@ import numpy as np
 
 from ss3d_core.evaluation.depth_metrics import aggregate_depth
 from ss3d_core.evaluation.intrinsics_metrics import aggregate_intrinsics
-from ss3d_core.evaluation.pose_metrics import aggregate_pose
+from ss3d_core.evaluation.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
 from ss3d_core.evaluation.sequence_runner import SequenceOutcome
 
 __all__ = ["to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown"]
@@ -202,6 +202,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+_FLOOR_MM = TRANSLATION_NOISE_FLOOR_M * 1e3
 _SUMMARY_ROWS = (
     # (label, report section, metric key (None: failure counts), baselines that carry the metric)
     ("AbsRel ↓", "depth", "abs_rel", ("constant_depth",)),
@@ -214,8 +215,12 @@ _SUMMARY_ROWS = (
     ("depth images", "depth", "n_images", ("constant_depth",)),
     ("scale ratio std/median ↓", "depth", "scale_ratio_spread", ()),
     ("rotation error (°) ↓", "pose", "rot_err_deg", POSE_BASELINES),
+    (f"… moving pairs (GT ≥ {_FLOOR_MM:g} mm) (°) ↓", "pose", "rot_err_deg_moving", POSE_BASELINES),
+    (f"… static pairs (GT < {_FLOOR_MM:g} mm) (°) ↓", "pose", "rot_err_deg_static", POSE_BASELINES),
     ("translation direction error (°) ↓", "pose", "tdir_err_deg", POSE_BASELINES),
     ("pairs scored (rotation)", "pose", "n_pairs", POSE_BASELINES),
+    ("… moving pairs", "pose", "n_moving_pairs", POSE_BASELINES),
+    ("… static pairs", "pose", "n_static_pairs", POSE_BASELINES),
     ("pairs scored (direction)", "pose", "n_tdir_pairs", POSE_BASELINES),
     ("pairs failed / without estimate", "pose", None, POSE_BASELINES),
     ("ATE Sim(3) (m) ↓", "pose", "ate_m", ()),
