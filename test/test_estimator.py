@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ss3d_core.backends import BackendUnavailable, create_backend
+from ss3d_core.checkpoint import bundled_checkpoint
 from ss3d_core.estimator import Estimator, EstimatorConfig, IntrinsicsSource, ResetReason, build_estimator
 from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START, OdometryIntegrator
@@ -132,3 +133,14 @@ def test_backend_selection_errors(tiny_checkpoint):
         pytest.skip("torch not installed")
     backend, _ = create_backend("auto", tiny_checkpoint)
     assert backend.name in ("onnxruntime-cpu", "torch-cpu", "torch-cuda")
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "onnxruntime"])
+def test_camera_at_rest_does_not_drift(backend_name, sample_frames):
+    """The bundled checkpoint on one real frame seen repeatedly (a robot standing still): the antisymmetric motion
+    head predicts exactly no motion, so the odometry stays at its start pose."""
+    est = build_estimator(str(bundled_checkpoint()), backend=backend_name)
+    for i in range(4):
+        estimate = est.estimate(sample_frames[0], i * 100 * MS)
+    np.testing.assert_allclose(estimate.T_prev_cur, np.eye(4), atol=1e-6)
+    np.testing.assert_allclose(estimate.T_odom_camera, T_ODOM_OPTICAL_START, atol=1e-5)

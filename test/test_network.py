@@ -35,6 +35,26 @@ def test_untrained_head_predicts_identity_motion_and_prior_K(tiny_config):
     assert out.intrinsics_norm[0, 2:].tolist() == pytest.approx([0.5, 0.5], abs=0.01)
 
 
+def test_motion_head_is_antisymmetric(tiny_config):
+    """A head with arbitrary weights: identical frames give the identity pose exactly, and
+    swapping the frames inverts the rotation and negates the translation; K does not depend on the order."""
+    torch.manual_seed(2)
+    net = SS3DNet(tiny_config).eval()
+    with torch.no_grad():
+        for parameter in net.motion_head.parameters():
+            torch.nn.init.normal_(parameter, std=1.0)
+        a = torch.rand(1, 3, 64, 96)
+        b = torch.zeros_like(a)
+        b[..., 16:48, 24:72] = 1.0
+        forward, backward, still = net(a, b), net(b, a), net(a, a)
+    assert torch.equal(still.T_prev_cur[0], torch.eye(4))
+    T_ab, T_ba = forward.T_prev_cur[0], backward.T_prev_cur[0]
+    assert (T_ab - torch.eye(4)).abs().max() > 1e-3
+    assert torch.allclose(T_ab[:3, :3] @ T_ba[:3, :3], torch.eye(3), atol=1e-6)
+    assert torch.allclose(T_ab[:3, 3], -T_ba[:3, 3], atol=1e-7)
+    assert torch.allclose(forward.intrinsics_norm, backward.intrinsics_norm, atol=1e-7)
+
+
 def test_intrinsics_valid_for_extreme_head_outputs(tiny_config):
     """Whatever the regressor outputs, focal lengths stay positive and the principal point stays bounded."""
     net = SS3DNet(tiny_config).eval()

@@ -16,7 +16,7 @@ from torch import nn
 from ss3d_core.network import SS3DNet
 
 # Bump when the exported graph layout (names, inputs, outputs) changes, to invalidate cached exports.
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2
 # ONNX opset (ONNX Runtime >= 1.16 and TensorRT 10 both support it).
 ONNX_OPSET = 18
 ENCODER_OUTPUTS = tuple(f"feat{i}" for i in range(5))

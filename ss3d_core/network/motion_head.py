@@ -33,6 +33,15 @@ class MotionHead(nn.Module):
     Reads the pyramids of both frames from stride 4 to stride 32: the concatenated stride-4 features are reduced
     with strided convolutions and the concatenated features of each coarser level are fused in on the way, so that
     pixel-level displacements (small at 10 Hz) reach the regressor, not only the coarse semantics of stride 32.
+
+    The head is antisymmetric by construction: the trunk reads the pair in both orders and the motion is half the
+    difference of the two regressions, ``ξ(a, b) = ½ (g(a, b) − g(b, a))``, so that two identical frames give the
+    identity pose exactly (a camera at rest does not drift) and swapping the frames negates the axis-angle and the
+    translation (the exact inverse for the rotation; for the translation up to the second-order term
+    ``(I − Rᵀ) t``). The intrinsics are the mean of both orders (symmetric). Reversibility of relative motion as a
+    constraint on the pose network: cf. the forward-backward pose consistency of Shen et al. 2019 and
+    Bian et al. 2019 (SC-SfMLearner); here it is built into the head instead of added as a loss.
+
     Outputs:
       * ``T_other_cur``: ``B×4×4`` pose mapping points of the current frame's camera into the other frame's camera,
         in the network's depth unit (axis-angle + translation, scaled by ``POSE_SCALE``);
@@ -68,18 +77,29 @@ class MotionHead(nn.Module):
                 )
             )
 
+    def _trunk(self, first: list[torch.Tensor], second: list[torch.Tensor]) -> torch.Tensor:
+        """``B×C`` pooled features of the ordered pair ``(first, second)``."""
+        x = self.entry(torch.cat([first[1], second[1]], dim=1))
+        x = self.fuse8(torch.cat([x, first[2], second[2]], dim=1))
+        x = self.fuse16(torch.cat([x, first[3], second[3]], dim=1))
+        x = self.fuse32(torch.cat([x, first[4], second[4]], dim=1))
+        return x.mean(dim=(2, 3))
+
     def forward(
         self, features_other: list[torch.Tensor], features_cur: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(T_other_cur B×4×4, intrinsics_norm B×4)``."""
-        x = self.entry(torch.cat([features_other[1], features_cur[1]], dim=1))
-        x = self.fuse8(torch.cat([x, features_other[2], features_cur[2]], dim=1))
-        x = self.fuse16(torch.cat([x, features_other[3], features_cur[3]], dim=1))
-        x = self.fuse32(torch.cat([x, features_other[4], features_cur[4]], dim=1))
-        x = x.mean(dim=(2, 3))
-        pose = self.pose(x) * POSE_SCALE
+        b = features_cur[0].shape[0]
+        # Both orders in one batched pass: rows [:b] read (other, cur), rows [b:] read (cur, other).
+        x = self._trunk(
+            [torch.cat([o, c]) for o, c in zip(features_other, features_cur)],
+            [torch.cat([c, o]) for o, c in zip(features_other, features_cur)],
+        )
+        pose_both = self.pose(x)
+        pose = 0.5 * (pose_both[:b] - pose_both[b:]) * POSE_SCALE
         T_other_cur = pose_from_axis_angle_translation(pose[:, :3], pose[:, 3:])
-        raw = self.intrinsics(x)
+        raw_both = self.intrinsics(x)
+        raw = 0.5 * (raw_both[:b] + raw_both[b:])
         focal = F.softplus(raw[:, :2]) + MIN_FOCAL_NORM
         principal = 0.5 + PRINCIPAL_POINT_RANGE * (2.0 * torch.sigmoid(raw[:, 2:]) - 1.0)
         return T_other_cur, torch.cat([focal, principal], dim=1)
