@@ -15,7 +15,8 @@ from torch import nn
 
 from ss3d_core.network import SS3DNet
 
-# Bump when the exported graph layout (names, inputs, outputs) changes, to invalidate cached exports.
+# Bump when the exported graphs change (names, inputs, outputs, or what they compute for the same weights, e.g.
+# v2: the antisymmetric motion head), to invalidate cached exports.
 EXPORT_FORMAT_VERSION = 2
 # ONNX opset (ONNX Runtime >= 1.16 and TensorRT 10 both support it).
 ONNX_OPSET = 18

@@ -158,8 +158,9 @@ def aggregate_pose(errors: Sequence[RelativePoseError | None]) -> dict[str, floa
     """
     scored = [e for e in errors if e is not None]
     rot = [e.rot_err_deg for e in scored]
-    static = [e.rot_err_deg for e in scored if e.tdir_skip_reason == "gt_below_noise_floor"]
-    moving = [e.rot_err_deg for e in scored if e.tdir_skip_reason != "gt_below_noise_floor"]
+    static, moving = [], []
+    for e in scored:
+        (static if e.tdir_skip_reason == "gt_below_noise_floor" else moving).append(e.rot_err_deg)
     tdir = [e.tdir_err_deg for e in scored if e.tdir_err_deg is not None]
     return {
         "rot_err_deg": float(np.mean(rot)) if rot else None,
@@ -172,7 +173,7 @@ def aggregate_pose(errors: Sequence[RelativePoseError | None]) -> dict[str, floa
         "n_moving_pairs": len(moving),
         "n_static_pairs": len(static),
         "n_tdir_pairs": len(tdir),
-        "n_tdir_skipped_small_gt_motion": sum(e.tdir_skip_reason == "gt_below_noise_floor" for e in scored),
+        "n_tdir_skipped_small_gt_motion": len(static),
         "n_tdir_skipped_zero_estimate": sum(e.tdir_skip_reason == "est_translation_zero" for e in scored),
         "n_skipped_pairs": len(errors) - len(scored),
     }
