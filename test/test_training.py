@@ -13,6 +13,7 @@ import torch
 
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
+from training.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
 from training.datamodule import ClipDataModule, ClipFrames, TripletDataset
 from training.export import ExportCheckpoint
 from training.module import SS3DLightningModule
@@ -63,6 +64,54 @@ def test_triplet_flip_mirrors_images_and_flows(sample_frames):
     assert torch.allclose(flipped["flows"][:, 0], -plain["flows"][:, 0].flip(-1))
     assert torch.equal(flipped["flow_valid"], plain["flow_valid"].flip(-1))
     assert plain["flows"].shape == (2, 2, 64, 96) and plain["flow_valid"].shape == (2, 1, 64, 96)
+
+
+def test_crop_window_stays_inside_and_covers_the_requested_fraction():
+    rng = np.random.default_rng(0)
+    windows = [sample_crop_window(64, 96, 0.7, rng) for _ in range(200)]
+    for w in windows:
+        assert 0 <= w.x0 and w.x0 + w.width <= 96 and 0 <= w.y0 and w.y0 + w.height <= 64
+        assert 0.69 * 96 <= w.width <= 96 and 0.69 * 64 <= w.height <= 64
+    # x and y fractions are drawn independently: the pixel aspect ratio changes.
+    assert len({round(w.width / 96 - w.height / 64, 2) for w in windows}) > 10
+    assert sample_crop_window(64, 96, 1.0, rng) == CropWindow(0, 0, 96, 64)
+    with pytest.raises(ValueError, match="min_fraction"):
+        sample_crop_window(64, 96, 0.0, rng)
+
+
+def test_crop_resize_scales_flow_into_the_resized_pixels(sample_frames):
+    frames = _small(sample_frames)
+    fwd, fwd_ok, bwd, bwd_ok = pair_flows(frames)
+    flows = [fwd[0].astype(np.float32), bwd[0].astype(np.float32)]
+    window = CropWindow(x0=12, y0=8, width=48, height=48)  # half the width, three quarters of the height
+    out_frames, out_flows, out_valid = crop_resize_triplet(frames, flows, [fwd_ok[0], bwd_ok[0]], window)
+    assert out_frames.shape == frames.shape and out_frames.dtype == np.uint8
+    expected = cv2.resize(frames[1, 8:56, 12:60], (96, 64), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(out_frames[1], expected)
+    # A flow vector (u, v) in the crop becomes (2u, 4/3 v) pixels of the resized image.
+    resampled = cv2.resize(flows[0][8:56, 12:60], (96, 64), interpolation=cv2.INTER_LINEAR)
+    assert np.allclose(out_flows[0], resampled * [2.0, 4.0 / 3.0], atol=1e-5)
+    uniform = [np.full((64, 96, 2), [1.5, -0.75], np.float32)]
+    _, scaled, _ = crop_resize_triplet(frames, uniform, [np.ones((64, 96), bool)], window)
+    assert np.allclose(scaled[0], [3.0, -1.0])
+    assert out_valid[0].dtype == bool and out_valid[0].shape == (64, 96)
+
+
+def test_crop_augmentation_keeps_the_sample_consistent(sample_frames):
+    """A cropped sample still has the layout of an un-cropped one, and validation samples are never cropped."""
+    frames = _small(sample_frames)
+    clip = ClipFrames("sample", frames, *pair_flows(frames))
+    plain = TripletDataset([clip], [(0, 1)], augment=False, min_crop_fraction=0.7)[0]
+    assert torch.equal(plain["frames"], TripletDataset([clip], [(0, 1)], augment=False)[0]["frames"])
+    torch.manual_seed(0)
+    cropped = TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=0.7)[0]
+    assert cropped["frames"].shape == plain["frames"].shape and cropped["flows"].shape == plain["flows"].shape
+    assert not torch.equal(cropped["frames"], plain["frames"])
+    torch.manual_seed(0)
+    again = TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=0.7)[0]
+    assert torch.equal(again["frames"], cropped["frames"])  # reproducible under a fixed torch seed
+    with pytest.raises(ValueError, match="min_crop_fraction"):
+        TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=1.5)
 
 
 def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):

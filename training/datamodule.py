@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from training.augmentation import crop_resize_triplet, flip_triplet, sample_crop_window
 from training.clips import ClipSpec, read_clip_index
 from training.optical_flow import pair_flows
 
@@ -50,26 +51,25 @@ def load_clip_frames(clip: ClipSpec, height: int, width: int, target_rate_hz: fl
     return ClipFrames(clip.name, frames, *pair_flows(frames))
 
 
-def _flip_flow(flow: np.ndarray) -> np.ndarray:
-    """Mirror an ``H×W×2`` flow field horizontally (the x displacement changes sign)."""
-    flipped = flow[:, ::-1].copy()
-    flipped[..., 0] *= -1
-    return flipped
-
-
 class TripletDataset(Dataset):
     """Samples ``(t-1, t, t+1)`` from in-memory clips; frame ``t`` is the target.
 
     Items are dicts: ``frames`` ``3×3×H×W`` float32 RGB in [0, 1] ordered (previous, target, next); ``flows``
     ``2×2×H×W`` float32 observed flow of the target towards (previous, next) in pixels; ``flow_valid`` ``2×1×H×W``
-    float32 masks; ``clip`` name. Horizontal flips (whole sample, p = 0.5) are applied when ``augment`` is set.
+    float32 masks; ``clip`` name. When ``augment`` is set, a random resized crop (whole sample, see
+    :mod:`training.augmentation`; only when ``min_crop_fraction < 1``) and a horizontal flip (whole sample, p = 0.5)
+    are applied. Random draws come from torch's generator, so ``seed_everything`` makes them reproducible.
     """
 
-    def __init__(self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, seed: int = 0):
+    def __init__(
+        self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, min_crop_fraction: float = 1.0
+    ):
+        if not 0.0 < min_crop_fraction <= 1.0:
+            raise ValueError(f"min_crop_fraction must be in (0, 1], got {min_crop_fraction}")
         self.clips = clips
         self.indices = indices
         self.augment = augment
-        self.seed = seed
+        self.min_crop_fraction = min_crop_fraction
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -81,10 +81,12 @@ class TripletDataset(Dataset):
         # Target t towards t-1 is the backward flow of pair t-1; towards t+1 the forward flow of pair t.
         flows = [clip.flow_backward[t - 1].astype(np.float32), clip.flow_forward[t].astype(np.float32)]
         valid = [clip.valid_backward[t - 1], clip.valid_forward[t]]
+        if self.augment and self.min_crop_fraction < 1.0:
+            rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,)).item()))
+            window = sample_crop_window(*frames.shape[1:3], self.min_crop_fraction, rng)
+            frames, flows, valid = crop_resize_triplet(frames, flows, valid, window)
         if self.augment and torch.rand(1).item() < 0.5:
-            frames = frames[:, :, ::-1]
-            flows = [_flip_flow(f) for f in flows]
-            valid = [v[:, ::-1] for v in valid]
+            frames, flows, valid = flip_triplet(frames, flows, valid)
         tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
         return {
             "frames": tensor,
@@ -120,6 +122,8 @@ class ClipDataModule(L.LightningDataModule):
         target_rate_hz: subsampling target for video clips.
         batch_size, num_workers: loader settings.
         val_fraction: per-clip held-out tail for validation.
+        min_crop_fraction: training samples are random resized crops covering ``U(min_crop_fraction, 1)`` of the
+            width and, independently, of the height (1 disables cropping); validation samples are never cropped.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class ClipDataModule(L.LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 0,
         val_fraction: float = 0.1,
+        min_crop_fraction: float = 1.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -160,7 +165,7 @@ class ClipDataModule(L.LightningDataModule):
         if not self.clips:
             raise RuntimeError(f"no usable clip in {hp.root} with labels {sorted(labels)}")
         train, val = split_indices(self.clips, hp.val_fraction)
-        self.train_set = TripletDataset(self.clips, train, augment=True)
+        self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction)
         self.val_set = TripletDataset(self.clips, val, augment=False)
 
     def clip_names(self) -> list[str]:

@@ -1,0 +1,85 @@
+"""Geometric augmentation of training triplets: horizontal flip and random resized crop.
+
+Both act on a whole sample (every frame, flow and mask of a triplet gets the same transform), so the frames still
+come from one camera. Neither needs to touch ``K``: the network predicts the intrinsics of the image it is given, and
+the view-synthesis loss uses that prediction. A crop of a fraction ``s`` of the width resized back to the full width
+multiplies the focal length in pixels by ``1/s`` (and shifts the principal point), which the intrinsics head has to
+follow; independent x and y fractions also change the pixel aspect ratio, which is what the deployed network sees
+when a 4:3 camera is resized to a 16:9 input (Gordon et al. 2019, "Depth from Videos in the Wild", trains learned
+intrinsics with random crops for the same reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """A crop of an ``H×W`` image: columns ``x0 .. x0+width-1``, rows ``y0 .. y0+height-1`` (pixels)."""
+
+    x0: int
+    y0: int
+    width: int
+    height: int
+
+
+def sample_crop_window(
+    height: int, width: int, min_fraction: float, rng: np.random.Generator
+) -> CropWindow:
+    """Draw a crop covering a fraction ``U(min_fraction, 1)`` of the width and, independently, of the height, at a
+    uniformly random position.
+
+    Raises:
+        ValueError: if ``min_fraction`` is not in ``(0, 1]``.
+    """
+    if not 0.0 < min_fraction <= 1.0:
+        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
+    crop_w = int(round(width * rng.uniform(min_fraction, 1.0)))
+    crop_h = int(round(height * rng.uniform(min_fraction, 1.0)))
+    crop_w, crop_h = max(2, min(width, crop_w)), max(2, min(height, crop_h))
+    x0 = int(rng.integers(0, width - crop_w + 1))
+    y0 = int(rng.integers(0, height - crop_h + 1))
+    return CropWindow(x0, y0, crop_w, crop_h)
+
+
+def crop_resize_triplet(
+    frames: np.ndarray, flows: list[np.ndarray], valid: list[np.ndarray], window: CropWindow
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Crop ``window`` out of every frame, flow and mask and resize it back to the full ``H×W``.
+
+    Args:
+        frames: ``T×H×W×3`` uint8 RGB.
+        flows: ``H×W×2`` float32 flows in pixels; their vectors are scaled by ``(W/width, H/height)`` so that they
+            stay in pixels of the resized image.
+        valid: ``H×W`` bool masks, resized with nearest-neighbour sampling.
+
+    Returns:
+        ``(frames, flows, valid)`` with the input shapes and dtypes.
+    """
+    h, w = frames.shape[1:3]
+    ys = slice(window.y0, window.y0 + window.height)
+    xs = slice(window.x0, window.x0 + window.width)
+    out_frames = np.stack([cv2.resize(f[ys, xs], (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])
+    scale = np.array([w / window.width, h / window.height], np.float32)
+    out_flows = [cv2.resize(f[ys, xs], (w, h), interpolation=cv2.INTER_LINEAR) * scale for f in flows]
+    out_valid = [
+        cv2.resize(v[ys, xs].astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool) for v in valid
+    ]
+    return out_frames, out_flows, out_valid
+
+
+def flip_triplet(
+    frames: np.ndarray, flows: list[np.ndarray], valid: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Mirror a sample horizontally; the x component of every flow changes sign (shapes as in
+    :func:`crop_resize_triplet`)."""
+    flipped_flows = []
+    for flow in flows:
+        mirrored = flow[:, ::-1].copy()
+        mirrored[..., 0] *= -1
+        flipped_flows.append(mirrored)
+    return frames[:, :, ::-1], flipped_flows, [v[:, ::-1] for v in valid]
