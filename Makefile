@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv train train-first train-finetune eval clean
+.PHONY: demo test venv train train-first train-finetune train-crop eval clean
 
 venv: $(STAMP)
 
@@ -26,14 +26,17 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The bundled checkpoint: stage 1 from scratch, then the fine-tuning stage that starts from stage 1's export.
-train: train-first train-finetune
+# The bundled checkpoint: stage 1 from scratch, then two fine-tuning stages, each starting from the previous export.
+train: train-first train-finetune train-crop
 
 train-first: $(STAMP)
 	$(PY) -m training fit --config training/configs/first_checkpoint.yaml
 
 train-finetune: $(STAMP)
 	$(PY) -m training fit --config training/configs/antisymmetric_finetune.yaml
+
+train-crop: $(STAMP)
+	$(PY) -m training fit --config training/configs/crop_finetune.yaml
 
 clean:
 	rm -rf out build install log
