@@ -27,6 +27,12 @@ class CropWindow:
     height: int
 
 
+def check_crop_fraction(value: float, name: str = "min_fraction") -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a crop fraction in ``(0, 1]``."""
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+
+
 def sample_crop_window(
     height: int, width: int, min_fraction: float, rng: np.random.Generator
 ) -> CropWindow:
@@ -36,8 +42,7 @@ def sample_crop_window(
     Raises:
         ValueError: if ``min_fraction`` is not in ``(0, 1]``.
     """
-    if not 0.0 < min_fraction <= 1.0:
-        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
+    check_crop_fraction(min_fraction)
     crop_w = int(round(width * rng.uniform(min_fraction, 1.0)))
     crop_h = int(round(height * rng.uniform(min_fraction, 1.0)))
     crop_w, crop_h = max(2, min(width, crop_w)), max(2, min(height, crop_h))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from training.augmentation import crop_resize_triplet, flip_triplet, sample_crop_window
+from training.augmentation import check_crop_fraction, crop_resize_triplet, flip_triplet, sample_crop_window
 from training.clips import ClipSpec, read_clip_index
 from training.optical_flow import pair_flows
 
@@ -64,8 +64,7 @@ class TripletDataset(Dataset):
     def __init__(
         self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, min_crop_fraction: float = 1.0
     ):
-        if not 0.0 < min_crop_fraction <= 1.0:
-            raise ValueError(f"min_crop_fraction must be in (0, 1], got {min_crop_fraction}")
+        check_crop_fraction(min_crop_fraction, "min_crop_fraction")
         self.clips = clips
         self.indices = indices
         self.augment = augment
