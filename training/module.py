@@ -10,6 +10,7 @@ from kornia.augmentation import ColorJitter, VideoSequential
 from ss3d_core.camera import K_from_normalised
 from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.losses import view_synthesis_loss
+from ss3d_core.losses.epipolar import epipolar_flow_loss
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
@@ -37,6 +38,9 @@ class SS3DLightningModule(L.LightningModule):
         final_lr_fraction: the learning rate decays (cosine) to this fraction of ``lr`` at the last epoch.
         flow_weight: weight of the rigid-flow term against observed optical flow (0 disables it); batches without
             ``flows`` skip it.
+        epipolar_weight: weight of the Sampson epipolar distance of the observed flow under the predicted pose and
+            K (:mod:`ss3d_core.losses.epipolar`; supervises pose and intrinsics without going through depth; 0
+            disables it); batches without ``flows`` skip it.
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
             run, for a fine-tuning stage; its architecture must equal ``net``.
 
@@ -53,6 +57,7 @@ class SS3DLightningModule(L.LightningModule):
         smoothness_weight: float = 1e-3,
         final_lr_fraction: float = 0.1,
         flow_weight: float = 0.0,
+        epipolar_weight: float = 0.0,
         init_from: str | None = None,
     ):
         super().__init__()
@@ -113,6 +118,12 @@ class SS3DLightningModule(L.LightningModule):
                                                             batch["flow_valid"][:, i]))
             terms["flow"] = torch.stack(flow_terms).mean()
             terms["total"] = terms["total"] + self.hparams.flow_weight * terms["flow"]
+        if self.hparams.epipolar_weight > 0 and "flows" in batch:
+            terms["epipolar"] = torch.stack([
+                epipolar_flow_loss(batch["flows"][:, i], batch["flow_valid"][:, i], T, K)
+                for i, T in enumerate((T_prev_tgt, T_next_tgt))
+            ]).mean()
+            terms["total"] = terms["total"] + self.hparams.epipolar_weight * terms["epipolar"]
         return terms, intrinsics
 
     def _log_terms(self, prefix: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
