@@ -1,0 +1,152 @@
+"""Pose self-check on training clips, without ground truth: the network's ego-motion against a five-point solution.
+
+For evenly spaced consecutive pairs of each clip (frames at the training rate), the network predicts ``T_prev_cur``
+and K from the pair at its input size. The evaluator's five-point baseline
+(:mod:`ss3d_core.evaluation.baselines.five_point`: SIFT, ratio test, USAC essential matrix, cheirality) then solves
+the same pair at full resolution *with the network's own K* (rescaled to the frame size), so the two poses share the
+intrinsics and differ only in how the motion was found. Their disagreement (rotation angle, translation direction
+angle) bounds how well the pose head has fitted the clips it trains on: a pose head that disagrees with geometry on
+its own training data cannot give depth a correct parallax signal. Five-point solutions are not ground truth
+(moving objects, low parallax, repetitive texture), so read the medians over many pairs, not single pairs.
+
+``python -m training.pose_agreement --checkpoint ss3d_core/models/ss3d_small --root ../shared/data/web_clips
+--output out/pose_agreement.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ss3d_core.camera import scale_K
+from ss3d_core.checkpoint import load_checkpoint
+from ss3d_core.evaluation.baselines.five_point import estimate_relative_pose
+from ss3d_core.evaluation.pose_metrics import relative_pose_error
+from ss3d_core.network import SS3DNet
+from ss3d_core.preprocess import to_network_input
+from training.clips import ClipSpec, read_clip_index
+from training.datamodule import DEFAULT_TARGET_RATE_HZ
+
+LOG = logging.getLogger(__name__)
+
+# Pairs scored per clip (evenly spaced over the clip).
+DEFAULT_PAIRS_PER_CLIP = 8
+
+
+@dataclass(frozen=True)
+class ClipAgreement:
+    """Disagreement of the network with the five-point solution on one clip (medians over pairs, degrees).
+
+    Attributes:
+        clip: clip name.
+        n_pairs: pairs where the five-point solver succeeded.
+        n_failed: pairs it could not solve (too few matches or inliers).
+        rot_deg: median rotation angle between the two ``T_prev_cur``.
+        tdir_deg: median angle between the two translation directions (sign included).
+        fx_norm: median network focal length ``fx / W``.
+    """
+
+    clip: str
+    n_pairs: int
+    n_failed: int
+    rot_deg: float | None
+    tdir_deg: float | None
+    fx_norm: float | None
+
+
+def _pair_indices(n_frames: int, n_pairs: int) -> list[int]:
+    """Indices ``i`` of up to ``n_pairs`` evenly spaced consecutive pairs ``(i, i + 1)``."""
+    if n_frames < 2:
+        return []
+    return sorted({int(round(x)) for x in np.linspace(0, n_frames - 2, num=min(n_pairs, n_frames - 1))})
+
+
+def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipAgreement:
+    """Score one clip (see the module docstring). Frames are ``H×W×3`` uint8 RGB at the clip's own size."""
+    frames = list(clip.iter_frames(target_rate_hz))
+    width, height = net.config.input_width, net.config.input_height
+    rot, tdir, fx, failed = [], [], [], 0
+    for i in _pair_indices(len(frames), n_pairs):
+        prev, cur = frames[i], frames[i + 1]
+        if prev.shape != cur.shape:
+            failed += 1
+            continue
+        with torch.no_grad():
+            out = net(torch.from_numpy(to_network_input(prev, width, height)),
+                      torch.from_numpy(to_network_input(cur, width, height)))
+        K_net = out.K[0].double().numpy()
+        fx.append(K_net[0, 0] / width)
+        K_frame = scale_K(K_net, (width, height), (cur.shape[1], cur.shape[0]))
+        five_point = estimate_relative_pose(prev, cur, K_frame)
+        if five_point.T_prev_cur is None:
+            failed += 1
+            continue
+        error = relative_pose_error(out.T_prev_cur[0].double().numpy(), five_point.T_prev_cur, noise_floor_m=0.0)
+        rot.append(error.rot_err_deg)
+        if error.tdir_err_deg is not None:
+            tdir.append(error.tdir_err_deg)
+    return ClipAgreement(
+        clip=clip.name,
+        n_pairs=len(rot),
+        n_failed=failed,
+        rot_deg=float(np.median(rot)) if rot else None,
+        tdir_deg=float(np.median(tdir)) if tdir else None,
+        fx_norm=float(np.median(fx)) if fx else None,
+    )
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.pose_agreement", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="SS3D checkpoint path without suffix")
+    parser.add_argument("--root", required=True, help="clip corpus folder with clips.csv")
+    parser.add_argument("--labels", nargs="+", default=["translating"], help="clip labels to score")
+    parser.add_argument("--pairs-per-clip", type=int, default=DEFAULT_PAIRS_PER_CLIP)
+    parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
+    parser.add_argument("--output", type=Path, help="write the per-clip results and medians as JSON here")
+    args = parser.parse_args(argv)
+    if args.pairs_per_clip < 1:
+        parser.error("--pairs-per-clip must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cv2.setRNGSeed(0)  # USAC sampling inside the five-point solver
+    net, _ = load_checkpoint(args.checkpoint)
+    net.eval()
+    clips = [c for c in read_clip_index(args.root) if c.label in args.labels]
+    if not clips:
+        parser.error(f"no clips labelled {args.labels} under {args.root}")
+    results = [clip_agreement(net, c, args.pairs_per_clip, args.target_rate_hz) for c in clips]
+    for r in results:
+        LOG.info("%-34s pairs %2d (failed %d)  rot %s°  tdir %s°  fx/W %s", r.clip, r.n_pairs, r.n_failed,
+                 _fmt(r.rot_deg, 2), _fmt(r.tdir_deg, 1), _fmt(r.fx_norm, 2))
+    summary = {
+        "median_of_clip_rot_deg": _median([r.rot_deg for r in results]),
+        "median_of_clip_tdir_deg": _median([r.tdir_deg for r in results]),
+        "n_clips": len(results),
+        "n_pairs": sum(r.n_pairs for r in results),
+    }
+    LOG.info("median over clips: rot %s°, tdir %s° (%d pairs)", _fmt(summary["median_of_clip_rot_deg"], 2),
+             _fmt(summary["median_of_clip_tdir_deg"], 1), summary["n_pairs"])
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"checkpoint": args.checkpoint, "summary": summary, "clips": [asdict(r) for r in results]}
+        args.output.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.median(present)) if present else None
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
