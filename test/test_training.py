@@ -114,14 +114,19 @@ def test_crop_augmentation_keeps_the_sample_consistent(sample_frames):
         TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=1.5)
 
 
-def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
+def _sample_data(tmp_path) -> ClipDataModule:
+    """A one-clip corpus (the bundled real dashcam sample) at 96×64, 5 Hz."""
     from conftest import SAMPLE_VIDEO
 
     corpus = tmp_path / "clips"
     (corpus / "sample").mkdir(parents=True)
     shutil.copy(SAMPLE_VIDEO, corpus / "sample" / "clip.mp4")
     (corpus / "clips.csv").write_text("name,kind,label,consecutive,licence\nsample,video,translating,True,MIT\n")
-    data = ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=5.0, batch_size=4, val_fraction=0.2)
+    return ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=5.0, batch_size=4, val_fraction=0.2)
+
+
+def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
+    data = _sample_data(tmp_path)
     model = SS3DLightningModule(net=tiny_config, lr=1e-3, flow_weight=2.0, epipolar_weight=2.0)
     out = tmp_path / "ckpt" / "tiny_fit"
     trainer = L.Trainer(max_steps=3, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
@@ -170,3 +175,19 @@ def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
     with pytest.raises(CheckpointError, match="architecture"):
         SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
 
+
+
+def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_path, tiny_config):
+    torch.manual_seed(0)
+    model = SS3DLightningModule(net=tiny_config, lr=1e-2, epipolar_weight=1.0, motion_only=True)
+    frozen = {k: v.clone() for k, v in model.net.state_dict().items() if not k.startswith("motion_head.")}
+    head = {k: v.clone() for k, v in model.net.motion_head.state_dict().items()}
+    trainer = L.Trainer(max_steps=3, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=3)
+    trainer.fit(model, datamodule=_sample_data(tmp_path))
+    after = model.net.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in frozen.items())  # weights and batch-norm statistics
+    assert any(not torch.equal(model.net.motion_head.state_dict()[k], v) for k, v in head.items())
+    assert np.isfinite(float(trainer.callback_metrics["val/epipolar"]))
+    with pytest.raises(ValueError, match="epipolar_weight"):
+        SS3DLightningModule(net=tiny_config, motion_only=True)

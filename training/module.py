@@ -41,6 +41,11 @@ class SS3DLightningModule(L.LightningModule):
         epipolar_weight: weight of the Sampson epipolar distance of the observed flow under the predicted pose and
             K (:mod:`ss3d_core.losses.epipolar`; supervises pose and intrinsics without going through depth; 0
             disables it); batches without ``flows`` skip it.
+        motion_only: the intrinsics-first stage of the SS3D schedule (GUIDE §1): train pose and intrinsics from
+            the epipolar term alone (needs ``epipolar_weight > 0`` and flows in every batch). Only the motion head
+            trains: the encoder is frozen (eval-mode batch norm) and the depth decoder is not run, so the depth of
+            the starting checkpoint is kept exactly. A following joint stage (``motion_only: false``, ``init_from``
+            this export) trains depth against the settled pose and K.
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
             run, for a fine-tuning stage; its architecture must equal ``net``.
 
@@ -58,9 +63,12 @@ class SS3DLightningModule(L.LightningModule):
         final_lr_fraction: float = 0.1,
         flow_weight: float = 0.0,
         epipolar_weight: float = 0.0,
+        motion_only: bool = False,
         init_from: str | None = None,
     ):
         super().__init__()
+        if motion_only and epipolar_weight <= 0:
+            raise ValueError("motion_only trains from the epipolar term alone: set epipolar_weight > 0")
         self.save_hyperparameters()
         self.net = SS3DNet(net or SS3DNetConfig())
         self.color_aug = VideoSequential(ColorJitter(**COLOR_JITTER), data_format="BTCHW", same_on_frame=True)
@@ -68,6 +76,14 @@ class SS3DLightningModule(L.LightningModule):
         self._val_intrinsics: list[torch.Tensor] = []
         if init_from:
             self._load_initial_weights(init_from)
+        if motion_only:
+            for module in (self.net.encoder, self.net.depth_decoder):
+                module.requires_grad_(False)
+
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.motion_only:  # frozen parts keep their batch-norm statistics
+            self.net.encoder.eval()
+            self.net.depth_decoder.eval()
 
     def _load_initial_weights(self, path: str) -> None:
         initial, metadata = load_checkpoint(path)
@@ -88,12 +104,17 @@ class SS3DLightningModule(L.LightningModule):
         features = self.net.encode(net_input.flatten(0, 1))
         per_frame = [f.unflatten(0, (b, t)) for f in features]
         f_prev, f_tgt, f_next = ([f[:, i] for f in per_frame] for i in range(3))
-        disparities = self.net.predict_depth(f_tgt)
         T_prev_tgt, k_prev = self.net.predict_motion(f_prev, f_tgt)
         T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
         T_next_tgt = invert_pose_batch(T_tgt_next)
         intrinsics = 0.5 * (k_prev + k_next)
         K = K_from_normalised(intrinsics, w, h)
+        if self.hparams.motion_only:
+            if "flows" not in batch:
+                raise ValueError("motion_only needs optical flow in every batch")
+            epipolar = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
+            return {"total": self.hparams.epipolar_weight * epipolar, "epipolar": epipolar}, intrinsics
+        disparities = self.net.predict_depth(f_tgt)
         synthesis = view_synthesis_loss(
             target=frames[:, 1],
             sources=[frames[:, 0], frames[:, 2]],
@@ -119,12 +140,17 @@ class SS3DLightningModule(L.LightningModule):
             terms["flow"] = torch.stack(flow_terms).mean()
             terms["total"] = terms["total"] + self.hparams.flow_weight * terms["flow"]
         if self.hparams.epipolar_weight > 0 and "flows" in batch:
-            terms["epipolar"] = torch.stack([
-                epipolar_flow_loss(batch["flows"][:, i], batch["flow_valid"][:, i], T, K)
-                for i, T in enumerate((T_prev_tgt, T_next_tgt))
-            ]).mean()
+            terms["epipolar"] = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
             terms["total"] = terms["total"] + self.hparams.epipolar_weight * terms["epipolar"]
         return terms, intrinsics
+
+    @staticmethod
+    def _epipolar(batch: dict[str, torch.Tensor], T_source_target: tuple[torch.Tensor, ...], K: torch.Tensor):
+        """Epipolar term averaged over the two sources (previous, next) of the target."""
+        return torch.stack([
+            epipolar_flow_loss(batch["flows"][:, i], batch["flow_valid"][:, i], T, K)
+            for i, T in enumerate(T_source_target)
+        ]).mean()
 
     def _log_terms(self, prefix: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
         for name, value in terms.items():
@@ -148,8 +174,10 @@ class SS3DLightningModule(L.LightningModule):
         self._val_intrinsics.clear()
 
     def configure_optimizers(self) -> dict[str, object]:
-        """Adam with a cosine decay of the learning rate to ``final_lr_fraction · lr`` over ``max_epochs``."""
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        """Adam over the trainable parameters, learning rate decayed (cosine) to ``final_lr_fraction · lr`` at the last
+        epoch."""
+        trainable = [p for p in self.net.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         epochs = max(1, self.trainer.max_epochs or 1) if self._trainer is not None else 1
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=epochs, eta_min=self.hparams.lr * self.hparams.final_lr_fraction
