@@ -145,7 +145,9 @@ class SS3DLightningModule(L.LightningModule):
         return terms, intrinsics
 
     @staticmethod
-    def _epipolar(batch: dict[str, torch.Tensor], T_source_target: tuple[torch.Tensor, ...], K: torch.Tensor):
+    def _epipolar(
+        batch: dict[str, torch.Tensor], T_source_target: tuple[torch.Tensor, ...], K: torch.Tensor
+    ) -> torch.Tensor:
         """Epipolar term averaged over the two sources (previous, next) of the target."""
         return torch.stack([
             epipolar_flow_loss(batch["flows"][:, i], batch["flow_valid"][:, i], T, K)
