@@ -34,6 +34,8 @@ def test_untrained_network_disagrees_by_exactly_the_five_point_motion(tmp_path, 
 
 
 def test_empty_selection_is_a_usage_error(tmp_path, tiny_checkpoint):
-    (tmp_path / "clips.csv").write_text("name,kind,label,consecutive,licence\n")
+    (tmp_path / "clips.csv").write_text("name,kind,label,consecutive,licence\nphotos,frames,translating,False,MIT\n")
     with pytest.raises(SystemExit):
-        _main(["--checkpoint", str(tiny_checkpoint), "--root", str(tmp_path)])
+        _main(["--checkpoint", str(tiny_checkpoint), "--root", str(tmp_path), "--labels", "static"])
+    with pytest.raises(SystemExit):
+        _main(["--checkpoint", str(tiny_checkpoint), "--root", str(tmp_path), "--consecutive-only"])

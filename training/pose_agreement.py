@@ -107,6 +107,8 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True, help="SS3D checkpoint path without suffix")
     parser.add_argument("--root", required=True, help="clip corpus folder with clips.csv")
     parser.add_argument("--labels", nargs="+", default=["translating"], help="clip labels to score")
+    parser.add_argument("--consecutive-only", action="store_true",
+                        help="only clips of consecutive video frames (photo sets have wide, irregular baselines)")
     parser.add_argument("--pairs-per-clip", type=int, default=DEFAULT_PAIRS_PER_CLIP)
     parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
     parser.add_argument("--output", type=Path, help="write the per-clip results and medians as JSON here")
@@ -117,9 +119,10 @@ def _main(argv: list[str] | None = None) -> int:
     cv2.setRNGSeed(0)  # USAC sampling inside the five-point solver
     net, _ = load_checkpoint(args.checkpoint)
     net.eval()
-    clips = [c for c in read_clip_index(args.root) if c.label in args.labels]
+    clips = [c for c in read_clip_index(args.root)
+             if c.label in args.labels and (c.consecutive or not args.consecutive_only)]
     if not clips:
-        parser.error(f"no clips labelled {args.labels} under {args.root}")
+        parser.error(f"no clips labelled {args.labels} under {args.root} (consecutive only: {args.consecutive_only})")
     results = [clip_agreement(net, c, args.pairs_per_clip, args.target_rate_hz) for c in clips]
     for r in results:
         LOG.info("%-34s pairs %2d (failed %d)  rot %s°  tdir %s°  fx/W %s", r.clip, r.n_pairs, r.n_failed,
