@@ -87,8 +87,8 @@ def scale_K(K: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int])
     return out
 
 
-def _pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Homogeneous pixel-centre coordinates ``3×(H·W)`` (rows u, v, 1), row-major over the image."""
+def pixel_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Homogeneous pixel-centre coordinates ``3×(H·W)`` (rows u, v, 1; pixels), row-major over the image."""
     v, u = torch.meshgrid(
         torch.arange(height, device=device, dtype=dtype),
         torch.arange(width, device=device, dtype=dtype),
@@ -108,7 +108,7 @@ def backproject(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         ``B×3×H×W`` points ``X = depth · K⁻¹ [u, v, 1]ᵀ`` in the same unit as ``depth``.
     """
     b, _, h, w = depth.shape
-    rays = torch.linalg.inv(K) @ _pixel_grid(h, w, depth.device, depth.dtype)  # B×3×HW
+    rays = torch.linalg.inv(K) @ pixel_grid(h, w, depth.device, depth.dtype)  # B×3×HW
     return (rays * depth.reshape(b, 1, h * w)).reshape(b, 3, h, w)
 
 

@@ -8,6 +8,9 @@ import pytest
 import torch
 import transforms3d
 
+from ss3d_core.camera import scale_K
+from ss3d_core.evaluation.pose_metrics import relative_motion
+from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.losses.epipolar import epipolar_flow_loss
 from ss3d_core.losses.flow_consistency import CHARBONNIER_EPS_PX, rigid_flow
 from training.optical_flow import dis_flow, forward_backward_mask
@@ -89,27 +92,19 @@ def test_bad_shapes_raise(synthetic):
         epipolar_flow_loss(flow, valid[..., :-1], T, K_SYNTH)
 
 
-def _tum_pose(row: np.ndarray) -> np.ndarray:
-    """``T_world_camera`` from a TUM ground-truth line ``stamp tx ty tz qx qy qz qw``."""
-    T = np.eye(4)
-    T[:3, :3] = transforms3d.quaternions.quat2mat([row[7], row[4], row[5], row[6]])
-    T[:3, 3] = row[1:4]
-    return T
-
-
 def test_ground_truth_pose_and_calibration_explain_real_flow_best():
     """TUM fr1/xyz pair (2 cm, 1.4°): DIS flow at 320×240 is scored lowest under the motion-capture pose."""
-    names = sorted((TUM_PAIR / "rgb").iterdir())
-    frames = [cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (320, 240), interpolation=cv2.INTER_AREA)
-              for p in names]
+    sequence = TumSequence.load(TUM_PAIR)
+    frames = [cv2.resize(sequence.read_rgb(i), (320, 240), interpolation=cv2.INTER_AREA) for i in range(2)]
     target_to_source, source_to_target = dis_flow(frames[1], frames[0]), dis_flow(frames[0], frames[1])
     valid = forward_backward_mask(target_to_source, source_to_target)
     flow = torch.from_numpy(target_to_source).permute(2, 0, 1)[None]
     mask = torch.from_numpy(valid)[None, None].float()
-    gt = np.loadtxt(TUM_PAIR / "groundtruth.txt")
-    T = torch.from_numpy(np.linalg.inv(_tum_pose(gt[0])) @ _tum_pose(gt[1])).float()[None]
-    # calib.yaml at 640×480, halved (pixel centres: c' = (c + 0.5)/2 - 0.5).
-    K = torch.tensor([[[517.3 / 2, 0.0, 318.6 / 2 - 0.25], [0.0, 516.5 / 2, 255.3 / 2 - 0.25], [0.0, 0.0, 1.0]]])
+    # Target = second frame, source = first: T_source_target = T_prev_cur.
+    T_prev_cur = relative_motion(sequence.gt_pose_for_frame(0), sequence.gt_pose_for_frame(1))
+    T = torch.from_numpy(T_prev_cur).float()[None]
+    calibration = sequence.calibration
+    K = torch.from_numpy(scale_K(calibration.K, (calibration.width, calibration.height), (320, 240))).float()[None]
     best = epipolar_flow_loss(flow, mask, T, K).item()
     assert best * 320 < 1.0  # mean residual under a pixel (the images are not undistorted)
     worse = [_rotated(T, axis, 1.0) for axis in ([1, 0, 0], [0, 1, 0], [0, 0, 1])]

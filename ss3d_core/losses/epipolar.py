@@ -15,6 +15,7 @@ import torch
 from kornia.geometry.conversions import vector_to_skew_symmetric_matrix
 from kornia.geometry.epipolar import fundamental_from_essential, sampson_epipolar_distance
 
+from ss3d_core.camera import pixel_grid
 from ss3d_core.losses.flow_consistency import CHARBONNIER_EPS_PX
 
 # Below this translation norm (network depth units) the epipolar geometry is undefined; such pairs are skipped.
@@ -66,9 +67,7 @@ def epipolar_flow_loss(
     F = fundamental_matrix(T_source_target, K)
     # A degenerate F would give infinite distances (and NaN gradients); swap in a harmless matrix, weight it 0.
     F = torch.where(moving[:, None, None], F, vector_to_skew_symmetric_matrix(torch.ones_like(K[:, :, 0])))
-    v, u = torch.meshgrid(torch.arange(h, device=K.device, dtype=K.dtype),
-                          torch.arange(w, device=K.device, dtype=K.dtype), indexing="ij")
-    target_px = torch.stack([u, v], dim=-1).reshape(1, h * w, 2).expand(b, -1, -1)
+    target_px = pixel_grid(h, w, K.device, K.dtype)[:2].T.expand(b, -1, -1)  # B×HW×2
     source_px = target_px + flow_observed.permute(0, 2, 3, 1).reshape(b, h * w, 2)
     squared = sampson_epipolar_distance(target_px, source_px, F, squared=True)
     residual = torch.sqrt(squared + CHARBONNIER_EPS_PX**2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ss3d_core.camera import backproject, project
+from ss3d_core.camera import backproject, pixel_grid, project
 
 # Charbonnier smoothing (pixels): robust to the flow outliers of moving objects (Sun et al. 2014).
 CHARBONNIER_EPS_PX = 0.5
@@ -30,9 +30,7 @@ def rigid_flow(depth_target: torch.Tensor, T_source_target: torch.Tensor, K: tor
     points = backproject(depth_target, K).reshape(b, 3, h * w)
     points = T_source_target[:, :3, :3] @ points + T_source_target[:, :3, 3:]
     uv_source, _ = project(points.reshape(b, 3, h, w), K)
-    v, u = torch.meshgrid(torch.arange(h, device=K.device, dtype=K.dtype),
-                          torch.arange(w, device=K.device, dtype=K.dtype), indexing="ij")
-    return uv_source - torch.stack([u, v])[None]
+    return uv_source - pixel_grid(h, w, K.device, K.dtype)[:2].reshape(1, 2, h, w)
 
 
 def flow_consistency_loss(flow_pred: torch.Tensor, flow_observed: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
