@@ -69,11 +69,17 @@ def _pair_indices(n_frames: int, n_pairs: int) -> list[int]:
 
 
 def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipAgreement:
-    """Score one clip (see the module docstring). Frames are ``H×W×3`` uint8 RGB at the clip's own size."""
-    frames = list(clip.iter_frames(target_rate_hz))
+    """Score one clip (see the module docstring). Frames are ``H×W×3`` uint8 RGB at the clip's own size.
+
+    The clip is decoded twice (count, then keep only the frames of the scored pairs) so that memory stays bounded by
+    ``2·n_pairs`` full-resolution frames however long the log is.
+    """
+    pairs = _pair_indices(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
+    wanted = {i for p in pairs for i in (p, p + 1)}
+    frames = {i: rgb for i, rgb in enumerate(clip.iter_frames(target_rate_hz)) if i in wanted}
     width, height = net.config.input_width, net.config.input_height
     rot, tdir, fx, failed = [], [], [], 0
-    for i in _pair_indices(len(frames), n_pairs):
+    for i in pairs:
         prev, cur = frames[i], frames[i + 1]
         if prev.shape != cur.shape:
             failed += 1
