@@ -127,7 +127,8 @@ def _sample_data(tmp_path) -> ClipDataModule:
 
 def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
     data = _sample_data(tmp_path)
-    model = SS3DLightningModule(net=tiny_config, lr=1e-3, flow_weight=2.0, epipolar_weight=2.0)
+    model = SS3DLightningModule(net=tiny_config, lr=1e-3, flow_weight=2.0, epipolar_weight=2.0,
+                                triangulation_weight=0.1)
     out = tmp_path / "ckpt" / "tiny_fit"
     trainer = L.Trainer(max_steps=3, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, callbacks=[ExportCheckpoint(str(out), command="test")],
@@ -136,7 +137,7 @@ def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
     net, meta = load_checkpoint(out)
     assert meta.architecture == tiny_config and meta.training["clips"] == ["sample"]
     assert meta.training["command"] == "test" and "val/total" in meta.metrics["validation"]
-    assert all(np.isfinite(meta.metrics["validation"][f"val/{term}"]) for term in ("flow", "epipolar"))
+    assert all(np.isfinite(meta.metrics["validation"][f"val/{term}"]) for term in ("flow", "epipolar", "triangulation"))
     assert all(np.isfinite(meta.intrinsics_prior))
     with torch.no_grad():
         assert torch.isfinite(net(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)).depth).all()

@@ -12,8 +12,10 @@ from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.losses import view_synthesis_loss
 from ss3d_core.losses.epipolar import epipolar_flow_loss
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
+from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
+from training.triangulated_labels import triangulated_labels
 
 # Monodepth2 colour augmentation (brightness, contrast, saturation ±0.2, hue ±0.1, p = 0.5), applied to the
 # network input only; the loss compares un-augmented frames.
@@ -46,6 +48,9 @@ class SS3DLightningModule(L.LightningModule):
             trains: the encoder is frozen (eval-mode batch norm) and the depth decoder is not run, so the depth of
             the starting checkpoint is kept exactly. A following joint stage (``motion_only: false``, ``init_from``
             this export) trains depth against the settled pose and K.
+        triangulation_weight: weight of the scale-invariant depth term against depth triangulated from the observed
+            flow under a pose solved from that flow (TrianFlow; :mod:`training.triangulated_labels`,
+            :mod:`ss3d_core.losses.triangulated_depth`; 0 disables it); batches without ``flows`` skip it.
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
             run, for a fine-tuning stage; its architecture must equal ``net``.
 
@@ -64,6 +69,7 @@ class SS3DLightningModule(L.LightningModule):
         flow_weight: float = 0.0,
         epipolar_weight: float = 0.0,
         motion_only: bool = False,
+        triangulation_weight: float = 0.0,
         init_from: str | None = None,
     ):
         super().__init__()
@@ -130,16 +136,24 @@ class SS3DLightningModule(L.LightningModule):
             "smoothness": synthesis.smoothness,
             "automask_fraction": synthesis.automask_fraction,
         }
-        if self.hparams.flow_weight > 0 and "flows" in batch:
-            flow_terms = []
-            for disparity in disparities:
-                depth = 1.0 / F.interpolate(disparity, size=(h, w), mode="bilinear", align_corners=False)
-                for i, T in enumerate((T_prev_tgt, T_next_tgt)):
-                    flow_terms.append(flow_consistency_loss(rigid_flow(depth, T, K), batch["flows"][:, i],
-                                                            batch["flow_valid"][:, i]))
-            terms["flow"] = torch.stack(flow_terms).mean()
+        has_flow = "flows" in batch
+        # Full-resolution depth of every scale (Monodepth2 multi-scale), for the terms against observed flow.
+        depths = [1.0 / F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False) for d in disparities]
+        if self.hparams.flow_weight > 0 and has_flow:
+            terms["flow"] = torch.stack([
+                flow_consistency_loss(rigid_flow(depth, T, K), batch["flows"][:, i], batch["flow_valid"][:, i])
+                for depth in depths
+                for i, T in enumerate((T_prev_tgt, T_next_tgt))
+            ]).mean()
             terms["total"] = terms["total"] + self.hparams.flow_weight * terms["flow"]
-        if self.hparams.epipolar_weight > 0 and "flows" in batch:
+        if self.hparams.triangulation_weight > 0 and has_flow:
+            labels = [triangulated_labels(batch["flows"][:, i], batch["flow_valid"][:, i], K) for i in range(2)]
+            terms["triangulation"] = torch.stack([
+                triangulated_depth_loss(depth, label.depth, label.valid) for depth in depths for label in labels
+            ]).mean()
+            terms["labelled_fraction"] = torch.stack([label.valid.float().mean() for label in labels]).mean()
+            terms["total"] = terms["total"] + self.hparams.triangulation_weight * terms["triangulation"]
+        if self.hparams.epipolar_weight > 0 and has_flow:
             terms["epipolar"] = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
             terms["total"] = terms["total"] + self.hparams.epipolar_weight * terms["epipolar"]
         return terms, intrinsics
