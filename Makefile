@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv train train-first train-finetune train-crop eval clean
+.PHONY: demo test venv train train-first train-finetune train-crop train-intrinsics train-triangulated eval clean
 
 venv: $(STAMP)
 
@@ -26,8 +26,9 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The bundled checkpoint: stage 1 from scratch, then two fine-tuning stages, each starting from the previous export.
-train: train-first train-finetune train-crop
+# The bundled checkpoint: stage 1 from scratch, then four fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
+# depth), each starting from the previous export.
+train: train-first train-finetune train-crop train-intrinsics train-triangulated
 
 train-first: $(STAMP)
 	$(PY) -m training fit --config training/configs/first_checkpoint.yaml
@@ -37,6 +38,12 @@ train-finetune: $(STAMP)
 
 train-crop: $(STAMP)
 	$(PY) -m training fit --config training/configs/crop_finetune.yaml
+
+train-intrinsics: $(STAMP)
+	$(PY) -m training fit --config training/configs/intrinsics_first.yaml
+
+train-triangulated: $(STAMP)
+	$(PY) -m training fit --config training/configs/triangulated_depth.yaml
 
 clean:
 	rm -rf out build install log
