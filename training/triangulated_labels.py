@@ -76,6 +76,8 @@ def triangulated_labels(flow: torch.Tensor, flow_valid: torch.Tensor, K: torch.T
     flow_np = flow.detach().cpu().double().numpy()
     valid_np = flow_valid.detach().cpu().numpy()[:, 0] > 0.5
     K_np = K.detach().cpu().double().numpy()
+    # Images without a pose keep the identity: no translation, so nothing triangulates (and their Sampson distances
+    # are NaN, which fails the threshold); the ``posed`` mask below says so explicitly.
     T = torch.eye(4, dtype=torch.float64).repeat(b, 1, 1)
     posed = torch.zeros(b, dtype=torch.bool)
     for i in range(b):
