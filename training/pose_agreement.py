@@ -29,6 +29,7 @@ from ss3d_core.camera import scale_K
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.evaluation.baselines.five_point import estimate_relative_pose
 from ss3d_core.evaluation.pose_metrics import relative_pose_error
+from ss3d_core.evaluation.report import format_value
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
 from training.clips import ClipSpec, read_clip_index
@@ -132,15 +133,15 @@ def _main(argv: list[str] | None = None) -> int:
     results = [clip_agreement(net, c, args.pairs_per_clip, args.target_rate_hz) for c in clips]
     for r in results:
         LOG.info("%-34s pairs %2d (failed %d)  rot %s°  tdir %s°  fx/W %s", r.clip, r.n_pairs, r.n_failed,
-                 _fmt(r.rot_deg, 2), _fmt(r.tdir_deg, 1), _fmt(r.fx_norm, 2))
+                 format_value(r.rot_deg, 2), format_value(r.tdir_deg, 1), format_value(r.fx_norm, 2))
     summary = {
         "median_of_clip_rot_deg": _median([r.rot_deg for r in results]),
         "median_of_clip_tdir_deg": _median([r.tdir_deg for r in results]),
         "n_clips": len(results),
         "n_pairs": sum(r.n_pairs for r in results),
     }
-    LOG.info("median over clips: rot %s°, tdir %s° (%d pairs)", _fmt(summary["median_of_clip_rot_deg"], 2),
-             _fmt(summary["median_of_clip_tdir_deg"], 1), summary["n_pairs"])
+    LOG.info("median over clips: rot %s°, tdir %s° (%d pairs)", format_value(summary["median_of_clip_rot_deg"], 2),
+             format_value(summary["median_of_clip_tdir_deg"], 1), summary["n_pairs"])
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         payload = {"checkpoint": args.checkpoint, "summary": summary, "clips": [asdict(r) for r in results]}
@@ -151,10 +152,6 @@ def _main(argv: list[str] | None = None) -> int:
 def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.median(present)) if present else None
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ from ss3d_core.evaluation.intrinsics_metrics import aggregate_intrinsics
 from ss3d_core.evaluation.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
 from ss3d_core.evaluation.sequence_runner import SequenceOutcome
 
-__all__ = ["to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown"]
+__all__ = [
+    "to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown", "format_value"
+]
 
 FIVE_POINT_BASELINES = ("five_point_calibrated", "five_point_guess_k")
 # Pose baselines scored on the model's GT pairs: "no motion" first, then the classical five-point estimates.
@@ -194,10 +196,11 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 
 # --- Markdown --------------------------------------------------------------------------------------------------
-def _fmt(value: Any, digits: int = 3) -> str:
+def format_value(value: Any, digits: int = 3) -> str:
+    """Table cell text: ``–`` for a missing value, ``digits`` decimals for a float (Python or NumPy), else ``str``."""
     if value is None:
         return "–"
-    if isinstance(value, float):
+    if isinstance(value, (float, np.floating)):
         return f"{value:.{digits}f}"
     return str(value)
 
@@ -238,15 +241,15 @@ def _summary_table(report: dict[str, Any]) -> list[str]:
     for label, section, key, carriers in _SUMMARY_ROWS:
         model_section = report["aggregate"][section]
         if key is None:
-            cells = [_fmt(model_section.get("n_pairs_no_estimate"))]
+            cells = [format_value(model_section.get("n_pairs_no_estimate"))]
         else:
-            cells = [_fmt(model_section.get(key))]
+            cells = [format_value(model_section.get(key))]
         for name in _BASELINE_COLUMNS:
             if name not in carriers:
                 cells.append("")
                 continue
             data = report["baselines"][name].get(section) or {}
-            cells.append(_fmt(data.get("n_failed_pairs") if key is None else data.get(key)))
+            cells.append(format_value(data.get("n_failed_pairs") if key is None else data.get(key)))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -259,8 +262,9 @@ def _paired_table(report: dict[str, Any]) -> list[str]:
     ]
     for name in POSE_BASELINES:
         p = report["baselines"][name].get("paired_with_model") or {}
-        cells = [name, _fmt(p.get("n_pairs")), _fmt(p.get("model_rot_err_deg")), _fmt(p.get("baseline_rot_err_deg")),
-                 _fmt(p.get("n_tdir_pairs")), _fmt(p.get("model_tdir_err_deg")), _fmt(p.get("baseline_tdir_err_deg"))]
+        keys = ("n_pairs", "model_rot_err_deg", "baseline_rot_err_deg",
+                "n_tdir_pairs", "model_tdir_err_deg", "baseline_tdir_err_deg")
+        cells = [name] + [format_value(p.get(key)) for key in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -283,24 +287,24 @@ def _sequence_table(report: dict[str, Any]) -> list[str]:
         guess = (base.get("five_point_guess_k") or {}).get("pose") or {}
         cells = [
             name,
-            _fmt(seq.get("n_frames")),
+            format_value(seq.get("n_frames")),
             "yes" if seq.get("distorted") else "no",
-            _fmt(depth.get("cap_m"), 0),
-            _fmt(depth.get("abs_rel")),
-            _fmt(depth.get("delta1")),
-            _fmt(const.get("abs_rel")),
-            _fmt(pose.get("rot_err_deg"), 2),
-            _fmt(pose.get("tdir_err_deg"), 1),
-            _fmt(pose.get("ate_m")),
-            _fmt(identity.get("rot_err_deg"), 2),
-            _fmt(cal.get("rot_err_deg"), 2),
-            _fmt(cal.get("tdir_err_deg"), 1),
-            _fmt(guess.get("rot_err_deg"), 2),
-            _fmt(intr.get("fx_rel_err")),
-            _fmt(intr.get("fy_rel_err")),
-            _fmt(intr.get("cx_rel_err")),
-            _fmt(intr.get("cy_rel_err")),
-            _fmt(intr.get("intrinsics_source")),
+            format_value(depth.get("cap_m"), 0),
+            format_value(depth.get("abs_rel")),
+            format_value(depth.get("delta1")),
+            format_value(const.get("abs_rel")),
+            format_value(pose.get("rot_err_deg"), 2),
+            format_value(pose.get("tdir_err_deg"), 1),
+            format_value(pose.get("ate_m")),
+            format_value(identity.get("rot_err_deg"), 2),
+            format_value(cal.get("rot_err_deg"), 2),
+            format_value(cal.get("tdir_err_deg"), 1),
+            format_value(guess.get("rot_err_deg"), 2),
+            format_value(intr.get("fx_rel_err")),
+            format_value(intr.get("fy_rel_err")),
+            format_value(intr.get("cx_rel_err")),
+            format_value(intr.get("cy_rel_err")),
+            format_value(intr.get("intrinsics_source")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
