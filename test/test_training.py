@@ -177,7 +177,6 @@ def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
         SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
 
 
-
 def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_path, tiny_config):
     torch.manual_seed(0)
     model = SS3DLightningModule(net=tiny_config, lr=1e-2, epipolar_weight=1.0, motion_only=True)

@@ -138,7 +138,8 @@ class SS3DLightningModule(L.LightningModule):
         }
         has_flow = "flows" in batch
         # Full-resolution depth of every scale (Monodepth2 multi-scale), for the terms against observed flow.
-        depths = [1.0 / F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False) for d in disparities]
+        if has_flow and (self.hparams.flow_weight > 0 or self.hparams.triangulation_weight > 0):
+            depths = [1.0 / F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False) for d in disparities]
         if self.hparams.flow_weight > 0 and has_flow:
             terms["flow"] = torch.stack([
                 flow_consistency_loss(rigid_flow(depth, T, K), batch["flows"][:, i], batch["flow_valid"][:, i])

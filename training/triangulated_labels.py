@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from kornia.geometry.epipolar import sampson_epipolar_distance
 
-from ss3d_core.camera import pixel_grid
 from ss3d_core.evaluation.baselines.five_point import RANSAC_THRESHOLD_PX, relative_pose_from_matches
-from ss3d_core.losses.epipolar import fundamental_matrix
+from ss3d_core.losses.epipolar import flow_sampson_distance, fundamental_matrix
 from ss3d_core.triangulation import triangulate_flow
 
 # Correspondences for the essential matrix: trusted flow on a grid of this stride (pixels); at 128×224 at most
@@ -73,9 +71,9 @@ def triangulated_labels(flow: torch.Tensor, flow_valid: torch.Tensor, K: torch.T
         :class:`DepthLabels`; images whose pose fit fails have no valid pixel.
     """
     b, _, h, w = flow.shape
-    flow_np = flow.detach().cpu().double().numpy()
-    valid_np = flow_valid.detach().cpu().numpy()[:, 0] > 0.5
-    K_np = K.detach().cpu().double().numpy()
+    flow64, K64 = flow.detach().cpu().double(), K.detach().cpu().double()
+    trusted = flow_valid.detach().cpu() > 0.5
+    flow_np, K_np, valid_np = flow64.numpy(), K64.numpy(), trusted[:, 0].numpy()
     # Images without a pose keep the identity: no translation, so nothing triangulates (and their Sampson distances
     # are NaN, which fails the threshold); the ``posed`` mask below says so explicitly.
     T = torch.eye(4, dtype=torch.float64).repeat(b, 1, 1)
@@ -85,14 +83,11 @@ def triangulated_labels(flow: torch.Tensor, flow_valid: torch.Tensor, K: torch.T
         if T_i is not None:
             T[i] = torch.from_numpy(T_i)
             posed[i] = True
-    flow64, K64 = flow.detach().cpu().double(), K.detach().cpu().double()
     triangulated = triangulate_flow(flow64, T, K64, MIN_PARALLAX_RAD)
     # Sampson distance of every pixel's flow under the fitted motion: outside the RANSAC threshold it moved on its own.
-    target_px = pixel_grid(h, w, flow64.device, flow64.dtype)[:2].T.expand(b, -1, -1)
-    source_px = target_px + flow64.permute(0, 2, 3, 1).reshape(b, h * w, 2)
-    sampson = sampson_epipolar_distance(target_px, source_px, fundamental_matrix(T, K64), squared=False)
+    sampson = flow_sampson_distance(flow64, fundamental_matrix(T, K64))
     consistent = (sampson < RANSAC_THRESHOLD_PX).reshape(b, 1, h, w)
-    valid = triangulated.valid & consistent & (flow_valid.detach().cpu() > 0.5) & posed[:, None, None, None]
+    valid = triangulated.valid & consistent & trusted & posed[:, None, None, None]
     return DepthLabels(
         depth=triangulated.depth.to(flow.dtype).to(flow.device),
         valid=valid.to(flow.device),

@@ -39,6 +39,23 @@ def fundamental_matrix(T_source_target: torch.Tensor, K: torch.Tensor) -> torch.
     return fundamental_from_essential(E, K, K)
 
 
+def flow_sampson_distance(flow: torch.Tensor, F: torch.Tensor, squared: bool = False) -> torch.Tensor:
+    """Sampson distance of every flow correspondence ``(p_target, p_target + flow)`` to ``F`` (H&Z §11.4.3).
+
+    Args:
+        flow: ``B×2×H×W`` flow from the target to the source frame in pixels.
+        F: ``B×3×3`` fundamental matrices with ``x_source^T F x_target = 0``.
+        squared: return the squared distance (pixels²) instead of the distance (pixels).
+
+    Returns:
+        ``B×(H·W)`` distances, row-major over the target image (NaN where ``F`` is all zero).
+    """
+    b, _, h, w = flow.shape
+    target_px = pixel_grid(h, w, flow.device, flow.dtype)[:2].T.expand(b, -1, -1)  # B×HW×2
+    source_px = target_px + flow.permute(0, 2, 3, 1).reshape(b, h * w, 2)
+    return sampson_epipolar_distance(target_px, source_px, F, squared=squared)
+
+
 def epipolar_flow_loss(
     flow_observed: torch.Tensor, valid: torch.Tensor, T_source_target: torch.Tensor, K: torch.Tensor
 ) -> torch.Tensor:
@@ -67,9 +84,7 @@ def epipolar_flow_loss(
     F = fundamental_matrix(T_source_target, K)
     # A degenerate F would give infinite distances (and NaN gradients); swap in a harmless matrix, weight it 0.
     F = torch.where(moving[:, None, None], F, vector_to_skew_symmetric_matrix(torch.ones_like(K[:, :, 0])))
-    target_px = pixel_grid(h, w, K.device, K.dtype)[:2].T.expand(b, -1, -1)  # B×HW×2
-    source_px = target_px + flow_observed.permute(0, 2, 3, 1).reshape(b, h * w, 2)
-    squared = sampson_epipolar_distance(target_px, source_px, F, squared=True)
+    squared = flow_sampson_distance(flow_observed, F, squared=True)
     residual = torch.sqrt(squared + CHARBONNIER_EPS_PX**2)
     weights = valid.reshape(b, h * w) * moving[:, None].to(valid.dtype)
     return (residual * weights).sum() / weights.sum().clamp(min=1.0) / w
