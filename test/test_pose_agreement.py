@@ -5,13 +5,14 @@ import shutil
 
 import pytest
 
-from training.pose_agreement import _main, _pair_indices
+from training.clips import evenly_spaced_pairs
+from training.pose_agreement import _main
 
 
 def test_pairs_are_evenly_spaced_consecutive_and_bounded():
-    assert _pair_indices(1, 8) == []
-    assert _pair_indices(3, 8) == [0, 1]
-    assert _pair_indices(101, 5) == [0, 25, 50, 74, 99]
+    assert evenly_spaced_pairs(1, 8) == []
+    assert evenly_spaced_pairs(3, 8) == [0, 1]
+    assert evenly_spaced_pairs(101, 5) == [0, 25, 50, 74, 99]
 
 
 def test_untrained_network_disagrees_by_exactly_the_five_point_motion(tmp_path, tiny_checkpoint):

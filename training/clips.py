@@ -71,3 +71,10 @@ def read_clip_index(root: str | Path) -> list[ClipSpec]:
             )
             for row in csv.DictReader(f)
         ]
+
+
+def evenly_spaced_pairs(n_frames: int, n_pairs: int) -> list[int]:
+    """Indices ``i`` of up to ``n_pairs`` evenly spaced consecutive pairs ``(i, i + 1)`` of an ``n_frames`` clip."""
+    if n_frames < 2:
+        return []
+    return sorted({int(round(x)) for x in np.linspace(0, n_frames - 2, num=min(n_pairs, n_frames - 1))})

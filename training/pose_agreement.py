@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 from ss3d_core.camera import scale_K
@@ -30,9 +29,10 @@ from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.evaluation.baselines.five_point import estimate_relative_pose
 from ss3d_core.evaluation.pose_metrics import relative_pose_error
 from ss3d_core.evaluation.report import format_value
+from ss3d_core.evaluation.statistics import median_or_none
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
-from training.clips import ClipSpec, read_clip_index
+from training.clips import ClipSpec, evenly_spaced_pairs, read_clip_index
 from training.datamodule import DEFAULT_TARGET_RATE_HZ
 
 LOG = logging.getLogger(__name__)
@@ -62,20 +62,13 @@ class ClipAgreement:
     fx_norm: float | None
 
 
-def _pair_indices(n_frames: int, n_pairs: int) -> list[int]:
-    """Indices ``i`` of up to ``n_pairs`` evenly spaced consecutive pairs ``(i, i + 1)``."""
-    if n_frames < 2:
-        return []
-    return sorted({int(round(x)) for x in np.linspace(0, n_frames - 2, num=min(n_pairs, n_frames - 1))})
-
-
 def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipAgreement:
     """Score one clip (see the module docstring). Frames are ``H×W×3`` uint8 RGB at the clip's own size.
 
     The clip is decoded twice (count, then keep only the frames of the scored pairs) so that memory stays bounded by
     ``2·n_pairs`` full-resolution frames however long the log is.
     """
-    pairs = _pair_indices(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
+    pairs = evenly_spaced_pairs(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
     wanted = {i for p in pairs for i in (p, p + 1)}
     frames = {i: rgb for i, rgb in enumerate(clip.iter_frames(target_rate_hz)) if i in wanted}
     width, height = net.config.input_width, net.config.input_height
@@ -103,9 +96,9 @@ def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: f
         clip=clip.name,
         n_pairs=len(rot),
         n_failed=failed,
-        rot_deg=float(np.median(rot)) if rot else None,
-        tdir_deg=float(np.median(tdir)) if tdir else None,
-        fx_norm=float(np.median(fx)) if fx else None,
+        rot_deg=median_or_none(rot),
+        tdir_deg=median_or_none(tdir),
+        fx_norm=median_or_none(fx),
     )
 
 
@@ -135,8 +128,8 @@ def _main(argv: list[str] | None = None) -> int:
         LOG.info("%-34s pairs %2d (failed %d)  rot %s°  tdir %s°  fx/W %s", r.clip, r.n_pairs, r.n_failed,
                  format_value(r.rot_deg, 2), format_value(r.tdir_deg, 1), format_value(r.fx_norm, 2))
     summary = {
-        "median_of_clip_rot_deg": _median([r.rot_deg for r in results]),
-        "median_of_clip_tdir_deg": _median([r.tdir_deg for r in results]),
+        "median_of_clip_rot_deg": median_or_none([r.rot_deg for r in results]),
+        "median_of_clip_tdir_deg": median_or_none([r.tdir_deg for r in results]),
         "n_clips": len(results),
         "n_pairs": sum(r.n_pairs for r in results),
     }
@@ -147,11 +140,6 @@ def _main(argv: list[str] | None = None) -> int:
         payload = {"checkpoint": args.checkpoint, "summary": summary, "clips": [asdict(r) for r in results]}
         args.output.write_text(json.dumps(payload, indent=2))
     return 0
-
-
-def _median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return float(np.median(present)) if present else None
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from ss3d_core.evaluation.statistics import mean_or_none
+
 __all__ = [
     "MIN_DEPTH_M",
     "OUTDOOR_DEPTH_CAP_M",
@@ -214,10 +216,6 @@ def abs_rel_error_map(pred_m: np.ndarray, gt_depth_m: np.ndarray, mask: np.ndarr
     return out
 
 
-def _mean_or_none(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
-
-
 def aggregate_depth(results: Sequence[DepthResult | None]) -> dict[str, float | int | None]:
     """Mean of each metric over images, plus counts and the scale-ratio spread.
 
@@ -230,7 +228,7 @@ def aggregate_depth(results: Sequence[DepthResult | None]) -> dict[str, float | 
         (``std / median`` of the per-image ratios; ``None`` with fewer than 2 images).
     """
     scored = [r for r in results if r is not None]
-    out: dict[str, float | int | None] = {k: _mean_or_none([getattr(r, k) for r in scored]) for k in METRIC_KEYS}
+    out: dict[str, float | int | None] = {k: mean_or_none([getattr(r, k) for r in scored]) for k in METRIC_KEYS}
     ratios = np.array([r.scale_ratio for r in scored])
     out["n_images"] = len(scored)
     out["n_skipped_no_valid_gt"] = len(results) - len(scored)

@@ -36,6 +36,7 @@ from ss3d_core.evaluation.depth_metrics import aggregate_depth
 from ss3d_core.evaluation.intrinsics_metrics import aggregate_intrinsics
 from ss3d_core.evaluation.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
 from ss3d_core.evaluation.sequence_runner import SequenceOutcome
+from ss3d_core.evaluation.statistics import mean_or_none
 
 __all__ = [
     "to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown", "format_value"
@@ -67,10 +68,6 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _mean_or_none(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if values else None
-
-
 def _colmap_aggregate(outcomes: Sequence[SequenceOutcome]) -> dict[str, Any]:
     runs = {o.name: o.result["baselines"]["colmap_selfcalib"] for o in outcomes}
     keys = ("status", "reason", "n_registered", "seconds")
@@ -96,11 +93,11 @@ def _paired_with_model(outcomes: Sequence[SequenceOutcome], name: str) -> dict[s
     tdir = [(m, b) for m, b in pairs if m.tdir_err_deg is not None and b.tdir_err_deg is not None]
     return {
         "n_pairs": len(pairs),
-        "model_rot_err_deg": _mean_or_none([m.rot_err_deg for m, _ in pairs]),
-        "baseline_rot_err_deg": _mean_or_none([b.rot_err_deg for _, b in pairs]),
+        "model_rot_err_deg": mean_or_none([m.rot_err_deg for m, _ in pairs]),
+        "baseline_rot_err_deg": mean_or_none([b.rot_err_deg for _, b in pairs]),
         "n_tdir_pairs": len(tdir),
-        "model_tdir_err_deg": _mean_or_none([m.tdir_err_deg for m, _ in tdir]),
-        "baseline_tdir_err_deg": _mean_or_none([b.tdir_err_deg for _, b in tdir]),
+        "model_tdir_err_deg": mean_or_none([m.tdir_err_deg for m, _ in tdir]),
+        "baseline_tdir_err_deg": mean_or_none([b.tdir_err_deg for _, b in tdir]),
     }
 
 
@@ -112,11 +109,11 @@ def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict
     # of different scenes.
     spreads = [o.result["depth"]["scale_ratio_spread"] for o in outcomes
                if o.result.get("depth") and o.result["depth"].get("scale_ratio_spread") is not None]
-    depth["scale_ratio_spread"] = _mean_or_none(spreads)
+    depth["scale_ratio_spread"] = mean_or_none(spreads)
     pose = aggregate_pose([e for o in outcomes for e in o.pose])
     pose["n_pairs_no_estimate"] = pose.pop("n_skipped_pairs")
     ates = [o.ate.rmse_m for o in outcomes if o.ate is not None and o.ate.rmse_m is not None]
-    pose["ate_m"] = _mean_or_none(ates)
+    pose["ate_m"] = mean_or_none(ates)
     pose["n_ate_sequences"] = len(ates)
     intrinsics = aggregate_intrinsics([o.intrinsics for o in outcomes])
 
