@@ -1,0 +1,199 @@
+"""Depth self-check on a clip corpus, without ground truth: the network's depth against triangulated flow.
+
+For evenly spaced consecutive pairs ``(previous, current)`` of each clip, at the training rate and the network's
+input size, the network predicts the current frame's depth and K from the pair. The current frame is then labelled
+exactly as in training (:func:`training.triangulated_labels.triangulated_labels`: DIS flow towards the previous
+frame with a forward-backward mask, a five-point pose fitted to that flow with the network's own K, triangulation
+of the pixels whose flow agrees with that pose and whose rays meet at 1° or more), and the prediction is scored on
+the labelled pixels with the evaluator's depth protocol (:func:`ss3d_core.evaluation.depth_metrics.depth_metrics`:
+per-image median scaling, AbsRel, δ1) next to a constant depth, plus the Spearman rank correlation of the two depths.
+
+It answers, for any log without depth ground truth (a robot's own recordings included), whether the depth has learnt
+the scene's structure: a prediction no better than the constant has not, whatever its photometric loss says. Labels
+exist only where the camera translated enough, and carry the flow's noise (about 0.1 AbsRel between the labels of
+the previous and the next frame on the web clips), so read medians over many pairs, not single pairs.
+
+``python -m training.depth_agreement --checkpoint ss3d_core/models/ss3d_small --root ../shared/data/web_clips
+--output out/depth_agreement.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from ss3d_core.checkpoint import load_checkpoint
+from ss3d_core.evaluation.depth_metrics import depth_metrics
+from ss3d_core.evaluation.report import format_value
+from ss3d_core.evaluation.statistics import median_or_none
+from ss3d_core.losses.triangulated_depth import MIN_LABELLED_PIXELS
+from ss3d_core.network import SS3DNet
+from ss3d_core.preprocess import to_network_input
+from training.clips import ClipSpec, evenly_spaced_pairs, read_clip_index
+from training.datamodule import DEFAULT_TARGET_RATE_HZ
+from training.optical_flow import dis_flow, forward_backward_mask
+from training.triangulated_labels import triangulated_labels
+
+LOG = logging.getLogger(__name__)
+
+# Pairs scored per clip (evenly spaced over the clip).
+DEFAULT_PAIRS_PER_CLIP = 8
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    """Depth of one current frame against its triangulated labels (dimensionless).
+
+    Attributes:
+        abs_rel: AbsRel of the median-scaled prediction on the labelled pixels.
+        abs_rel_constant: AbsRel of a constant depth (its median-scaled value is the labels' median).
+        delta1, delta1_constant: fraction of labelled pixels within a factor 1.25, prediction and constant.
+        spearman: rank correlation of predicted and labelled depth (``None`` for a constant prediction).
+        labelled_fraction: labelled pixels over all pixels.
+    """
+
+    abs_rel: float
+    abs_rel_constant: float
+    delta1: float
+    delta1_constant: float
+    spearman: float | None
+    labelled_fraction: float
+
+
+def pair_agreement(depth: np.ndarray, label_depth: np.ndarray, labelled: np.ndarray) -> PairAgreement | None:
+    """Score one predicted depth map against triangulated labels.
+
+    Args:
+        depth: ``H×W`` predicted depth (> 0, any unit).
+        label_depth: ``H×W`` triangulated depth (> 0 where ``labelled``; its own unit, one scale per image).
+        labelled: ``H×W`` bool mask of labelled pixels.
+
+    Returns:
+        :class:`PairAgreement`, or ``None`` when fewer than ``MIN_LABELLED_PIXELS`` pixels are labelled (the same
+        floor as the training loss: too few for a per-image scale).
+
+    Raises:
+        ValueError: if the three arrays do not share one ``H×W`` shape.
+    """
+    if depth.ndim != 2 or depth.shape != label_depth.shape or depth.shape != labelled.shape:
+        raise ValueError(f"shapes differ: depth {depth.shape}, labels {label_depth.shape}, mask {labelled.shape}")
+    if int(labelled.sum()) < MIN_LABELLED_PIXELS:
+        return None
+    # The labels stand in for ground truth: zero marks unlabelled pixels; no cap, since their unit is arbitrary.
+    labels = np.where(labelled, label_depth, 0.0)
+    predicted = depth_metrics(depth, labels, cap_m=np.inf, min_m=0.0)
+    constant = depth_metrics(np.ones_like(depth), labels, cap_m=np.inf, min_m=0.0)
+    values = depth[labelled]
+    rho = None if np.ptp(values) == 0 else float(spearmanr(values, label_depth[labelled]).statistic)
+    return PairAgreement(
+        abs_rel=predicted.abs_rel,
+        abs_rel_constant=constant.abs_rel,
+        delta1=predicted.delta1,
+        delta1_constant=constant.delta1,
+        spearman=rho,
+        labelled_fraction=float(labelled.mean()),
+    )
+
+
+@dataclass(frozen=True)
+class ClipDepthAgreement:
+    """Medians over the labelled pairs of one clip (see :class:`PairAgreement`).
+
+    Attributes:
+        clip: clip name.
+        n_pairs: pairs with labels.
+        n_unlabelled: pairs without (no five-point pose, too little parallax, or a size change).
+        abs_rel, abs_rel_constant, spearman: medians over the labelled pairs (``None`` without any).
+        better_than_constant: fraction of labelled pairs where the prediction's AbsRel beats the constant's.
+    """
+
+    clip: str
+    n_pairs: int
+    n_unlabelled: int
+    abs_rel: float | None
+    abs_rel_constant: float | None
+    spearman: float | None
+    better_than_constant: float | None
+
+
+def clip_depth_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipDepthAgreement:
+    """Score one clip (see the module docstring); frames are resized to the network input size as in training."""
+    width, height = net.config.input_width, net.config.input_height
+    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip.iter_frames(target_rate_hz)]
+    scored, unlabelled = [], 0
+    for i in evenly_spaced_pairs(len(frames), n_pairs):
+        prev, cur = frames[i], frames[i + 1]
+        flow = dis_flow(cur, prev)  # target (current) -> source (previous), as the training labels use it
+        trusted = forward_backward_mask(flow, dis_flow(prev, cur))
+        with torch.no_grad():
+            out = net(torch.from_numpy(to_network_input(prev, width, height)),
+                      torch.from_numpy(to_network_input(cur, width, height)))
+        labels = triangulated_labels(
+            torch.from_numpy(flow).permute(2, 0, 1)[None], torch.from_numpy(trusted)[None, None].float(), out.K
+        )
+        result = pair_agreement(out.depth[0, 0].double().numpy(), labels.depth[0, 0].double().numpy(),
+                                labels.valid[0, 0].numpy())
+        if result is None:
+            unlabelled += 1
+        else:
+            scored.append(result)
+    return ClipDepthAgreement(
+        clip=clip.name,
+        n_pairs=len(scored),
+        n_unlabelled=unlabelled,
+        abs_rel=median_or_none([r.abs_rel for r in scored]),
+        abs_rel_constant=median_or_none([r.abs_rel_constant for r in scored]),
+        spearman=median_or_none([r.spearman for r in scored]),
+        better_than_constant=float(np.mean([r.abs_rel < r.abs_rel_constant for r in scored])) if scored else None,
+    )
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.depth_agreement", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="SS3D checkpoint path without suffix")
+    parser.add_argument("--root", required=True, help="clip corpus folder with clips.csv")
+    parser.add_argument("--labels", nargs="+", default=["translating"], help="clip labels to score")
+    parser.add_argument("--pairs-per-clip", type=int, default=DEFAULT_PAIRS_PER_CLIP)
+    parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
+    parser.add_argument("--output", type=Path, help="write the per-clip results and medians as JSON here")
+    args = parser.parse_args(argv)
+    if args.pairs_per_clip < 1:
+        parser.error("--pairs-per-clip must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cv2.setRNGSeed(0)  # USAC sampling inside the five-point solver
+    net, _ = load_checkpoint(args.checkpoint)
+    net.eval()
+    clips = [c for c in read_clip_index(args.root) if c.label in args.labels]
+    if not clips:
+        parser.error(f"no clips labelled {args.labels} under {args.root}")
+    results = [clip_depth_agreement(net, c, args.pairs_per_clip, args.target_rate_hz) for c in clips]
+    for r in results:
+        LOG.info("%-34s pairs %2d (unlabelled %d)  AbsRel %s (constant %s)  Spearman %s", r.clip, r.n_pairs,
+                 r.n_unlabelled, format_value(r.abs_rel), format_value(r.abs_rel_constant), format_value(r.spearman, 2))
+    summary = {
+        "median_of_clip_abs_rel": median_or_none([r.abs_rel for r in results]),
+        "median_of_clip_abs_rel_constant": median_or_none([r.abs_rel_constant for r in results]),
+        "median_of_clip_spearman": median_or_none([r.spearman for r in results]),
+        "n_clips_labelled": sum(r.n_pairs > 0 for r in results),
+        "n_pairs": sum(r.n_pairs for r in results),
+    }
+    LOG.info("median over clips: AbsRel %s (constant %s), Spearman %s (%d pairs in %d clips)",
+             format_value(summary["median_of_clip_abs_rel"]), format_value(summary["median_of_clip_abs_rel_constant"]),
+             format_value(summary["median_of_clip_spearman"], 2), summary["n_pairs"], summary["n_clips_labelled"])
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"checkpoint": args.checkpoint, "summary": summary, "clips": [asdict(r) for r in results]}
+        args.output.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
