@@ -155,3 +155,21 @@ def test_batch_labels_recover_structure_drop_a_moving_object_and_skip_a_rotation
     labelled = labels.valid[0]
     log_ratio = torch.log(labels.depth[0][labelled]) - torch.log(depth[0][labelled])
     assert (log_ratio - log_ratio.median()).abs().median() < 0.05
+
+
+def test_a_forward_moving_camera_over_mostly_distant_points_gets_labels_on_the_near_ground():
+    """A dashcam: the upper 60 % of the image at 300 m (300 baselines: beyond cv2.recoverPose's default 50-baseline
+    cheirality cut, which made such pairs fail the inlier gate), the lower 40 % a road from 12 m down to 3 m."""
+    v = torch.linspace(0.0, 1.0, H, dtype=torch.float64)[:, None].expand(H, W)
+    road = 1.0 / (1.0 / 12.0 + (1.0 / 3.0 - 1.0 / 12.0) * ((v - 0.6) / 0.4).clamp(min=0.0))
+    depth = torch.where(v < 0.6, torch.full_like(v, 300.0), road)[None, None].float()
+    T_forward = _pose([0.0, 0.0, 0.0], [0.0, 0.0, -1.0]).float()  # source = the next frame, 1 m further ahead
+    flow = rigid_flow(depth, T_forward, K_SYNTH)
+    flow = flow + torch.randn(flow.shape, generator=torch.Generator().manual_seed(2)) * 0.1
+    labels = triangulated_labels(flow, torch.ones(1, 1, H, W), K_SYNTH)
+    assert labels.n_posed == 1
+    near = v[None, None] > 0.75
+    assert labels.valid[near].float().mean() > 0.5 and not labels.valid[v[None, None] < 0.6].any()
+    labelled = labels.valid[0]
+    log_ratio = torch.log(labels.depth[0][labelled]) - torch.log(depth[0][labelled])
+    assert (log_ratio - log_ratio.median()).abs().median() < 0.05

@@ -26,6 +26,11 @@ POSE_SAMPLE_STRIDE = 6
 # A pair whose flow is less than this fraction explained by one rigid motion (cheirality-consistent RANSAC inliers
 # among the sampled correspondences) gives no labels: mostly moving objects or a degenerate (rotation-only) fit.
 MIN_INLIER_FRACTION = 0.5
+# Distant inliers count towards that fraction however far they are (cv2.recoverPose drops points beyond 50 baselines
+# by default). A forward-moving camera sees mostly distant points: with the 50-baseline cut a dashcam pair kept about a
+# quarter of its correspondences as inliers and never got labels; pixels that are too far to label are still dropped,
+# one by one, by the parallax floor below.
+POSE_GATE_MAX_DEPTH_BASELINES = float("inf")
 # Smallest ray angle labelled. DIS flow errors are a few tenths of a pixel, about 0.1° at the training focal length
 # (~200 px at 224 px width), so at 1° the relative depth error stays near 10 %.
 MIN_PARALLAX_RAD = math.radians(1.0)
@@ -53,7 +58,8 @@ def _pose_from_flow(flow: np.ndarray, valid: np.ndarray, K: np.ndarray) -> np.nd
     keep = valid[v, u]
     target = np.stack([u[keep], v[keep]], axis=1).astype(np.float64)
     source = target + flow[:, v[keep], u[keep]].T
-    result = relative_pose_from_matches(source, target, K)  # T_prev_cur with prev = source, cur = target
+    # T_prev_cur with prev = source, cur = target.
+    result = relative_pose_from_matches(source, target, K, max_depth_baselines=POSE_GATE_MAX_DEPTH_BASELINES)
     if result.T_prev_cur is None or result.n_inliers < MIN_INLIER_FRACTION * result.n_matches:
         return None
     return result.T_prev_cur

@@ -40,6 +40,9 @@ MAX_FEATURES = 2000
 MIN_MATCHES = 8
 # Fewest cheirality-consistent inliers accepted from recoverPose (the minimal 5-point sample).
 MIN_INLIERS = 5
+# cv2.recoverPose's own default: a triangulated point farther than this many baselines counts as "at infinity" and
+# is not a cheirality-consistent inlier (its sign is unreliable). A forward-moving camera sees mostly such points.
+CHEIRALITY_MAX_DEPTH_BASELINES = 50.0
 # Robust estimator: OpenCV's USAC framework (Ivashechkin, Barath & Matas 2021) with the 5-point minimal solver and
 # local optimisation. Plain cv2.RANSAC keeps the best *minimal* model without refinement and was measured here to
 # return 0.3° / 1.5° errors on noise-free synthetic pairs (every point an inlier within 1 px); USAC_ACCURATE
@@ -101,6 +104,7 @@ def relative_pose_from_matches(
     pts_cur: np.ndarray,
     K: np.ndarray,
     distortion: tuple[float, ...] | np.ndarray | None = None,
+    max_depth_baselines: float = CHEIRALITY_MAX_DEPTH_BASELINES,
 ) -> FivePointResult:
     """5-point RANSAC essential matrix and cheirality check on matched pixels.
 
@@ -109,6 +113,8 @@ def relative_pose_from_matches(
         K: ``3×3`` pixel intrinsics of both images.
         distortion: plumb_bob ``[k1, k2, t1, t2, k3]``; when given, points are undistorted to ideal pixels of ``K``
             before the estimation.
+        max_depth_baselines: RANSAC inliers triangulated farther than this (in baselines) are not counted as
+            cheirality-consistent (``cv2.recoverPose``'s ``distanceThresh``; its default 50 here).
 
     Returns:
         :class:`FivePointResult` (``T_prev_cur`` with unit translation, see the module docstring).
@@ -129,7 +135,7 @@ def relative_pose_from_matches(
     if E is None or E.shape[0] < 3 or E.shape[1] != 3:
         return FivePointResult(None, n, 0, "essential_matrix_failed")
     # findEssentialMat may stack several solutions (3k×3); the first is the one with most RANSAC support.
-    n_inliers, R, t, _ = cv2.recoverPose(E[:3], p1, p2, K, mask=mask)
+    n_inliers, R, t, _, _ = cv2.recoverPose(E[:3], p1, p2, K, distanceThresh=max_depth_baselines, mask=mask)
     if n_inliers < MIN_INLIERS:
         return FivePointResult(None, n, int(n_inliers), "too_few_inliers")
     T_cur_prev = np.eye(4)
