@@ -15,30 +15,22 @@ its own training data cannot give depth a correct parallax signal. Five-point so
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-import cv2
 import torch
 
 from ss3d_core.camera import scale_K
-from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.evaluation.baselines.five_point import estimate_relative_pose
 from ss3d_core.evaluation.pose_metrics import relative_pose_error
 from ss3d_core.evaluation.report import format_value
 from ss3d_core.evaluation.statistics import median_or_none
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
-from training.clips import ClipSpec, evenly_spaced_pairs, read_clip_index
-from training.datamodule import DEFAULT_TARGET_RATE_HZ
+from training.clip_check import corpus_parser, load_net_and_clips, write_report
+from training.clips import ClipSpec, evenly_spaced_pairs
 
 LOG = logging.getLogger(__name__)
-
-# Pairs scored per clip (evenly spaced over the clip).
-DEFAULT_PAIRS_PER_CLIP = 8
 
 
 @dataclass(frozen=True)
@@ -103,26 +95,11 @@ def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: f
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.pose_agreement", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="SS3D checkpoint path without suffix")
-    parser.add_argument("--root", required=True, help="clip corpus folder with clips.csv")
-    parser.add_argument("--labels", nargs="+", default=["translating"], help="clip labels to score")
+    parser = corpus_parser("python -m training.pose_agreement", __doc__.split("\n\n")[0])
     parser.add_argument("--consecutive-only", action="store_true",
                         help="only clips of consecutive video frames (photo sets have wide, irregular baselines)")
-    parser.add_argument("--pairs-per-clip", type=int, default=DEFAULT_PAIRS_PER_CLIP)
-    parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
-    parser.add_argument("--output", type=Path, help="write the per-clip results and medians as JSON here")
     args = parser.parse_args(argv)
-    if args.pairs_per_clip < 1:
-        parser.error("--pairs-per-clip must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cv2.setRNGSeed(0)  # USAC sampling inside the five-point solver
-    net, _ = load_checkpoint(args.checkpoint)
-    net.eval()
-    clips = [c for c in read_clip_index(args.root)
-             if c.label in args.labels and (c.consecutive or not args.consecutive_only)]
-    if not clips:
-        parser.error(f"no clips labelled {args.labels} under {args.root} (consecutive only: {args.consecutive_only})")
+    net, clips = load_net_and_clips(parser, args, consecutive_only=args.consecutive_only)
     results = [clip_agreement(net, c, args.pairs_per_clip, args.target_rate_hz) for c in clips]
     for r in results:
         LOG.info("%-34s pairs %2d (failed %d)  rot %s°  tdir %s°  fx/W %s", r.clip, r.n_pairs, r.n_failed,
@@ -135,10 +112,7 @@ def _main(argv: list[str] | None = None) -> int:
     }
     LOG.info("median over clips: rot %s°, tdir %s° (%d pairs)", format_value(summary["median_of_clip_rot_deg"], 2),
              format_value(summary["median_of_clip_tdir_deg"], 1), summary["n_pairs"])
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"checkpoint": args.checkpoint, "summary": summary, "clips": [asdict(r) for r in results]}
-        args.output.write_text(json.dumps(payload, indent=2))
+    write_report(args.output, args.checkpoint, summary, [asdict(r) for r in results])
     return 0
 
 

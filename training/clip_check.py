@@ -1,0 +1,65 @@
+"""Command-line scaffolding shared by the ground-truth-free checks on a clip corpus.
+
+:mod:`training.pose_agreement` and :mod:`training.depth_agreement` score a checkpoint on evenly spaced consecutive
+pairs of every selected clip; this module holds their common arguments, the checkpoint and clip loading, and the JSON
+output, so that both read the same corpus the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from ss3d_core.checkpoint import load_checkpoint
+from ss3d_core.network import SS3DNet
+from training.clips import ClipSpec, read_clip_index
+from training.datamodule import DEFAULT_TARGET_RATE_HZ
+
+# Pairs scored per clip (evenly spaced over the clip).
+DEFAULT_PAIRS_PER_CLIP = 8
+
+
+def corpus_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every check takes (checkpoint, corpus, selection, sampling, output)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--checkpoint", required=True, help="SS3D checkpoint path without suffix")
+    parser.add_argument("--root", required=True, help="clip corpus folder with clips.csv")
+    parser.add_argument("--labels", nargs="+", default=["translating"], help="clip labels to score")
+    parser.add_argument("--pairs-per-clip", type=int, default=DEFAULT_PAIRS_PER_CLIP)
+    parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
+    parser.add_argument("--output", type=Path, help="write the per-clip results and medians as JSON here")
+    return parser
+
+
+def load_net_and_clips(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, consecutive_only: bool = False
+) -> tuple[SS3DNet, list[ClipSpec]]:
+    """Validate the shared options, seed OpenCV's RANSAC sampling, load the network (eval mode) and select the clips.
+
+    Exits through ``parser.error`` (status 2) on a non-positive ``--pairs-per-clip`` or an empty selection; a bad
+    checkpoint raises :class:`ss3d_core.checkpoint.CheckpointError`.
+    """
+    if args.pairs_per_clip < 1:
+        parser.error("--pairs-per-clip must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cv2.setRNGSeed(0)  # USAC sampling inside the five-point solver
+    net, _ = load_checkpoint(args.checkpoint)
+    net.eval()
+    clips = [c for c in read_clip_index(args.root)
+             if c.label in args.labels and (c.consecutive or not consecutive_only)]
+    if not clips:
+        parser.error(f"no clips labelled {args.labels} under {args.root} (consecutive only: {consecutive_only})")
+    return net, clips
+
+
+def write_report(path: Path | None, checkpoint: str, summary: dict[str, Any], clips: list[dict[str, Any]]) -> None:
+    """Write ``{"checkpoint", "summary", "clips"}`` as indented JSON to ``path`` (nothing when ``None``)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"checkpoint": checkpoint, "summary": summary, "clips": clips}, indent=2))
