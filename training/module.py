@@ -51,6 +51,8 @@ class SS3DLightningModule(L.LightningModule):
         triangulation_weight: weight of the scale-invariant depth term against depth triangulated from the observed
             flow under a pose solved from that flow (TrianFlow; :mod:`training.triangulated_labels`,
             :mod:`ss3d_core.losses.triangulated_depth`; 0 disables it); batches without ``flows`` skip it.
+        label_gate_max_depth_baselines: the labels' pose-fit gate counts inliers up to this many baselines away
+            (:func:`training.triangulated_labels.triangulated_labels`; ``None``: no limit; stages 5 to 7 ran at 50).
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
             run, for a fine-tuning stage; its architecture must equal ``net``.
 
@@ -70,6 +72,7 @@ class SS3DLightningModule(L.LightningModule):
         epipolar_weight: float = 0.0,
         motion_only: bool = False,
         triangulation_weight: float = 0.0,
+        label_gate_max_depth_baselines: float | None = None,
         init_from: str | None = None,
     ):
         super().__init__()
@@ -148,7 +151,11 @@ class SS3DLightningModule(L.LightningModule):
             ]).mean()
             terms["total"] = terms["total"] + self.hparams.flow_weight * terms["flow"]
         if self.hparams.triangulation_weight > 0 and has_flow:
-            labels = [triangulated_labels(batch["flows"][:, i], batch["flow_valid"][:, i], K) for i in range(2)]
+            labels = [
+                triangulated_labels(batch["flows"][:, i], batch["flow_valid"][:, i], K,
+                                    self.hparams.label_gate_max_depth_baselines)
+                for i in range(2)
+            ]
             terms["triangulation"] = torch.stack([
                 triangulated_depth_loss(depth, label.depth, label.valid) for depth in depths for label in labels
             ]).mean()

@@ -26,11 +26,11 @@ POSE_SAMPLE_STRIDE = 6
 # A pair whose flow is less than this fraction explained by one rigid motion (cheirality-consistent RANSAC inliers
 # among the sampled correspondences) gives no labels: mostly moving objects or a degenerate (rotation-only) fit.
 MIN_INLIER_FRACTION = 0.5
-# Distant inliers count towards that fraction however far they are (cv2.recoverPose drops points beyond 50 baselines
-# by default). A forward-moving camera sees mostly distant points: with the 50-baseline cut a dashcam pair kept about a
-# quarter of its correspondences as inliers and never got labels; pixels that are too far to label are still dropped,
-# one by one, by the parallax floor below.
-POSE_GATE_MAX_DEPTH_BASELINES = float("inf")
+# By default distant inliers count towards that fraction however far they are (cv2.recoverPose drops points beyond 50
+# baselines unless told otherwise; see triangulated_labels' pose_gate_max_depth_baselines). A forward-moving camera
+# sees mostly distant points: with the 50-baseline cut a dashcam pair kept about a quarter of its correspondences as
+# inliers and never got labels; pixels that are too far to label are still dropped, one by one, by the parallax floor
+# below. Stages 5 to 7 were trained with the cut at 50.
 # Smallest ray angle labelled. DIS flow errors are a few tenths of a pixel, about 0.1° at the training focal length
 # (~200 px at 224 px width), so at 1° the relative depth error stays near 10 %.
 MIN_PARALLAX_RAD = math.radians(1.0)
@@ -51,7 +51,7 @@ class DepthLabels:
     n_posed: int
 
 
-def _pose_from_flow(flow: np.ndarray, valid: np.ndarray, K: np.ndarray) -> np.ndarray | None:
+def _pose_from_flow(flow: np.ndarray, valid: np.ndarray, K: np.ndarray, gate_max_depth: float) -> np.ndarray | None:
     """``T_source_target`` (4×4 float64, unit translation) fitted to one ``2×H×W`` flow, or ``None``."""
     h, w = valid.shape
     v, u = np.mgrid[0:h:POSE_SAMPLE_STRIDE, 0:w:POSE_SAMPLE_STRIDE]
@@ -59,24 +59,32 @@ def _pose_from_flow(flow: np.ndarray, valid: np.ndarray, K: np.ndarray) -> np.nd
     target = np.stack([u[keep], v[keep]], axis=1).astype(np.float64)
     source = target + flow[:, v[keep], u[keep]].T
     # T_prev_cur with prev = source, cur = target.
-    result = relative_pose_from_matches(source, target, K, max_depth_baselines=POSE_GATE_MAX_DEPTH_BASELINES)
+    result = relative_pose_from_matches(source, target, K, max_depth_baselines=gate_max_depth)
     if result.T_prev_cur is None or result.n_inliers < MIN_INLIER_FRACTION * result.n_matches:
         return None
     return result.T_prev_cur
 
 
-def triangulated_labels(flow: torch.Tensor, flow_valid: torch.Tensor, K: torch.Tensor) -> DepthLabels:
+def triangulated_labels(
+    flow: torch.Tensor,
+    flow_valid: torch.Tensor,
+    K: torch.Tensor,
+    pose_gate_max_depth_baselines: float | None = None,
+) -> DepthLabels:
     """Label the target frames of a batch from their flow towards one source frame.
 
     Args:
         flow: ``B×2×H×W`` float32 flow from the target to the source frame in pixels.
         flow_valid: ``B×1×H×W`` float mask of trusted flow (forward-backward consistent).
         K: ``B×3×3`` intrinsics in pixels at ``W×H`` (the network's current estimate; no gradient flows).
+        pose_gate_max_depth_baselines: inliers of the pose fit triangulated farther than this many baselines do not
+            count towards ``MIN_INLIER_FRACTION``; ``None`` (default): no limit.
 
     Returns:
         :class:`DepthLabels`; images whose pose fit fails have no valid pixel.
     """
     b, _, h, w = flow.shape
+    gate_max_depth = math.inf if pose_gate_max_depth_baselines is None else pose_gate_max_depth_baselines
     flow64, K64 = flow.detach().cpu().double(), K.detach().cpu().double()
     trusted = flow_valid.detach().cpu() > 0.5
     flow_np, K_np, valid_np = flow64.numpy(), K64.numpy(), trusted[:, 0].numpy()
@@ -85,7 +93,7 @@ def triangulated_labels(flow: torch.Tensor, flow_valid: torch.Tensor, K: torch.T
     T = torch.eye(4, dtype=torch.float64).repeat(b, 1, 1)
     posed = torch.zeros(b, dtype=torch.bool)
     for i in range(b):
-        T_i = _pose_from_flow(flow_np[i], valid_np[i], K_np[i])
+        T_i = _pose_from_flow(flow_np[i], valid_np[i], K_np[i], gate_max_depth)
         if T_i is not None:
             T[i] = torch.from_numpy(T_i)
             posed[i] = True
