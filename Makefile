@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv train train-first train-finetune train-crop train-intrinsics train-triangulated eval clean
+.PHONY: demo test venv train train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
 
 venv: $(STAMP)
 
@@ -26,9 +26,9 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The bundled checkpoint: stage 1 from scratch, then four fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
-# depth), each starting from the previous export.
-train: train-first train-finetune train-crop train-intrinsics train-triangulated
+# The bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
+# depth, 7 label-dominant warm restart), each starting from the previous export.
+train: train-first train-finetune train-crop train-intrinsics train-triangulated train-labels
 
 train-first: $(STAMP)
 	$(PY) -m training fit --config training/configs/first_checkpoint.yaml
@@ -44,6 +44,9 @@ train-intrinsics: $(STAMP)
 
 train-triangulated: $(STAMP)
 	$(PY) -m training fit --config training/configs/triangulated_depth.yaml
+
+train-labels: $(STAMP)
+	$(PY) -m training fit --config training/configs/label_dominant_warm.yaml
 
 clean:
 	rm -rf out build install log
