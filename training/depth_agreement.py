@@ -104,7 +104,7 @@ class ClipDepthAgreement:
     Attributes:
         clip: clip name.
         n_pairs: pairs with labels.
-        n_unlabelled: pairs without (no five-point pose, too little parallax, or a size change).
+        n_unlabelled: pairs without (no five-point pose, or too little parallax).
         abs_rel, abs_rel_constant, spearman: medians over the labelled pairs (``None`` without any).
         better_than_constant: fraction of labelled pairs where the prediction's AbsRel beats the constant's.
     """
@@ -119,11 +119,18 @@ class ClipDepthAgreement:
 
 
 def clip_depth_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipDepthAgreement:
-    """Score one clip (see the module docstring); frames are resized to the network input size as in training."""
+    """Score one clip (see the module docstring); frames are resized to the network input size as in training.
+
+    The clip is decoded twice (count, then keep only the frames of the scored pairs) so that memory stays bounded by
+    ``2·n_pairs`` frames however long the log is.
+    """
     width, height = net.config.input_width, net.config.input_height
-    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip.iter_frames(target_rate_hz)]
+    pairs = evenly_spaced_pairs(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
+    wanted = {i for p in pairs for i in (p, p + 1)}
+    frames = {i: cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+              for i, rgb in enumerate(clip.iter_frames(target_rate_hz)) if i in wanted}
     scored, unlabelled = [], 0
-    for i in evenly_spaced_pairs(len(frames), n_pairs):
+    for i in pairs:
         prev, cur = frames[i], frames[i + 1]
         flow = dis_flow(cur, prev)  # target (current) -> source (previous), as the training labels use it
         trusted = forward_backward_mask(flow, dis_flow(prev, cur))
