@@ -27,7 +27,7 @@ eval: $(STAMP)
 	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
 
 # The bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
-# depth, 7 label-dominant warm restart), each starting from the previous export.
+# depth, 9 label-dominant warm restart with the dashcam-aware label gate), each starting from the previous export.
 train: train-first train-finetune train-crop train-intrinsics train-triangulated train-labels
 
 train-first: $(STAMP)
@@ -46,7 +46,7 @@ train-triangulated: $(STAMP)
 	$(PY) -m training fit --config training/configs/triangulated_depth.yaml
 
 train-labels: $(STAMP)
-	$(PY) -m training fit --config training/configs/label_dominant_warm.yaml
+	$(PY) -m training fit --config training/configs/warm_dashcam_labels.yaml
 
 clean:
 	rm -rf out build install log
