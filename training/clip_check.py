@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.network import SS3DNet
-from training.clips import ClipSpec, read_clip_index
+from training.clips import ClipSpec, evenly_spaced_pairs, read_clip_index
 from training.datamodule import DEFAULT_TARGET_RATE_HZ
 
 # Pairs scored per clip (evenly spaced over the clip).
@@ -55,6 +57,20 @@ def load_net_and_clips(
     if not clips:
         parser.error(f"no clips labelled {args.labels} under {args.root} (consecutive only: {consecutive_only})")
     return net, clips
+
+
+def sampled_pairs(clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(previous, current)`` frames (``H×W×3`` uint8 RGB, the clip's own size) of up to ``n_pairs`` evenly
+    spaced consecutive pairs at about ``target_rate_hz``.
+
+    The clip is decoded twice (count, then keep only the frames of the sampled pairs) so that memory stays bounded by
+    ``2·n_pairs`` frames however long the log is.
+    """
+    pairs = evenly_spaced_pairs(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
+    wanted = {i for p in pairs for i in (p, p + 1)}
+    frames = {i: rgb for i, rgb in enumerate(clip.iter_frames(target_rate_hz)) if i in wanted}
+    for i in pairs:
+        yield frames[i], frames[i + 1]
 
 
 def write_report(path: Path | None, checkpoint: str, summary: dict[str, Any], clips: list[dict[str, Any]]) -> None:

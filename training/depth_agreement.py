@@ -34,9 +34,9 @@ from ss3d_core.evaluation.statistics import median_or_none
 from ss3d_core.losses.triangulated_depth import MIN_LABELLED_PIXELS
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
-from training.clip_check import corpus_parser, load_net_and_clips, write_report
-from training.clips import ClipSpec, evenly_spaced_pairs
-from training.optical_flow import dis_flow, forward_backward_mask
+from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
+from training.clips import ClipSpec
+from training.optical_flow import pair_flows
 from training.triangulated_labels import triangulated_labels
 
 LOG = logging.getLogger(__name__)
@@ -119,21 +119,16 @@ class ClipDepthAgreement:
 
 
 def clip_depth_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipDepthAgreement:
-    """Score one clip (see the module docstring); frames are resized to the network input size as in training.
-
-    The clip is decoded twice (count, then keep only the frames of the scored pairs) so that memory stays bounded by
-    ``2·n_pairs`` frames however long the log is.
-    """
+    """Score one clip (see the module docstring) on pairs from :func:`training.clip_check.sampled_pairs` (memory
+    bounded however long the log is), resized to the network input size as in training."""
     width, height = net.config.input_width, net.config.input_height
-    pairs = evenly_spaced_pairs(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
-    wanted = {i for p in pairs for i in (p, p + 1)}
-    frames = {i: cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-              for i, rgb in enumerate(clip.iter_frames(target_rate_hz)) if i in wanted}
     scored, unlabelled = [], 0
-    for i in pairs:
-        prev, cur = frames[i], frames[i + 1]
-        flow = dis_flow(cur, prev)  # target (current) -> source (previous), as the training labels use it
-        trusted = forward_backward_mask(flow, dis_flow(prev, cur))
+    for pair in sampled_pairs(clip, n_pairs, target_rate_hz):
+        prev, cur = (cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in pair)
+        # The training flows (float16, forward-backward masked); the label's target is the current frame, so its
+        # flow is the backward one (current -> previous).
+        _, _, backward, backward_valid = pair_flows(np.stack([prev, cur]))
+        flow, trusted = backward[0].astype(np.float32), backward_valid[0]
         with torch.no_grad():
             out = net(torch.from_numpy(to_network_input(prev, width, height)),
                       torch.from_numpy(to_network_input(cur, width, height)))

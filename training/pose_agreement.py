@@ -27,8 +27,8 @@ from ss3d_core.evaluation.report import format_value
 from ss3d_core.evaluation.statistics import median_or_none
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
-from training.clip_check import corpus_parser, load_net_and_clips, write_report
-from training.clips import ClipSpec, evenly_spaced_pairs
+from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
+from training.clips import ClipSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -55,18 +55,11 @@ class ClipAgreement:
 
 
 def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipAgreement:
-    """Score one clip (see the module docstring). Frames are ``H×W×3`` uint8 RGB at the clip's own size.
-
-    The clip is decoded twice (count, then keep only the frames of the scored pairs) so that memory stays bounded by
-    ``2·n_pairs`` full-resolution frames however long the log is.
-    """
-    pairs = evenly_spaced_pairs(sum(1 for _ in clip.iter_frames(target_rate_hz)), n_pairs)
-    wanted = {i for p in pairs for i in (p, p + 1)}
-    frames = {i: rgb for i, rgb in enumerate(clip.iter_frames(target_rate_hz)) if i in wanted}
+    """Score one clip (see the module docstring) on full-resolution pairs from
+    :func:`training.clip_check.sampled_pairs` (memory bounded however long the log is)."""
     width, height = net.config.input_width, net.config.input_height
     rot, tdir, fx, failed = [], [], [], 0
-    for i in pairs:
-        prev, cur = frames[i], frames[i + 1]
+    for prev, cur in sampled_pairs(clip, n_pairs, target_rate_hz):
         if prev.shape != cur.shape:
             failed += 1
             continue
