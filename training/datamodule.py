@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from training.augmentation import check_crop_fraction, crop_resize_triplet, flip_triplet, sample_crop_window
 from training.clips import ClipSpec, read_clip_index
+from training.flow_verification import sparse_matches, verify_pair_masks
 from training.optical_flow import pair_flows
 
 LOG = logging.getLogger(__name__)
@@ -40,15 +41,31 @@ class ClipFrames:
     valid_backward: np.ndarray
 
 
-def load_clip_frames(clip: ClipSpec, height: int, width: int, target_rate_hz: float) -> ClipFrames:
-    """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height`` and compute their flows."""
-    frames = np.stack(
-        [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in clip.iter_frames(target_rate_hz)]
-    )
+def load_clip_frames(
+    clip: ClipSpec, height: int, width: int, target_rate_hz: float, flow_match_check: bool = True
+) -> ClipFrames:
+    """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height`` and compute their flows.
+
+    With ``flow_match_check`` each pair direction's flow mask is cleared unless SIFT matches between the frames, taken
+    at their own resolution, confirm the flow (:mod:`training.flow_verification`); frames are decoded once either way.
+    """
+    frames, matches, previous = [], [], None
+    for rgb in clip.iter_frames(target_rate_hz):
+        if flow_match_check and previous is not None:
+            matches.append(sparse_matches(previous, rgb, width, height))
+        previous = rgb
+        frames.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
     if len(frames) < 2:
+        stacked = np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
         empty = np.zeros((0, height, width, 2), np.float16)
-        return ClipFrames(clip.name, frames, empty, empty[..., 0] > 0, empty, empty[..., 0] > 0)
-    return ClipFrames(clip.name, frames, *pair_flows(frames))
+        return ClipFrames(clip.name, stacked, empty, empty[..., 0] > 0, empty, empty[..., 0] > 0)
+    stacked = np.stack(frames)
+    fwd, fwd_ok, bwd, bwd_ok = pair_flows(stacked)
+    if flow_match_check:
+        fwd_ok, bwd_ok, cleared = verify_pair_masks(fwd, fwd_ok, bwd, bwd_ok, matches)
+        LOG.info("clip %s: %d of %d pair directions' flow not confirmed by SIFT matches, masked out",
+                 clip.name, cleared, 2 * len(fwd))
+    return ClipFrames(clip.name, stacked, fwd, fwd_ok, bwd, bwd_ok)
 
 
 class TripletDataset(Dataset):
@@ -123,6 +140,8 @@ class ClipDataModule(L.LightningDataModule):
         val_fraction: per-clip held-out tail for validation.
         min_crop_fraction: training samples are random resized crops covering ``U(min_crop_fraction, 1)`` of the
             width and, independently, of the height (1 disables cropping); validation samples are never cropped.
+        flow_match_check: mask out the flow of pairs that SIFT matches do not confirm
+            (:mod:`training.flow_verification`); stages 1 to 9 ran without it (their configs pin ``false``).
     """
 
     def __init__(
@@ -137,6 +156,7 @@ class ClipDataModule(L.LightningDataModule):
         num_workers: int = 0,
         val_fraction: float = 0.1,
         min_crop_fraction: float = 1.0,
+        flow_match_check: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -155,7 +175,7 @@ class ClipDataModule(L.LightningDataModule):
             if c.label in labels and (c.consecutive or not hp.consecutive_only)
         ]
         for spec in specs:
-            clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz)
+            clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz, hp.flow_match_check)
             if len(clip.frames) < 3:
                 LOG.warning("clip %s has %d frames; a triplet needs 3, skipped", spec.name, len(clip.frames))
                 continue
