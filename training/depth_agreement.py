@@ -3,10 +3,12 @@
 For evenly spaced consecutive pairs ``(previous, current)`` of each clip, at the training rate and the network's
 input size, the network predicts the current frame's depth and K from the pair. The current frame is then labelled
 exactly as in training (:func:`training.triangulated_labels.triangulated_labels`: DIS flow towards the previous
-frame with a forward-backward mask, a five-point pose fitted to that flow with the network's own K, triangulation
-of the pixels whose flow agrees with that pose and whose rays meet at 1° or more), and the prediction is scored on
-the labelled pixels with the evaluator's depth protocol (:func:`ss3d_core.evaluation.depth_metrics.depth_metrics`:
-per-image median scaling, AbsRel, δ1) next to a constant depth, plus the Spearman rank correlation of the two depths.
+frame with a forward-backward mask, dropped unless SIFT matches confirm it (:mod:`training.flow_verification`; off
+with ``--no-flow-match-check``, as stages 1 to 9 were trained), a five-point pose fitted to that flow with the
+network's own K, triangulation of the pixels whose flow agrees with that pose and whose rays meet at 1° or more), and
+the prediction is scored on the labelled pixels with the evaluator's depth protocol
+(:func:`ss3d_core.evaluation.depth_metrics.depth_metrics`: per-image median scaling, AbsRel, δ1) next to a constant
+depth, plus the Spearman rank correlation of the two depths.
 
 It answers, for any log without depth ground truth (a robot's own recordings included), whether the depth has learnt
 the scene's structure: a prediction no better than the constant has not, whatever its photometric loss says. Labels
@@ -20,6 +22,7 @@ not single pairs.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import asdict, dataclass
 
@@ -36,6 +39,7 @@ from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
 from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 from training.clips import ClipSpec
+from training.flow_verification import check_flow, sparse_matches
 from training.optical_flow import pair_flows
 from training.triangulated_labels import triangulated_labels
 
@@ -118,9 +122,12 @@ class ClipDepthAgreement:
     better_than_constant: float | None
 
 
-def clip_depth_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipDepthAgreement:
+def clip_depth_agreement(
+    net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float, flow_match_check: bool = True
+) -> ClipDepthAgreement:
     """Score one clip (see the module docstring) on pairs from :func:`training.clip_check.sampled_pairs` (memory
-    bounded however long the log is), resized to the network input size as in training."""
+    bounded however long the log is), resized to the network input size as in training; with ``flow_match_check``
+    a pair whose flow SIFT matches do not confirm is unlabelled, as in training."""
     width, height = net.config.input_width, net.config.input_height
     scored, unlabelled = [], 0
     for pair in sampled_pairs(clip, n_pairs, target_rate_hz):
@@ -129,6 +136,9 @@ def clip_depth_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate
         # flow is the backward one (current -> previous).
         _, _, backward, backward_valid = pair_flows(np.stack([prev, cur]))
         flow, trusted = backward[0].astype(np.float32), backward_valid[0]
+        if flow_match_check:
+            pts_prev, pts_cur = sparse_matches(*pair, width, height)
+            trusted = trusted & check_flow(backward[0], trusted, pts_cur, pts_prev).trusted
         with torch.no_grad():
             out = net(torch.from_numpy(to_network_input(prev, width, height)),
                       torch.from_numpy(to_network_input(cur, width, height)))
@@ -154,9 +164,12 @@ def clip_depth_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate
 
 def _main(argv: list[str] | None = None) -> int:
     parser = corpus_parser("python -m training.depth_agreement", __doc__.split("\n\n")[0])
+    parser.add_argument("--flow-match-check", action=argparse.BooleanOptionalAction, default=True,
+                        help="label only pairs whose flow SIFT matches confirm (training's data.flow_match_check)")
     args = parser.parse_args(argv)
     net, clips = load_net_and_clips(parser, args)
-    results = [clip_depth_agreement(net, c, args.pairs_per_clip, args.target_rate_hz) for c in clips]
+    results = [clip_depth_agreement(net, c, args.pairs_per_clip, args.target_rate_hz, args.flow_match_check)
+               for c in clips]
     for r in results:
         LOG.info("%-34s pairs %2d (unlabelled %d)  AbsRel %s (constant %s)  Spearman %s", r.clip, r.n_pairs,
                  r.n_unlabelled, format_value(r.abs_rel), format_value(r.abs_rel_constant), format_value(r.spearman, 2))
