@@ -133,6 +133,8 @@ class ClipDataModule(L.LightningDataModule):
     Args:
         root: corpus folder with ``clips.csv``.
         labels: keep clips whose label is listed (the MVS-based filter replaces this in the full pipeline).
+        clips: keep only these clip names (a domain expert's corpus); ``None`` keeps every clip. A name that is not
+            in ``clips.csv`` is an error.
         consecutive_only: keep only clips of consecutive video frames.
         height, width: training size in pixels (the network input size).
         target_rate_hz: subsampling target for video clips.
@@ -148,6 +150,7 @@ class ClipDataModule(L.LightningDataModule):
         self,
         root: str = "../shared/data/web_clips",
         labels: list[str] | None = None,
+        clips: list[str] | None = None,
         consecutive_only: bool = False,
         height: int = 192,
         width: int = 320,
@@ -170,9 +173,15 @@ class ClipDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         labels = set(hp.labels or ["translating"])
+        index = read_clip_index(Path(hp.root))
+        if hp.clips is not None:
+            missing = sorted(set(hp.clips) - {c.name for c in index})
+            if missing:
+                raise ValueError(f"clips not in {hp.root}/clips.csv: {missing}")
         specs = [
-            c for c in read_clip_index(Path(hp.root))
+            c for c in index
             if c.label in labels and (c.consecutive or not hp.consecutive_only)
+            and (hp.clips is None or c.name in hp.clips)
         ]
         for spec in specs:
             clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz, hp.flow_match_check)
