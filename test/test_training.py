@@ -191,3 +191,20 @@ def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_pa
     assert np.isfinite(float(trainer.callback_metrics["val/epipolar"]))
     with pytest.raises(ValueError, match="epipolar_weight"):
         SS3DLightningModule(net=tiny_config, motion_only=True)
+
+
+def test_a_domain_expert_trains_only_on_its_clips(tmp_path):
+    from conftest import SAMPLE_VIDEO
+
+    corpus = tmp_path / "clips"
+    for name in ("near", "far"):
+        (corpus / name).mkdir(parents=True)
+        shutil.copy(SAMPLE_VIDEO, corpus / name / "clip.mp4")
+    (corpus / "clips.csv").write_text(
+        "name,kind,label,consecutive,licence\nnear,video,translating,True,MIT\nfar,video,translating,True,MIT\n"
+    )
+    data = ClipDataModule(root=str(corpus), clips=["near"], height=64, width=96, target_rate_hz=2.0)
+    data.setup()
+    assert data.clip_names() == ["near"]
+    with pytest.raises(ValueError, match=r"not in .*clips.csv: \['typo'\]"):
+        ClipDataModule(root=str(corpus), clips=["near", "typo"], height=64, width=96).setup()
