@@ -91,6 +91,10 @@ def test_oracle_scores_perfectly_on_real_pair():
     assert depth["n_images"] == 1 and depth["cap_m"] == 10.0 and depth["cap_rule"].startswith("indoor")
     assert depth["abs_rel"] == pytest.approx(0.0, abs=1e-6) and depth["delta1"] == 1.0
     assert depth["scale_ratio_median"] == pytest.approx(1.0 / 3.0)
+    cues = depth["per_image"][0]["cues"]  # the oracle's depth is the ground truth: it follows every cue the same way
+    assert cues["model"]["with_gt"] == pytest.approx(1.0)
+    for cue in ("with_brightness", "with_row"):
+        assert cues["model"][cue] == pytest.approx(cues["ground_truth"][cue], abs=1e-6)
     assert pose["n_pairs"] == 1 and pose["n_tdir_pairs"] == 1
     assert pose["rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
     assert pose["tdir_err_deg"] == pytest.approx(0.0, abs=1e-4)
@@ -288,6 +292,7 @@ def test_cli_end_to_end_on_fixture(tiny_checkpoint, tmp_path):
     assert report["baselines"]["colmap_selfcalib"]["status"] in {"no_result", "unavailable"}  # 2 frames: skipped
     markdown = (output.parent / "report.md").read_text()
     assert "| metric | model |" in markdown and "tum_fr1_xyz_pair1" in markdown
+    assert "## Depth cues" in markdown and "| tum_fr1_xyz_pair1 | 0 |" in markdown
     figures = sorted((output.parent / "figures").glob("*.png"))
     assert [f.name for f in figures] == ["tum_fr1_xyz_pair1_depth_00000.png"]
 

@@ -307,6 +307,24 @@ def _sequence_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _depth_cue_table(report: dict[str, Any]) -> list[str]:
+    """One row per scored depth image: Spearman correlations of the model's depth and of the ground truth with the
+    ground truth, brightness and image row (:mod:`ss3d_core.evaluation.depth_cues`)."""
+    header = "| sequence | frame | model ~ GT | model ~ brightness | GT ~ brightness | model ~ row | GT ~ row |"
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    for name, seq in report["sequences"].items():
+        for image in (seq.get("depth") or {}).get("per_image", []):
+            cues = image.get("cues")
+            if not cues:
+                continue
+            model, truth = cues["model"], cues["ground_truth"]
+            cells = [name, str(image["frame"]), format_value(model["with_gt"], 2),
+                     format_value(model["with_brightness"], 2), format_value(truth["with_brightness"], 2),
+                     format_value(model["with_row"], 2), format_value(truth["with_row"], 2)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
 def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
     """Markdown summary: model vs baselines per metric, per-sequence rows, notes and figure links."""
     colmap = report["baselines"]["colmap_selfcalib"]
@@ -335,6 +353,17 @@ def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
         *_sequence_table(report),
         "",
     ]
+    cue_rows = _depth_cue_table(report)
+    if cue_rows:
+        lines += [
+            "## Depth cues (Spearman rank correlation on the scored pixels)",
+            "",
+            "A model whose depth follows brightness or the image row with the opposite sign of the ground truth uses "
+            "a shortcut this scene does not obey (row 0 is the image top).",
+            "",
+            *cue_rows,
+            "",
+        ]
     if report.get("notes"):
         lines += ["## Notes", "", *[f"- {note}" for note in report["notes"]], ""]
     if figures:

@@ -35,6 +35,7 @@ import yaml
 
 from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate
 from ss3d_core.evaluation.baselines import colmap_selfcalib, constant_depth, default_k, five_point, identity_pose
+from ss3d_core.evaluation.depth_cues import image_depth_cues
 from ss3d_core.evaluation.depth_metrics import (
     CALIB_CAP_KEY,
     MIN_DEPTH_M,
@@ -331,9 +332,10 @@ def _run_frames(
             outcome.depth.append(result)
             flat = constant_depth.constant_depth_prediction(*est.depth.shape)
             constant.append(depth_metrics(flat, gt_depth, plan.cap_m, options.min_depth_m))
-            loop.per_image.append(
-                {"frame": i, "stamp_s": plan.stamps[i], **(result.as_dict() if result else {"skipped": True})}
-            )
+            scored = result.as_dict() if result else {"skipped": True}
+            if result is not None:
+                scored["cues"] = image_depth_cues(est.depth, gt_depth, rgb, plan.cap_m, options.min_depth_m)
+            loop.per_image.append({"frame": i, "stamp_s": plan.stamps[i], **scored})
             if result is not None and len(outcome.depth_samples) < options.n_depth_samples:
                 outcome.depth_samples.append(
                     _depth_sample(i, rgb, est.depth, gt_depth, plan.cap_m, options.min_depth_m)
