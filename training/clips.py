@@ -21,10 +21,13 @@ class ClipSpec:
 
     Attributes:
         name: clip folder name.
-        kind: ``video`` (a video file in the folder) or ``frames`` (a ``frames/`` image folder).
+        kind: ``video`` (a video file in the folder), ``frames`` (a ``frames/`` image folder) or ``bag`` (a rosbag2,
+            sqlite3 or MCAP, in a ``bag/`` folder; see :mod:`training.bag_frames`).
         label: human motion label (``translating``, ``static``, ``rotation``, ``dynamic``).
         consecutive: True when the frames are consecutive video frames (not a sparse photo set).
         folder: the clip folder.
+        topic: image topic of a ``bag`` clip (the optional ``topic`` column); ``None`` picks the first
+            ``sensor_msgs/Image`` topic with a camera encoding.
     """
 
     name: str
@@ -32,6 +35,7 @@ class ClipSpec:
     label: str
     consecutive: bool
     folder: Path
+    topic: str | None = None
 
     def video_path(self) -> Path:
         """The clip's video file; raises ``FileNotFoundError`` if there is none."""
@@ -41,7 +45,7 @@ class ClipSpec:
         return videos[0]
 
     def iter_frames(self, target_rate_hz: float) -> Iterator[np.ndarray]:
-        """Yield ``H×W×3`` uint8 RGB frames; videos are subsampled to about ``target_rate_hz``."""
+        """Yield ``H×W×3`` uint8 RGB frames; videos and bags are subsampled to about ``target_rate_hz``."""
         if self.kind == "video":
             path = self.video_path()
             stride = max(1, round(video_fps(path) / target_rate_hz))
@@ -50,6 +54,10 @@ class ClipSpec:
         elif self.kind == "frames":
             for p in list_frames(self.folder / "frames"):
                 yield read_rgb(p)
+        elif self.kind == "bag":
+            from training.bag_frames import iter_bag_frames  # reads ROS messages: only for bag clips
+
+            yield from iter_bag_frames(self.folder / "bag", target_rate_hz, self.topic)
         else:
             raise ValueError(f"clip {self.name}: unknown kind {self.kind!r}")
 
@@ -68,6 +76,7 @@ def read_clip_index(root: str | Path) -> list[ClipSpec]:
                 label=row["label"],
                 consecutive=row["consecutive"].strip().lower() == "true",
                 folder=root / row["name"],
+                topic=(row.get("topic") or "").strip() or None,
             )
             for row in csv.DictReader(f)
         ]
