@@ -208,3 +208,14 @@ def test_a_domain_expert_trains_only_on_its_clips(tmp_path):
     assert data.clip_names() == ["near"]
     with pytest.raises(ValueError, match=r"not in .*clips.csv: \['typo'\]"):
         ClipDataModule(root=str(corpus), clips=["near", "typo"], height=64, width=96).setup()
+
+
+def test_illumination_augmentation_is_one_field_per_sample_on_the_network_input_only(tiny_config):
+    plain = SS3DLightningModule(net=tiny_config)
+    lit = SS3DLightningModule(net=tiny_config, illumination_augmentation=True)
+    assert len(lit.color_aug) == len(plain.color_aug) + 2
+    frames = torch.rand(6, 1, 3, 32, 48).repeat(1, 3, 1, 1, 1)  # three identical frames per sample
+    torch.manual_seed(0)
+    out = lit.color_aug(frames)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])  # same field on the triplet
+    assert not torch.equal(out, frames) and out.min() >= 0 and out.max() <= 1

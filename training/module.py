@@ -5,7 +5,12 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torch.nn.functional as F
-from kornia.augmentation import ColorJitter, VideoSequential
+from kornia.augmentation import (
+    ColorJitter,
+    RandomGaussianIllumination,
+    RandomLinearIllumination,
+    VideoSequential,
+)
 
 from ss3d_core.camera import K_from_normalised
 from ss3d_core.checkpoint import CheckpointError, load_checkpoint
@@ -20,6 +25,11 @@ from training.triangulated_labels import triangulated_labels
 # Monodepth2 colour augmentation (brightness, contrast, saturation ±0.2, hue ±0.1, p = 0.5), applied to the
 # network input only; the loss compares un-augmented frames.
 COLOR_JITTER = dict(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1, p=0.5)
+# Optional illumination fields on the network input (kornia's RandomLinearIllumination and
+# RandomGaussianIllumination at their default gains, each with p = 0.5): a brightness gradient or blob over the whole
+# image, the same on the three frames of a sample, so that regional brightness says less about depth (against the
+# "bright sky is far" shortcut of outdoor clips, see ss3d_core/evaluation/depth_cues.py).
+ILLUMINATION_P = 0.5
 
 
 class SS3DLightningModule(L.LightningModule):
@@ -53,6 +63,8 @@ class SS3DLightningModule(L.LightningModule):
             :mod:`ss3d_core.losses.triangulated_depth`; 0 disables it); batches without ``flows`` skip it.
         label_gate_max_depth_baselines: the labels' pose-fit gate counts inliers up to this many baselines away
             (:func:`training.triangulated_labels.triangulated_labels`; ``None``: no limit; stages 5 to 7 ran at 50).
+        illumination_augmentation: add random illumination fields to the network input after the colour jitter
+            (see ``ILLUMINATION_P``); off in stages 1 to 10.
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
             run, for a fine-tuning stage; its architecture must equal ``net``.
 
@@ -73,6 +85,7 @@ class SS3DLightningModule(L.LightningModule):
         motion_only: bool = False,
         triangulation_weight: float = 0.0,
         label_gate_max_depth_baselines: float | None = None,
+        illumination_augmentation: bool = False,
         init_from: str | None = None,
     ):
         super().__init__()
@@ -80,7 +93,10 @@ class SS3DLightningModule(L.LightningModule):
             raise ValueError("motion_only trains from the epipolar term alone: set epipolar_weight > 0")
         self.save_hyperparameters()
         self.net = SS3DNet(net or SS3DNetConfig())
-        self.color_aug = VideoSequential(ColorJitter(**COLOR_JITTER), data_format="BTCHW", same_on_frame=True)
+        photometric = [ColorJitter(**COLOR_JITTER)]
+        if illumination_augmentation:
+            photometric += [RandomLinearIllumination(p=ILLUMINATION_P), RandomGaussianIllumination(p=ILLUMINATION_P)]
+        self.color_aug = VideoSequential(*photometric, data_format="BTCHW", same_on_frame=True)
         self.intrinsics_prior: torch.Tensor | None = None
         self._val_intrinsics: list[torch.Tensor] = []
         if init_from:
