@@ -3,6 +3,7 @@ loadable checkpoint (runs on the bundled real sample, no ../shared needed)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import cv2
@@ -193,7 +194,7 @@ def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_pa
         SS3DLightningModule(net=tiny_config, motion_only=True)
 
 
-def test_a_domain_expert_trains_only_on_its_clips(tmp_path):
+def test_a_domain_expert_trains_only_on_its_clips(tmp_path, caplog):
     from conftest import SAMPLE_VIDEO
 
     corpus = tmp_path / "clips"
@@ -206,6 +207,10 @@ def test_a_domain_expert_trains_only_on_its_clips(tmp_path):
     data = ClipDataModule(root=str(corpus), clips=["near"], height=64, width=96, target_rate_hz=2.0)
     data.setup()
     assert data.clip_names() == ["near"]
+    with caplog.at_level(logging.WARNING, logger="training.datamodule"):
+        with pytest.raises(RuntimeError, match="no usable clip"):  # both clips are 'translating'
+            ClipDataModule(root=str(corpus), clips=["near"], labels=["static"], height=64, width=96).setup()
+    assert "['near'] left out by labels ['static']" in caplog.text
     with pytest.raises(ValueError, match=r"not in .*clips.csv: \['typo'\]"):
         ClipDataModule(root=str(corpus), clips=["near", "typo"], height=64, width=96).setup()
 

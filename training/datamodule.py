@@ -183,6 +183,11 @@ class ClipDataModule(L.LightningDataModule):
             if c.label in labels and (c.consecutive or not hp.consecutive_only)
             and (hp.clips is None or c.name in hp.clips)
         ]
+        if hp.clips is not None:
+            filtered = sorted(set(hp.clips) - {c.name for c in specs})
+            if filtered:
+                LOG.warning("data.clips %s left out by labels %s / consecutive_only %s", filtered, sorted(labels),
+                            hp.consecutive_only)
         for spec in specs:
             clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz, hp.flow_match_check)
             if len(clip.frames) < 3:
