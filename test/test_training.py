@@ -194,15 +194,14 @@ def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_pa
         SS3DLightningModule(net=tiny_config, motion_only=True)
 
 
-def test_a_domain_expert_trains_only_on_its_clips(tmp_path, caplog):
-    from conftest import SAMPLE_VIDEO
-
+def test_a_domain_expert_trains_only_on_its_clips(tmp_path, caplog, sample_frames):
     corpus = tmp_path / "clips"
     for name in ("near", "far"):
-        (corpus / name).mkdir(parents=True)
-        shutil.copy(SAMPLE_VIDEO, corpus / name / "clip.mp4")
+        (corpus / name / "frames").mkdir(parents=True)
+        for k, frame in enumerate(_small(sample_frames)):
+            cv2.imwrite(str(corpus / name / "frames" / f"{k:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     (corpus / "clips.csv").write_text(
-        "name,kind,label,consecutive,licence\nnear,video,translating,True,MIT\nfar,video,translating,True,MIT\n"
+        "name,kind,label,consecutive,licence\nnear,frames,translating,True,MIT\nfar,frames,translating,True,MIT\n"
     )
     data = ClipDataModule(root=str(corpus), clips=["near"], height=64, width=96, target_rate_hz=2.0)
     data.setup()
