@@ -74,7 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params-file", default="", help="node parameters YAML (default: config/ss3d.yaml)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter, repeatable")
-    parser.add_argument("--rate", type=float, default=1.0, help="playback speed (1.0 = native rate)")
+    timing = parser.add_mutually_exclusive_group()
+    timing.add_argument("--rate", type=float, default=1.0, help="playback speed (1.0 = native rate)")
+    timing.add_argument("--lockstep", action="store_true",
+                        help="next frame once the previous output arrived (every frame scored, no drops)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no-bag", action="store_true", help="do not write the output rosbag2")
     return parser.parse_args(argv)
@@ -94,17 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    LOG.info("input %s at %.1f Hz x %.2f; outputs in %s", source.path, rate_hz, args.rate, out_dir)
+    mode = "lock-step" if args.lockstep else f"x{args.rate:.2f}"
+    LOG.info("input %s at %.1f Hz, played %s; outputs in %s", source.path, rate_hz, mode, out_dir)
     try:
         result = run_session(
-            source.frames(), node_arguments(args), out_dir, rate=args.rate,
+            source.frames(), node_arguments(args), out_dir, rate=None if args.lockstep else args.rate,
             bag_dir=None if args.no_bag else out_dir / "outputs_mcap", namespace="/ss3d_demo",
         )
     except SessionError as err:
         LOG.error("%s", err)
         return 1
     summary = summarise(result)
-    summary["input"] = {"path": str(source.path), "nominal_rate_hz": rate_hz, "playback_speed": args.rate}
+    summary["input"] = {"path": str(source.path), "nominal_rate_hz": rate_hz,
+                        "playback_speed": None if args.lockstep else args.rate, "lockstep": args.lockstep}
     summary["depth_unit"] = "relative (monocular, up to scale) unless metric_scale is set"
     summary["files"] = write_figures(result, out_dir, Path(source.path).name)
     if result.bag_dir is not None:

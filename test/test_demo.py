@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_demo_writes_summary_figures_and_mcap_bag(tmp_path, tiny_checkpoint):
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "ss3d_ros.demo", "--max-frames", "8", "--rate", "0.5", "--checkpoint",
+        [sys.executable, "-m", "ss3d_ros.demo", "--max-frames", "8", "--lockstep", "--checkpoint",
          str(tiny_checkpoint), "--backend", "torch", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=180,
     )
@@ -21,7 +21,9 @@ def test_demo_writes_summary_figures_and_mcap_bag(tmp_path, tiny_checkpoint):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_published"] == 8
     received = summary["messages_received"]
-    assert received["depth"] == received["odom"] == received["camera_info"] >= 6
+    # Lock-step playback: every frame comes back whatever the machine's load (real-time playback may drop frames).
+    assert received["depth"] == received["odom"] == received["camera_info"] == 8
+    assert summary["input"]["lockstep"] is True and summary["drops"]["frames_without_output"] == 0
     assert summary["latency_ms"]["p50"] > 0 and summary["output_rate_hz"] > 0
     assert summary["estimated_intrinsics"]["depth_size"] == [96, 64]
     for name in ("contact_sheet.png", "trajectory.png"):
