@@ -14,7 +14,13 @@ from std_msgs.msg import Header
 
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.io.video import iter_video_frames, video_fps
-from ss3d_ros.conversions import SUPPORTED_ENCODINGS, image_msg_to_rgb8, ns_to_stamp, rgb8_to_image_msg
+from ss3d_ros.conversions import (
+    SUPPORTED_ENCODINGS,
+    image_msg_to_rgb8,
+    ns_to_stamp,
+    rgb8_to_image_msg,
+    stamp_to_ns,
+)
 
 # Width of the RGB previews kept for contact sheets (pixels).
 PREVIEW_WIDTH = 320
@@ -154,7 +160,7 @@ class BagSource:
                 if self.max_frames is not None and count >= self.max_frames:
                     return
                 msg = reader.deserialize(raw, connection.msgtype)
-                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                stamp = stamp_to_ns(msg.header.stamp)
                 try:
                     preview = _preview(image_msg_to_rgb8(msg))
                 except ValueError:

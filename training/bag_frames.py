@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from ss3d_ros.conversions import ImageConversionError, image_msg_to_rgb8
+from ss3d_ros.conversions import NANOSECONDS_PER_SECOND, ImageConversionError, image_msg_to_rgb8, stamp_to_ns
 from ss3d_ros.frame_sources import BagSource
 
 LOG = logging.getLogger(__name__)
 
-NANOSECONDS_PER_SECOND = 1_000_000_000
 # A frame is kept once this fraction of the target period has passed since the last kept one: camera stamps jitter,
 # and a strict full-period rule would turn a 30 Hz stream into 7.5 Hz instead of 10 Hz (three 33.3 ms steps can sum
 # to 99.9 ms).
@@ -55,7 +54,7 @@ def iter_bag_frames(path: str | Path, target_rate_hz: float, topic: str | None =
         connections = [c for c in reader.connections if c.topic == chosen]
         for connection, _, raw in reader.messages(connections=connections):
             msg = reader.deserialize(raw, connection.msgtype)
-            stamp = msg.header.stamp.sec * NANOSECONDS_PER_SECOND + msg.header.stamp.nanosec
+            stamp = stamp_to_ns(msg.header.stamp)
             if last_kept is not None and 0 <= stamp - last_kept < min_step_ns:
                 continue
             backwards += last_kept is not None and stamp < last_kept
