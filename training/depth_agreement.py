@@ -29,11 +29,10 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from ss3d_core.evaluation.depth_metrics import depth_metrics
 from ss3d_core.evaluation.report import format_value
-from ss3d_core.evaluation.statistics import median_or_none
+from ss3d_core.evaluation.statistics import median_or_none, spearman_or_none
 from ss3d_core.losses.triangulated_depth import MIN_LABELLED_PIXELS
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
@@ -54,7 +53,7 @@ class PairAgreement:
         abs_rel: AbsRel of the median-scaled prediction on the labelled pixels.
         abs_rel_constant: AbsRel of a constant depth (its median-scaled value is the labels' median).
         delta1, delta1_constant: fraction of labelled pixels within a factor 1.25, prediction and constant.
-        spearman: rank correlation of predicted and labelled depth (``None`` for a constant prediction).
+        spearman: rank correlation of predicted and labelled depth (``None`` when either is constant).
         labelled_fraction: labelled pixels over all pixels.
     """
 
@@ -89,14 +88,12 @@ def pair_agreement(depth: np.ndarray, label_depth: np.ndarray, labelled: np.ndar
     labels = np.where(labelled, label_depth, 0.0)
     predicted = depth_metrics(depth, labels, cap_m=np.inf, min_m=0.0)
     constant = depth_metrics(np.ones_like(depth), labels, cap_m=np.inf, min_m=0.0)
-    values = depth[labelled]
-    rho = None if np.ptp(values) == 0 else float(spearmanr(values, label_depth[labelled]).statistic)
     return PairAgreement(
         abs_rel=predicted.abs_rel,
         abs_rel_constant=constant.abs_rel,
         delta1=predicted.delta1,
         delta1_constant=constant.delta1,
-        spearman=rho,
+        spearman=spearman_or_none(depth[labelled], label_depth[labelled]),
         labelled_fraction=float(labelled.mean()),
     )
 

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-from scipy.stats import spearmanr
 
 from ss3d_core.evaluation.depth_metrics import resize_depth, valid_depth_mask
+from ss3d_core.evaluation.statistics import spearman_or_none
 
 __all__ = ["DepthCues", "depth_cues", "image_depth_cues"]
 
@@ -45,12 +45,6 @@ class DepthCues:
 
     def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    return float(spearmanr(a, b).statistic)
 
 
 def depth_cues(depth: np.ndarray, rgb: np.ndarray, mask: np.ndarray, gt_depth: np.ndarray | None = None) -> DepthCues:
@@ -78,9 +72,9 @@ def depth_cues(depth: np.ndarray, rgb: np.ndarray, mask: np.ndarray, gt_depth: n
     brightness = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[mask]
     rows = np.broadcast_to(np.arange(depth.shape[0])[:, None], depth.shape)[mask]
     return DepthCues(
-        with_gt=None if gt_depth is None else _spearman(values, gt_depth[mask]),
-        with_brightness=_spearman(values, brightness),
-        with_row=_spearman(values, rows),
+        with_gt=None if gt_depth is None else spearman_or_none(values, gt_depth[mask]),
+        with_brightness=spearman_or_none(values, brightness),
+        with_row=spearman_or_none(values, rows),
     )
 
 
