@@ -38,7 +38,7 @@ from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
 from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 from training.clips import ClipSpec
-from training.flow_verification import check_flow, sparse_matches
+from training.flow_verification import sparse_matches, verify_pair_masks
 from training.optical_flow import pair_flows
 from training.triangulated_labels import triangulated_labels
 
@@ -131,11 +131,11 @@ def clip_depth_agreement(
         prev, cur = (cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in pair)
         # The training flows (float16, forward-backward masked); the label's target is the current frame, so its
         # flow is the backward one (current -> previous).
-        _, _, backward, backward_valid = pair_flows(np.stack([prev, cur]))
+        forward, forward_valid, backward, backward_valid = pair_flows(np.stack([prev, cur]))
+        if flow_match_check:  # the same check as training's load_clip_frames, on the full-size pair
+            _, backward_valid, _ = verify_pair_masks(forward, forward_valid, backward, backward_valid,
+                                                     [sparse_matches(*pair, width, height)])
         flow, trusted = backward[0].astype(np.float32), backward_valid[0]
-        if flow_match_check:
-            pts_prev, pts_cur = sparse_matches(*pair, width, height)
-            trusted = trusted & check_flow(backward[0], trusted, pts_cur, pts_prev).trusted
         with torch.no_grad():
             out = net(torch.from_numpy(to_network_input(prev, width, height)),
                       torch.from_numpy(to_network_input(cur, width, height)))
