@@ -10,7 +10,6 @@ from conftest import FIXTURES
 from ss3d_core.camera import scale_K
 from ss3d_core.evaluation.baselines.constant_depth import constant_depth_prediction
 from ss3d_core.evaluation.baselines.default_k import generic_guess_K
-from ss3d_core.evaluation.baselines.five_point import relative_pose_from_matches
 from ss3d_core.evaluation.depth_metrics import (
     INDOOR_DEPTH_CAP_M,
     OUTDOOR_DEPTH_CAP_M,
@@ -27,6 +26,7 @@ from ss3d_core.evaluation.pose_metrics import (
     relative_pose_error,
     relative_pose_errors,
 )
+from ss3d_core.geometry.relative_pose import relative_pose_from_matches
 from ss3d_core.io.tum_sequence import TumSequence
 
 PAIR = FIXTURES / "tum_fr1_xyz_pair1"

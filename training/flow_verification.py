@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ss3d_core.evaluation.baselines.five_point import MIN_MATCHES, extract_features, match_features
+from ss3d_core.geometry.features import extract_features, match_features
+from ss3d_core.geometry.relative_pose import MIN_MATCHES
 
 # Matching resolution cap (pixels of width): SIFT on a 640-px-wide frame takes ~20 ms on one core.
 MATCH_MAX_WIDTH_PX = 640

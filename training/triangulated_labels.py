@@ -1,11 +1,11 @@
 """Depth labels for a training batch by triangulating the observed flow under a pose solved from that flow.
 
 TrianFlow (Zhao et al. 2020, "Towards Better Generalization: Joint Depth-Pose Learning without PoseNet"): fit an
-essential matrix to the flow correspondences (here the evaluator's five-point USAC solver,
-:func:`ss3d_core.evaluation.baselines.five_point.relative_pose_from_matches`, with the network's current K), keep the
+essential matrix to the flow correspondences (the five-point USAC solver the evaluator uses,
+:func:`ss3d_core.geometry.relative_pose.relative_pose_from_matches`, with the network's current K), keep the
 pixels whose flow agrees with that motion (Sampson distance within the RANSAC threshold; this drops moving objects),
-and triangulate them (:func:`ss3d_core.triangulation.triangulate_flow`). The labels do not depend on the pose head, so
-they give depth a parallax signal that a wrong predicted pose cannot bend.
+and triangulate them (:func:`ss3d_core.geometry.triangulation.triangulate_flow`). The labels do not depend on the pose
+head, so they give depth a parallax signal that a wrong predicted pose cannot bend.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ss3d_core.evaluation.baselines.five_point import RANSAC_THRESHOLD_PX, relative_pose_from_matches
+from ss3d_core.geometry.relative_pose import RANSAC_THRESHOLD_PX, relative_pose_from_matches
+from ss3d_core.geometry.triangulation import triangulate_flow
 from ss3d_core.losses.epipolar import flow_sampson_distance, fundamental_matrix
-from ss3d_core.triangulation import triangulate_flow
 
 # Correspondences for the essential matrix: trusted flow on a grid of this stride (pixels); at 128×224 at most
 # 22×38 points, enough for USAC and a few milliseconds per pair.

@@ -1,0 +1,107 @@
+"""Relative pose of two calibrated views from matched pixels: five-point RANSAC essential matrix and cheirality.
+
+Nistér 2004 five-point solver inside OpenCV's USAC framework (:data:`ROBUST_METHOD`), then ``cv2.recoverPose``.
+Convention: ``cv2.recoverPose`` returns ``R, t`` with ``x_2 = R x_1 + t`` for points ``x_1`` in the first camera and
+``x_2`` in the second, i.e. ``T_cur_prev = [R | t]`` when the first image is the previous frame. This module returns
+``T_prev_cur = inv(T_cur_prev)`` (current-camera points into the previous camera), the estimator's convention, with a
+unit-norm translation (scale unobservable). A pair that yields too few matches or inliers is a *failure* (returned,
+never raised).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ss3d_core.pose import invert_pose
+
+__all__ = [
+    "CHEIRALITY_MAX_DEPTH_BASELINES",
+    "MIN_INLIERS",
+    "MIN_MATCHES",
+    "RANSAC_CONFIDENCE",
+    "RANSAC_THRESHOLD_PX",
+    "ROBUST_METHOD",
+    "FivePointResult",
+    "relative_pose_from_matches",
+]
+
+# Fewest tentative matches for RANSAC: the 8-point count, so that a 5-point minimal sample has redundancy.
+MIN_MATCHES = 8
+# Fewest cheirality-consistent inliers accepted from recoverPose (the minimal 5-point sample).
+MIN_INLIERS = 5
+# cv2.recoverPose's own default: a triangulated point farther than this many baselines counts as "at infinity" and
+# is not a cheirality-consistent inlier (its sign is unreliable). A forward-moving camera sees mostly such points.
+CHEIRALITY_MAX_DEPTH_BASELINES = 50.0
+# Robust estimator: OpenCV's USAC framework (Ivashechkin, Barath & Matas 2021) with the 5-point minimal solver and
+# local optimisation. Plain cv2.RANSAC keeps the best *minimal* model without refinement and was measured here to
+# return 0.3° / 1.5° errors on noise-free synthetic pairs (every point an inlier within 1 px); USAC_ACCURATE
+# recovers them to < 0.01° at the same cost (~2 ms for 300 matches).
+ROBUST_METHOD = cv2.USAC_ACCURATE
+# RANSAC confidence and inlier threshold (pixels): OpenCV's findEssentialMat defaults.
+RANSAC_CONFIDENCE = 0.999
+RANSAC_THRESHOLD_PX = 1.0
+
+
+@dataclass(frozen=True)
+class FivePointResult:
+    """Outcome for one pair.
+
+    Attributes:
+        T_prev_cur: ``4×4`` float64 motion (unit translation), or ``None`` on failure.
+        n_matches: tentative matches after the ratio test.
+        n_inliers: cheirality-consistent RANSAC inliers.
+        failure: ``None`` on success, else ``too_few_matches``, ``essential_matrix_failed`` or ``too_few_inliers``.
+    """
+
+    T_prev_cur: np.ndarray | None
+    n_matches: int
+    n_inliers: int
+    failure: str | None = None
+
+
+def relative_pose_from_matches(
+    pts_prev: np.ndarray,
+    pts_cur: np.ndarray,
+    K: np.ndarray,
+    distortion: tuple[float, ...] | np.ndarray | None = None,
+    max_depth_baselines: float = CHEIRALITY_MAX_DEPTH_BASELINES,
+) -> FivePointResult:
+    """5-point RANSAC essential matrix and cheirality check on matched pixels.
+
+    Args:
+        pts_prev, pts_cur: ``M×2`` matched pixel positions in the previous / current image.
+        K: ``3×3`` pixel intrinsics of both images.
+        distortion: plumb_bob ``[k1, k2, t1, t2, k3]``; when given, points are undistorted to ideal pixels of ``K``
+            before the estimation.
+        max_depth_baselines: RANSAC inliers triangulated farther than this (in baselines) are not counted as
+            cheirality-consistent (``cv2.recoverPose``'s ``distanceThresh``; its default 50 here).
+
+    Returns:
+        :class:`FivePointResult` (``T_prev_cur`` with unit translation, see the module docstring).
+    """
+    n = len(pts_prev)
+    if n < MIN_MATCHES:
+        return FivePointResult(None, n, 0, "too_few_matches")
+    K = np.asarray(K, dtype=np.float64)
+    p1 = np.asarray(pts_prev, dtype=np.float64).reshape(-1, 1, 2)
+    p2 = np.asarray(pts_cur, dtype=np.float64).reshape(-1, 1, 2)
+    if distortion is not None and len(distortion) and np.any(np.asarray(distortion) != 0):
+        dist = np.asarray(distortion, dtype=np.float64)
+        p1 = cv2.undistortPoints(p1, K, dist, P=K)
+        p2 = cv2.undistortPoints(p2, K, dist, P=K)
+    E, mask = cv2.findEssentialMat(
+        p1, p2, K, method=ROBUST_METHOD, prob=RANSAC_CONFIDENCE, threshold=RANSAC_THRESHOLD_PX
+    )
+    if E is None or E.shape[0] < 3 or E.shape[1] != 3:
+        return FivePointResult(None, n, 0, "essential_matrix_failed")
+    # findEssentialMat may stack several solutions (3k×3); the first is the one with most RANSAC support.
+    n_inliers, R, t, _, _ = cv2.recoverPose(E[:3], p1, p2, K, distanceThresh=max_depth_baselines, mask=mask)
+    if n_inliers < MIN_INLIERS:
+        return FivePointResult(None, n, int(n_inliers), "too_few_inliers")
+    T_cur_prev = np.eye(4)
+    T_cur_prev[:3, :3] = R
+    T_cur_prev[:3, 3] = t.ravel()
+    return FivePointResult(invert_pose(T_cur_prev), n, int(n_inliers))
