@@ -29,18 +29,29 @@ from __future__ import annotations
 
 import array
 from collections.abc import Sequence
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Quaternion, TransformStamped, Vector3
 from nav_msgs.msg import Odometry
-from rosbags.image import image_to_cvimage
 from rosbags.image.image import convert_color
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
+
+from ss3d_core.io.image_message import (
+    DEPTH_ENCODINGS,
+    ENCODING_LAYOUT,
+    NANOSECONDS_PER_SECOND,
+    RGB_CHANNELS,
+    SUPPORTED_ENCODINGS,
+    ImageConversionError,
+    bytes_per_pixel,
+    compact_rows,
+    image_msg_to_rgb8,
+    stamp_to_ns,
+)
 
 __all__ = [
     "SUPPORTED_ENCODINGS",
@@ -60,27 +71,6 @@ __all__ = [
 ]
 
 # --- Image encodings ------------------------------------------------------------------------------------------------
-
-#: Colour/grey encodings accepted by ``image_msg_to_rgb8`` (names from sensor_msgs/image_encodings.hpp).
-SUPPORTED_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16")
-
-#: Depth encodings of REP 118: float32 metres, or uint16 millimetres.
-DEPTH_ENCODINGS: tuple[str, ...] = ("32FC1", "16UC1")
-
-# Little-endian numpy dtype of one channel and channel count per encoding (sensor_msgs/image_encodings.hpp).
-_ENCODING_LAYOUT: dict[str, tuple[np.dtype, int]] = {
-    "rgb8": (np.dtype(np.uint8), 3),
-    "bgr8": (np.dtype(np.uint8), 3),
-    "rgba8": (np.dtype(np.uint8), 4),
-    "bgra8": (np.dtype(np.uint8), 4),
-    "mono8": (np.dtype(np.uint8), 1),
-    "mono16": (np.dtype("<u2"), 1),
-    "32FC1": (np.dtype("<f4"), 1),
-    "16UC1": (np.dtype("<u2"), 1),
-}
-
-# Number of channels of the RGB arrays this module exchanges with the core (GUIDE §3).
-_RGB_CHANNELS = 3
 
 # REP 118: 16UC1 depth is in millimetres; 0 marks an invalid pixel.
 MILLIMETRES_PER_METRE = 1000.0
@@ -122,35 +112,8 @@ _POINT_DTYPE_XYZRGB = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb"
 
 # --- Time -----------------------------------------------------------------------------------------------------------
 
-NANOSECONDS_PER_SECOND = 1_000_000_000
 # builtin_interfaces/Time.sec is int32.
 _INT32_MIN, _INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
-
-
-class ImageConversionError(ValueError):
-    """An image message that cannot be decoded; ``reason`` says why (for diagnostics counters).
-
-    ``reason`` is one of ``REASONS``:
-
-    - ``'unsupported_encoding'``: the encoding is not one the called function accepts;
-    - ``'empty'``: height or width is 0;
-    - ``'step_mismatch'``: ``step`` is smaller than ``width * bytes_per_pixel``;
-    - ``'size_mismatch'``: ``len(data) != height * step``.
-    """
-
-    REASONS: tuple[str, ...] = ("unsupported_encoding", "empty", "step_mismatch", "size_mismatch")
-
-    def __init__(self, reason: str, message: str):
-        """Store ``reason`` (one of ``REASONS``; ``ValueError`` otherwise) and the human-readable ``message``."""
-        if reason not in self.REASONS:
-            raise ValueError(f"unknown ImageConversionError reason {reason!r}; expected one of {self.REASONS}")
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __reduce__(self):
-        """Pickle with both constructor arguments (the default would pass only the message)."""
-        return (type(self), (self.reason, self.message))
 
 
 # --- Private helpers ------------------------------------------------------------------------------------------------
@@ -169,59 +132,6 @@ def _to_uint8_array(buffer: np.ndarray) -> array.array:
     out = array.array("B")
     out.frombytes(np.ascontiguousarray(buffer).reshape(-1).view(np.uint8))  # frombytes needs 1-byte items
     return out
-
-
-def _bytes_per_pixel(encoding: str) -> int:
-    """Bytes per pixel of a known encoding (``_ENCODING_LAYOUT``)."""
-    dtype, channels = _ENCODING_LAYOUT[encoding]
-    return dtype.itemsize * channels
-
-
-def _data_as_uint8(data) -> np.ndarray:
-    """1-D uint8 view of ``msg.data`` (bytes, bytearray, array.array, memoryview, ndarray) or a copy of a list."""
-    try:
-        return np.frombuffer(data, dtype=np.uint8)
-    except TypeError:  # no buffer protocol (e.g. a list of ints)
-        return np.asarray(data, dtype=np.uint8).reshape(-1)
-
-
-def _compact_rows(msg, accepted: Sequence[str]) -> tuple[np.ndarray, int]:
-    """Validate an Image-like ``msg`` and return its pixel bytes without row padding.
-
-    Args:
-        msg: object with ``height``, ``width``, ``encoding``, ``is_bigendian``, ``step``, ``data``.
-        accepted: encodings the caller can decode.
-
-    Returns:
-        ``(rows, bytes_per_pixel)``: ``rows`` is a C-contiguous ``height×(width*bytes_per_pixel)`` uint8 array; it is
-        a *view* of ``msg.data`` when there is no padding, a copy otherwise.
-
-    Raises:
-        ImageConversionError: ``unsupported_encoding``, ``empty``, ``step_mismatch`` or ``size_mismatch``.
-    """
-    encoding = msg.encoding
-    if encoding not in accepted:
-        raise ImageConversionError(
-            "unsupported_encoding", f"encoding {encoding!r} is not supported here; expected one of {tuple(accepted)}"
-        )
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height <= 0 or width <= 0:
-        raise ImageConversionError("empty", f"image is empty: {width}×{height} pixels")
-    bpp = _bytes_per_pixel(encoding)
-    row_bytes = width * bpp
-    if step < row_bytes:
-        raise ImageConversionError(
-            "step_mismatch", f"step {step} < width {width} × {bpp} bytes per pixel ({encoding}) = {row_bytes}"
-        )
-    data = _data_as_uint8(msg.data)
-    if data.size != height * step:
-        raise ImageConversionError(
-            "size_mismatch", f"len(data) = {data.size} != height {height} × step {step} = {height * step}"
-        )
-    rows = data.reshape(height, step)
-    if step != row_bytes:
-        rows = np.ascontiguousarray(rows[:, :row_bytes])
-    return rows, bpp
 
 
 def _validate_K(K) -> np.ndarray:
@@ -274,48 +184,6 @@ def _vector3(value, name: str) -> Vector3:
 # --- Images ---------------------------------------------------------------------------------------------------------
 
 
-def image_msg_to_rgb8(msg) -> np.ndarray:
-    """Decode a ``sensor_msgs/Image`` into ``H×W×3 uint8 RGB`` (C-contiguous, a copy, never a view of ``msg.data``).
-
-    Args:
-        msg: an rclpy ``sensor_msgs.msg.Image`` or any object with ``height``, ``width``, ``encoding``,
-            ``is_bigendian``, ``step`` and ``data`` (bytes-like, ``array.array``, ndarray or list of ints), encoded
-            as one of ``SUPPORTED_ENCODINGS``.
-
-    Returns:
-        ``height×width×3`` uint8 RGB. Row padding (``step > width * bytes_per_pixel``) is dropped. Grey encodings
-        are replicated to three channels; ``mono16`` honours ``is_bigendian`` and is scaled over its full range
-        as rosbags-image does: ``floor(value * 255 / 65535)`` (not a shift, so 65535 -> 255, 257 -> 1). Alpha is
-        dropped.
-
-    Raises:
-        ImageConversionError: ``reason`` ``'unsupported_encoding'`` (not in ``SUPPORTED_ENCODINGS``), ``'empty'``
-            (height or width 0), ``'step_mismatch'`` (``step < width * bytes_per_pixel``) or ``'size_mismatch'``
-            (``len(data) != height * step``, the size REP/cv_bridge assume).
-        RuntimeError: the colour library returned a wrong shape (a library bug; never seen for the supported set).
-
-    The colour conversion is rosbags-image's (``image_to_cvimage``); rosbags-image ignores ``step``, so the rows are
-    validated and unpadded here first and handed over as a compact message.
-    """
-    rows, bpp = _compact_rows(msg, SUPPORTED_ENCODINGS)
-    height, width = rows.shape[0], rows.shape[1] // bpp
-    compact = SimpleNamespace(
-        height=height,
-        width=width,
-        encoding=msg.encoding,
-        is_bigendian=int(msg.is_bigendian),
-        step=width * bpp,
-        data=rows,
-    )
-    rgb = image_to_cvimage(compact, "rgb8")
-    if rgb.shape != (height, width, _RGB_CHANNELS):  # guard against a conversion the library skipped silently
-        raise RuntimeError(f"{msg.encoding} -> rgb8 produced shape {rgb.shape}, expected {(height, width, 3)}")
-    # rosbags-image returns its input unchanged for rgb8 (a view of msg.data): copy whenever memory may be shared.
-    if np.may_share_memory(rgb, rows):
-        rgb = rgb.copy()
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
-
-
 def rgb8_to_image_msg(rgb: np.ndarray, header, encoding: str = "rgb8", row_padding: int = 0) -> Image:
     """Encode ``H×W×3 uint8 RGB`` as a ``sensor_msgs/Image`` (inverse of ``image_msg_to_rgb8``; publishers, tests).
 
@@ -340,12 +208,12 @@ def rgb8_to_image_msg(rgb: np.ndarray, header, encoding: str = "rgb8", row_paddi
             "unsupported_encoding", f"encoding {encoding!r} is not one of {SUPPORTED_ENCODINGS}"
         )
     rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != _RGB_CHANNELS or rgb.dtype != np.uint8 or 0 in rgb.shape:
+    if rgb.ndim != 3 or rgb.shape[2] != RGB_CHANNELS or rgb.dtype != np.uint8 or 0 in rgb.shape:
         raise ValueError(f"rgb must be H×W×3 uint8 with H, W > 0, got {rgb.shape} {rgb.dtype}")
     if row_padding < 0:
         raise ValueError(f"row_padding must be >= 0, got {row_padding}")
     height, width = rgb.shape[:2]
-    dtype, channels = _ENCODING_LAYOUT[encoding]
+    dtype, channels = ENCODING_LAYOUT[encoding]
     rgb = np.ascontiguousarray(rgb)
     if encoding == "rgba8":
         # rosbags-image 0.10.4 looks the conversion up as cv2.COLOR_RGB2RGBA, whose value is 0 (an alias of
@@ -357,7 +225,7 @@ def rgb8_to_image_msg(rgb: np.ndarray, header, encoding: str = "rgb8", row_paddi
     pixels = pixels.astype(dtype, copy=False)
     if pixels.size != height * width * channels:
         raise RuntimeError(f"rgb8 -> {encoding} produced shape {pixels.shape}, expected {channels} channel(s)")
-    row_bytes = width * _bytes_per_pixel(encoding)
+    row_bytes = width * bytes_per_pixel(encoding)
     step = row_bytes + int(row_padding)
     rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(height, row_bytes)
     if row_padding:
@@ -415,7 +283,7 @@ def depth_to_image_msg(depth_m: np.ndarray, header, encoding: str = "32FC1") -> 
         width=width,
         encoding=encoding,
         is_bigendian=_LITTLE_ENDIAN,
-        step=width * _bytes_per_pixel(encoding),
+        step=width * bytes_per_pixel(encoding),
         data=_to_uint8_array(pixels),
     )
 
@@ -434,9 +302,9 @@ def image_msg_to_depth_m(msg) -> np.ndarray:
         ImageConversionError: ``'unsupported_encoding'`` (not in ``DEPTH_ENCODINGS``), ``'empty'``,
             ``'step_mismatch'`` or ``'size_mismatch'`` as in ``image_msg_to_rgb8``.
     """
-    rows, bpp = _compact_rows(msg, DEPTH_ENCODINGS)
+    rows, bpp = compact_rows(msg, DEPTH_ENCODINGS)
     height, width = rows.shape[0], rows.shape[1] // bpp
-    dtype, _ = _ENCODING_LAYOUT[msg.encoding]
+    dtype, _ = ENCODING_LAYOUT[msg.encoding]
     if int(msg.is_bigendian):
         dtype = dtype.newbyteorder(">")
     values = rows.view(dtype).reshape(height, width)
@@ -655,11 +523,6 @@ def pointcloud_msg(points_xyz: np.ndarray, header, rgb: np.ndarray | None = None
 
 
 # --- Time -----------------------------------------------------------------------------------------------------------
-
-
-def stamp_to_ns(stamp) -> int:
-    """``builtin_interfaces/Time`` (or any object with ``sec``, ``nanosec``) -> integer nanoseconds since the epoch."""
-    return int(stamp.sec) * NANOSECONDS_PER_SECOND + int(stamp.nanosec)
 
 
 def ns_to_stamp(ns: int) -> Time:

@@ -12,10 +12,10 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from ss3d_core.io.bag_images import choose_image_topic
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.io.video import iter_video_frames, video_fps
 from ss3d_ros.conversions import (
-    SUPPORTED_ENCODINGS,
     image_msg_to_rgb8,
     ns_to_stamp,
     rgb8_to_image_msg,
@@ -24,7 +24,6 @@ from ss3d_ros.conversions import (
 
 # Width of the RGB previews kept for contact sheets (pixels).
 PREVIEW_WIDTH = 320
-IMAGE_TYPE = "sensor_msgs/msg/Image"
 
 
 @dataclass(frozen=True)
@@ -115,26 +114,14 @@ class BagSource:
         return AnyReader([Path(self.path)])
 
     def image_topic(self) -> str:
-        """The topic replayed: ``topic``, or the first Image topic (by name) whose first message has a camera
-        encoding the node accepts (depth images such as ``16UC1`` are skipped).
+        """The topic replayed (:func:`ss3d_core.io.bag_images.choose_image_topic`: ``topic``, or the first Image
+        topic whose first message has a camera encoding the node accepts).
 
         Raises:
             ValueError: when the bag has no such topic, or ``topic`` is not an Image topic.
         """
         with self._reader() as reader:
-            topics = {c.topic: c.msgtype for c in reader.connections}
-            if self.topic is not None:
-                if topics.get(self.topic) != IMAGE_TYPE:
-                    raise ValueError(f"{self.path}: topic {self.topic} is not a {IMAGE_TYPE} topic (found {topics})")
-                return self.topic
-            for topic in sorted(t for t, m in topics.items() if m == IMAGE_TYPE):
-                connections = [c for c in reader.connections if c.topic == topic]
-                for connection, _, raw in reader.messages(connections=connections):
-                    if reader.deserialize(raw, connection.msgtype).encoding in SUPPORTED_ENCODINGS:
-                        return topic
-                    break
-        raise ValueError(f"{self.path}: no {IMAGE_TYPE} topic with a camera encoding {SUPPORTED_ENCODINGS} "
-                         f"(found {topics})")
+            return choose_image_topic(reader, self.topic, self.path)
 
     def first_camera_info(self, topic: str | None = None) -> bytes | None:
         """The first ``sensor_msgs/msg/CameraInfo`` of ``topic`` (default: the only CameraInfo topic), serialised."""

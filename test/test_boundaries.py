@@ -37,3 +37,17 @@ def test_ros_layer_has_no_tensor_math():
 def test_training_is_not_installed():
     setup = (REPO / "setup.py").read_text()
     assert '"training"' not in setup and "training." not in setup
+
+
+def test_training_never_imports_the_ros_layer():
+    """training/ reads bags with rosbags and ss3d_core (no ROS message packages), and never the node package."""
+    ros_modules = {"rclpy", "sensor_msgs", "nav_msgs", "geometry_msgs", "std_msgs", "diagnostic_msgs", "tf2_ros"}
+    assert not (_imports("training") & (ros_modules | {"ss3d_ros"}))
+
+
+def test_core_never_imports_training_or_the_node_package():
+    assert not (_imports("ss3d_core") & {"training", "ss3d_ros"})
+
+
+def test_node_package_never_imports_training():
+    assert "training" not in _imports("ss3d_ros")

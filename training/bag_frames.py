@@ -1,9 +1,9 @@
 """Training frames straight from a robot's rosbag2 (sqlite3 or MCAP): one image topic, subsampled by header stamps.
 
-The bag is read with rosbags (no ROS install needed); the topic is chosen as ``ss3d_replay`` chooses it
-(:meth:`ss3d_ros.frame_sources.BagSource.image_topic`: the given one, else the first ``sensor_msgs/Image`` topic with
+The bag is read with rosbags (no ROS install, no ROS message packages); the topic is chosen as ``ss3d_replay`` chooses
+it (:func:`ss3d_core.io.bag_images.choose_image_topic`: the given one, else the first ``sensor_msgs/Image`` topic with
 a camera encoding, so depth topics are skipped) and each message is decoded as the node decodes it
-(:func:`ss3d_ros.conversions.image_msg_to_rgb8`: rgb8, bgr8, rgba8, bgra8, mono8, mono16, ``step`` honoured).
+(:func:`ss3d_core.io.image_message.image_msg_to_rgb8`: rgb8, bgr8, rgba8, bgra8, mono8, mono16, ``step`` honoured).
 A message that does not decode is skipped and counted, never fatal: one corrupt frame should not stop a fine-tuning
 run. A header stamp that goes backwards starts a new stretch (the next frame is kept whatever its spacing); the pair
 that spans the jump is then unrelated frames, whose flow the SIFT check of :mod:`training.flow_verification` masks.
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReader
 
-from ss3d_ros.conversions import NANOSECONDS_PER_SECOND, ImageConversionError, image_msg_to_rgb8, stamp_to_ns
-from ss3d_ros.frame_sources import BagSource
+from ss3d_core.io.bag_images import choose_image_topic
+from ss3d_core.io.image_message import NANOSECONDS_PER_SECOND, ImageConversionError, image_msg_to_rgb8, stamp_to_ns
 
 LOG = logging.getLogger(__name__)
 
@@ -45,12 +45,12 @@ def iter_bag_frames(path: str | Path, target_rate_hz: float, topic: str | None =
     """
     if not target_rate_hz > 0:
         raise ValueError(f"target_rate_hz must be > 0, got {target_rate_hz}")
-    chosen = BagSource(Path(path), topic=topic).image_topic()
     min_step_ns = KEEP_AFTER_PERIOD_FRACTION * NANOSECONDS_PER_SECOND / target_rate_hz
     last_kept: int | None = None
     skipped: dict[str, int] = {}
     backwards = 0
     with AnyReader([Path(path)]) as reader:
+        chosen = choose_image_topic(reader, topic, path)
         connections = [c for c in reader.connections if c.topic == chosen]
         for connection, _, raw in reader.messages(connections=connections):
             msg = reader.deserialize(raw, connection.msgtype)
