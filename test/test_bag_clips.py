@@ -73,7 +73,8 @@ def test_a_bag_clip_trains_like_any_other(tmp_path, sample_frames):
     )
     (spec,) = read_clip_index(corpus)
     assert spec.kind == "bag" and spec.topic == "/cam/image"
-    data = ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=10.0, val_fraction=0.0)
+    data = ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=10.0, val_fraction=0.0,
+                          cache_dir=str(tmp_path / "cache"))
     data.setup()
     (clip,) = data.clips
     assert clip.frames.shape == (5, 64, 96, 3) and clip.flow_forward.shape == (4, 64, 96, 2)

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
+from training.clip_frames import load_clip_frames
 from training.clips import ClipSpec
-from training.datamodule import load_clip_frames
 from training.flow_verification import (
     MIN_CHECKED_MATCHES,
     check_flow,

@@ -15,7 +15,8 @@ import torch
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
 from training.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
-from training.datamodule import ClipDataModule, ClipFrames, TripletDataset
+from training.clip_frames import ClipFrames
+from training.datamodule import ClipDataModule, TripletDataset
 from training.export import ExportCheckpoint
 from training.module import SS3DLightningModule
 from training.optical_flow import forward_backward_mask, pair_flows
@@ -123,7 +124,8 @@ def _sample_data(tmp_path) -> ClipDataModule:
     (corpus / "sample").mkdir(parents=True)
     shutil.copy(SAMPLE_VIDEO, corpus / "sample" / "clip.mp4")
     (corpus / "clips.csv").write_text("name,kind,label,consecutive,licence\nsample,video,translating,True,MIT\n")
-    return ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=5.0, batch_size=4, val_fraction=0.2)
+    return ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=5.0, batch_size=4, val_fraction=0.2,
+                          cache_dir=str(tmp_path / "cache"))
 
 
 def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
@@ -203,15 +205,18 @@ def test_a_domain_expert_trains_only_on_its_clips(tmp_path, caplog, sample_frame
     (corpus / "clips.csv").write_text(
         "name,kind,label,consecutive,licence\nnear,frames,translating,True,MIT\nfar,frames,translating,True,MIT\n"
     )
-    data = ClipDataModule(root=str(corpus), clips=["near"], height=64, width=96, target_rate_hz=2.0)
+    data = ClipDataModule(root=str(corpus), clips=["near"], height=64, width=96, target_rate_hz=2.0,
+                          cache_dir=str(tmp_path / "cache"))
     data.setup()
     assert data.clip_names() == ["near"]
     with caplog.at_level(logging.WARNING, logger="training.datamodule"):
         with pytest.raises(RuntimeError, match="no usable clip"):  # both clips are 'translating'
-            ClipDataModule(root=str(corpus), clips=["near"], labels=["static"], height=64, width=96).setup()
-    assert "['near'] left out by labels ['static']" in caplog.text
-    with pytest.raises(ValueError, match=r"not in .*clips.csv: \['typo'\]"):
-        ClipDataModule(root=str(corpus), clips=["near", "typo"], height=64, width=96).setup()
+            ClipDataModule(root=str(corpus), clips=["near"], labels=["static"], height=64, width=96,
+                           cache_dir=str(tmp_path / "cache")).setup()
+    assert "['near'] left out by the MVS filter / labels / consecutive_only" in caplog.text
+    with pytest.raises(ValueError, match=r"not in .*: \['typo'\]"):
+        ClipDataModule(root=str(corpus), clips=["near", "typo"], height=64, width=96,
+                       cache_dir=str(tmp_path / "cache")).setup()
 
 
 def test_illumination_augmentation_is_one_field_per_sample_on_the_network_input_only(tiny_config):

@@ -1,15 +1,24 @@
-"""``python -m training fit --config training/configs/<name>.yaml``: LightningCLI over the SS3D trainer."""
+"""``python -m training <command>``: ``fit`` / ``validate`` (LightningCLI over the SS3D trainer; see ``--help``) or
+``mvs`` (score a corpus with the multi-view-signal proxy, :mod:`training.corpus.mvs_cli`)."""
 
 from __future__ import annotations
 
-from lightning.pytorch.cli import LightningCLI
+import sys
 
-from training.datamodule import ClipDataModule
-from training.module import SS3DLightningModule
+COMMANDS = {"mvs": "training.corpus.mvs_cli"}
 
 
 def main() -> None:
-    """Run LightningCLI (subcommands fit/validate; see ``--help``)."""
+    """Dispatch ``mvs`` to its command; everything else goes to LightningCLI."""
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        import importlib
+
+        sys.exit(importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:]))
+    from lightning.pytorch.cli import LightningCLI
+
+    from training.datamodule import ClipDataModule
+    from training.module import SS3DLightningModule
+
     LightningCLI(SS3DLightningModule, ClipDataModule, save_config_kwargs={"overwrite": True})
 
 

@@ -29,16 +29,19 @@ LOG = logging.getLogger(__name__)
 KEEP_AFTER_PERIOD_FRACTION = 0.9
 
 
-def iter_bag_frames(path: str | Path, target_rate_hz: float, topic: str | None = None) -> Iterator[np.ndarray]:
+def iter_bag_frames(
+    path: str | Path, target_rate_hz: float, topic: str | None = None, with_stamps: bool = False
+) -> Iterator[np.ndarray] | Iterator[tuple[float, np.ndarray]]:
     """Yield the frames of one image topic of a rosbag2, subsampled to about ``target_rate_hz``.
 
     Args:
         path: rosbag2 folder (with ``metadata.yaml``) or file.
         target_rate_hz: wanted frame rate (> 0); frames are kept by their header stamps, not their count.
         topic: image topic; ``None`` picks the first ``sensor_msgs/Image`` topic with a camera encoding.
+        with_stamps: yield ``(header stamp in seconds, rgb)`` instead of ``rgb``.
 
     Yields:
-        ``H×W×3`` uint8 RGB frames in bag order.
+        ``H×W×3`` uint8 RGB frames in bag order (with their stamps when ``with_stamps``).
 
     Raises:
         ValueError: ``target_rate_hz <= 0``, or the bag has no usable image topic (``topic`` not an Image topic).
@@ -64,7 +67,7 @@ def iter_bag_frames(path: str | Path, target_rate_hz: float, topic: str | None =
                 skipped[err.reason] = skipped.get(err.reason, 0) + 1
                 continue
             last_kept = stamp
-            yield rgb
+            yield (stamp / NANOSECONDS_PER_SECOND, rgb) if with_stamps else rgb
     if skipped:
         LOG.warning("%s %s: skipped undecodable frames %s", path, chosen, skipped)
     if backwards:

@@ -1,81 +1,43 @@
-"""Frame-triplet data for self-supervised training: (t-1, t, t+1) samples from clips, resized to the network size."""
+"""Frame-triplet data for self-supervised training: (t-1, t, t+1) samples from the training cache of a clip corpus.
+
+The corpus stage (GUIDE §2): the clip index (:mod:`training.clips`), MVS scores (:mod:`training.corpus.mvs_cli`),
+MVS filtering and curriculum (:mod:`training.corpus.curriculum`), and the on-disk cache
+(:mod:`training.corpus.cache`) that ``prepare_data`` fills once and every run, stage and DDP rank memory-maps.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from training.augmentation import check_crop_fraction, crop_resize_triplet, flip_triplet, sample_crop_window
-from training.clips import ClipSpec, read_clip_index
-from training.flow_verification import sparse_matches, verify_pair_masks
-from training.optical_flow import pair_flows
+from training.batch import TripletSample
+from training.clip_frames import ClipFrames
+from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.corpus.cache import build_entry, load_entry
+from training.corpus.curriculum import CurriculumSampler, kept_segments, read_segment_scores, window_score
 
 LOG = logging.getLogger(__name__)
 
-# Videos are subsampled to about this rate so that consecutive samples carry parallax (KITTI-style 10 Hz).
-DEFAULT_TARGET_RATE_HZ = 10.0
-
-
-@dataclass(frozen=True)
-class ClipFrames:
-    """Decoded frames of one clip at the training size, with the optical flow between consecutive frames.
-
-    Attributes:
-        frames: ``N×H×W×3`` uint8 RGB.
-        flow_forward, flow_backward: ``N-1×H×W×2`` float16 pixels, frame ``i`` -> ``i+1`` and ``i+1`` -> ``i``.
-        valid_forward, valid_backward: ``N-1×H×W`` bool forward-backward consistency masks.
-    """
-
-    name: str
-    frames: np.ndarray
-    flow_forward: np.ndarray
-    valid_forward: np.ndarray
-    flow_backward: np.ndarray
-    valid_backward: np.ndarray
-
-
-def load_clip_frames(
-    clip: ClipSpec, height: int, width: int, target_rate_hz: float, flow_match_check: bool = True
-) -> ClipFrames:
-    """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height`` and compute their flows.
-
-    With ``flow_match_check`` each pair direction's flow mask is cleared unless SIFT matches between the frames, taken
-    at their own resolution, confirm the flow (:mod:`training.flow_verification`); frames are decoded once either way.
-    """
-    frames, matches, previous = [], [], None
-    for rgb in clip.iter_frames(target_rate_hz):
-        if flow_match_check and previous is not None:
-            matches.append(sparse_matches(previous, rgb, width, height))
-        previous = rgb
-        frames.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
-    if len(frames) < 2:
-        stacked = np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
-        empty = np.zeros((0, height, width, 2), np.float16)
-        return ClipFrames(clip.name, stacked, empty, empty[..., 0] > 0, empty, empty[..., 0] > 0)
-    stacked = np.stack(frames)
-    fwd, fwd_ok, bwd, bwd_ok = pair_flows(stacked)
-    if flow_match_check:
-        fwd_ok, bwd_ok, cleared = verify_pair_masks(fwd, fwd_ok, bwd, bwd_ok, matches)
-        LOG.info("clip %s: %d of %d pair directions' flow not confirmed by SIFT matches, masked out",
-                 clip.name, cleared, 2 * len(fwd))
-    return ClipFrames(clip.name, stacked, fwd, fwd_ok, bwd, bwd_ok)
+# Segments whose MVS score is below this do not train (the proxy's pair signal, training.corpus.mvs, averages to
+# 0.05 when one sampled pair in twenty has full parallax and rigidity, or all have a twentieth of it).
+DEFAULT_MVS_MIN_SCORE = 0.05
+# Default cache folder, relative to the working directory (make and the configs run from the repository root).
+DEFAULT_CACHE_DIR = "out/cache"
 
 
 class TripletDataset(Dataset):
-    """Samples ``(t-1, t, t+1)`` from in-memory clips; frame ``t`` is the target.
+    """Samples ``(t-1, t, t+1)`` from clips (in memory or memory-mapped); frame ``t`` is the target.
 
-    Items are dicts: ``frames`` ``3×3×H×W`` float32 RGB in [0, 1] ordered (previous, target, next); ``flows``
-    ``2×2×H×W`` float32 observed flow of the target towards (previous, next) in pixels; ``flow_valid`` ``2×1×H×W``
-    float32 masks; ``clip`` name. When ``augment`` is set, a random resized crop (whole sample, see
-    :mod:`training.augmentation`; only when ``min_crop_fraction < 1``) and a horizontal flip (whole sample, p = 0.5)
-    are applied. Random draws come from torch's generator, so ``seed_everything`` makes them reproducible.
+    Items are :class:`training.batch.TripletSample` dicts. When ``augment`` is set, a random resized crop (whole
+    sample, see :mod:`training.augmentation`; only when ``min_crop_fraction < 1``) and a horizontal flip (whole
+    sample, p = 0.5) are applied. Random draws come from torch's generator, so ``seed_everything`` makes them
+    reproducible.
     """
 
     def __init__(
@@ -90,7 +52,7 @@ class TripletDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> dict[str, object]:
+    def __getitem__(self, i: int) -> TripletSample:
         clip_i, t = self.indices[i]
         clip = self.clips[clip_i]
         frames = clip.frames[t - 1 : t + 2]
@@ -103,7 +65,8 @@ class TripletDataset(Dataset):
             frames, flows, valid = crop_resize_triplet(frames, flows, valid, window)
         if self.augment and torch.rand(1).item() < 0.5:
             frames, flows, valid = flip_triplet(frames, flows, valid)
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+        # np.array copies: memory-mapped cache pages are read-only.
+        tensor = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255.0
         return {
             "frames": tensor,
             "flows": torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 3, 1, 2),
@@ -112,12 +75,18 @@ class TripletDataset(Dataset):
         }
 
 
-def split_indices(clips: list[ClipFrames], val_fraction: float) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Triplet targets per clip; the last ``val_fraction`` of each clip's targets (at least one, when the clip has
-    two or more) is held out for validation, so validation frames are never training targets."""
+def split_indices(
+    clips: list[ClipFrames], val_fraction: float, kept: list[list[tuple[int, int]]] | None = None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Triplet targets per clip: ``t`` with ``t - 1`` and ``t + 1`` in the same shot segment (and, with ``kept``, in
+    one of that clip's kept ``[start, end)`` spans). The last ``val_fraction`` of each clip's targets (at least one,
+    when the clip has two or more) is held out for validation, so validation frames are never training targets."""
     train, val = [], []
     for ci, clip in enumerate(clips):
-        targets = list(range(1, len(clip.frames) - 1))
+        segments = clip.segments or [(0, len(clip.frames))]
+        spans = kept[ci] if kept is not None else [(0, len(clip.frames))]
+        targets = [t for start, end in segments for t in range(start + 1, end - 1)
+                   if any(a <= t - 1 and t + 1 < b for a, b in spans)]
         n_val = int(round(len(targets) * val_fraction))
         if val_fraction > 0 and len(targets) >= 2:
             n_val = max(1, n_val)
@@ -128,27 +97,38 @@ def split_indices(clips: list[ClipFrames], val_fraction: float) -> tuple[list[tu
 
 
 class ClipDataModule(L.LightningDataModule):
-    """Lightning DataModule over a clip corpus folder.
+    """Lightning DataModule over one or more clip corpus folders.
 
     Args:
-        root: corpus folder with ``clips.csv``.
-        labels: keep clips whose label is listed (the MVS-based filter replaces this in the full pipeline).
+        root: corpus folder(s) (:func:`training.clips.read_clip_index`: with a ``clips.csv`` or not).
+        mvs_scores: ``scores.csv`` of the MVS proxy for these folders; when given, clips and segments are selected by
+            their score (``mvs_min_score``) and ``labels`` is ignored.
+        mvs_min_score: segments scoring below this do not train.
+        curriculum_start_fraction, curriculum_ramp_epochs: the curriculum schedule over the windows' MVS scores
+            (:class:`training.corpus.curriculum.CurriculumSampler`; needs ``mvs_scores``; defaults: uniform).
+        labels: without ``mvs_scores``, keep clips whose human label is listed (stages 1 to 11 trained this way).
         clips: keep only these clip names (a domain expert's corpus); ``None`` keeps every clip. A name that is not
-            in ``clips.csv`` is an error.
+            in the index is an error.
         consecutive_only: keep only clips of consecutive video frames.
         height, width: training size in pixels (the network input size).
-        target_rate_hz: subsampling target for video clips.
-        batch_size, num_workers: loader settings.
+        target_rate_hz: subsampling target for video, bag and TUM clips.
+        batch_size, num_workers: loader settings (``persistent_workers`` when ``num_workers > 0``).
         val_fraction: per-clip held-out tail for validation.
         min_crop_fraction: training samples are random resized crops covering ``U(min_crop_fraction, 1)`` of the
             width and, independently, of the height (1 disables cropping); validation samples are never cropped.
         flow_match_check: mask out the flow of pairs that SIFT matches do not confirm
             (:mod:`training.flow_verification`); stages 1 to 9 ran without it (their configs pin ``false``).
+        cache_dir: the training cache (:mod:`training.corpus.cache`).
+        seed: curriculum sampling seed.
     """
 
     def __init__(
         self,
-        root: str = "../shared/data/web_clips",
+        root: str | list[str] = "../shared/data/web_clips",
+        mvs_scores: str | None = None,
+        mvs_min_score: float = DEFAULT_MVS_MIN_SCORE,
+        curriculum_start_fraction: float = 1.0,
+        curriculum_ramp_epochs: int = 0,
         labels: list[str] | None = None,
         clips: list[str] | None = None,
         consecutive_only: bool = False,
@@ -160,55 +140,107 @@ class ClipDataModule(L.LightningDataModule):
         val_fraction: float = 0.1,
         min_crop_fraction: float = 1.0,
         flow_match_check: bool = True,
+        cache_dir: str = DEFAULT_CACHE_DIR,
+        seed: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.clips: list[ClipFrames] = []
         self.train_set: TripletDataset | None = None
         self.val_set: TripletDataset | None = None
+        self.train_scores: np.ndarray | None = None
 
-    def setup(self, stage: str | None = None) -> None:
-        """Decode the selected clips once into memory."""
-        if self.clips:
-            return
+    def _roots(self) -> list[str]:
+        root = self.hparams.root
+        return [root] if isinstance(root, str) else list(root)
+
+    def select_clips(self) -> tuple[list[ClipSpec], dict[str, list[tuple[int, int]]] | None]:
+        """The clips to train on and, with MVS scores, each clip's kept segments.
+
+        Raises:
+            ValueError: ``clips`` names a clip the index does not have.
+        """
         hp = self.hparams
-        labels = set(hp.labels or ["translating"])
-        index = read_clip_index(Path(hp.root))
+        index = read_clip_indices(self._roots())
         if hp.clips is not None:
             missing = sorted(set(hp.clips) - {c.name for c in index})
             if missing:
-                raise ValueError(f"clips not in {hp.root}/clips.csv: {missing}")
-        specs = [
-            c for c in index
-            if c.label in labels and (c.consecutive or not hp.consecutive_only)
-            and (hp.clips is None or c.name in hp.clips)
-        ]
+                raise ValueError(f"clips not in {self._roots()}: {missing}")
+        kept = None
+        if hp.mvs_scores:
+            kept = kept_segments(read_segment_scores(hp.mvs_scores), hp.mvs_min_score)
+            selected = [c for c in index if c.name in kept]
+            LOG.info("MVS filter (min score %.3f): %d of %d clips kept", hp.mvs_min_score, len(selected), len(index))
+        else:
+            labels = set(hp.labels or ["translating"])
+            selected = [c for c in index if c.label in labels]
+        specs = [c for c in selected
+                 if (c.consecutive or not hp.consecutive_only) and (hp.clips is None or c.name in hp.clips)]
         if hp.clips is not None:
             filtered = sorted(set(hp.clips) - {c.name for c in specs})
             if filtered:
-                LOG.warning("data.clips %s left out by labels %s / consecutive_only %s", filtered, sorted(labels),
-                            hp.consecutive_only)
+                LOG.warning("data.clips %s left out by the MVS filter / labels / consecutive_only", filtered)
+        return specs, kept
+
+    def prepare_data(self) -> None:
+        """Build the cache entries of the selected clips that are missing (once, on one process per machine)."""
+        hp = self.hparams
+        specs, _ = self.select_clips()
+        for k, spec in enumerate(specs, 1):
+            try:
+                folder, built = build_entry(spec, Path(hp.cache_dir), hp.height, hp.width, hp.target_rate_hz,
+                                            hp.flow_match_check)
+            except (ValueError, FileNotFoundError, OSError) as err:
+                LOG.warning("clip %s cannot be read, skipped: %s", spec.name, err)
+                continue
+            LOG.info("[%d/%d] cache %s: %s", k, len(specs), "built" if built else "hit", folder)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Memory-map the selected clips from the cache (building entries ``prepare_data`` did not) and index their
+        triplets."""
+        if self.clips:
+            return
+        hp = self.hparams
+        specs, kept = self.select_clips()
+        spans, names = [], []
         for spec in specs:
-            clip = load_clip_frames(spec, hp.height, hp.width, hp.target_rate_hz, hp.flow_match_check)
+            try:  # a hit when prepare_data ran (Lightning's fit does); built here otherwise
+                folder, _ = build_entry(spec, Path(hp.cache_dir), hp.height, hp.width, hp.target_rate_hz,
+                                        hp.flow_match_check)
+            except (ValueError, FileNotFoundError, OSError) as err:
+                LOG.warning("clip %s cannot be read, skipped: %s", spec.name, err)
+                continue
+            clip = load_entry(folder)
             if len(clip.frames) < 3:
                 LOG.warning("clip %s has %d frames; a triplet needs 3, skipped", spec.name, len(clip.frames))
                 continue
             self.clips.append(clip)
-            LOG.info("clip %s: %d frames", spec.name, len(clip.frames))
+            names.append(spec.name)
+            spans.append(kept[spec.name] if kept is not None else [(0, len(clip.frames))])
         if not self.clips:
-            raise RuntimeError(f"no usable clip in {hp.root} with labels {sorted(labels)}")
-        train, val = split_indices(self.clips, hp.val_fraction)
+            raise RuntimeError(f"no usable clip in {self._roots()} (MVS scores: {hp.mvs_scores}, labels: {hp.labels})")
+        train, val = split_indices(self.clips, hp.val_fraction, spans)
         self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction)
         self.val_set = TripletDataset(self.clips, val, augment=False)
+        if hp.mvs_scores:
+            scores = read_segment_scores(hp.mvs_scores)
+            self.train_scores = np.array([window_score(scores[names[ci]], t) or 0.0 for ci, t in train])
+        LOG.info("%d clips, %d training and %d validation triplets", len(self.clips), len(train), len(val))
 
     def clip_names(self) -> list[str]:
         """Names of the clips in use (for checkpoint metadata)."""
         return [c.name for c in self.clips]
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.hparams.num_workers)
+        hp = self.hparams
+        sampler = None
+        if self.train_scores is not None and hp.curriculum_ramp_epochs > 0 and hp.curriculum_start_fraction < 1:
+            sampler = CurriculumSampler(self.train_scores, hp.curriculum_start_fraction, hp.curriculum_ramp_epochs,
+                                        hp.seed)
+        return DataLoader(self.train_set, batch_size=hp.batch_size, shuffle=sampler is None, sampler=sampler,
+                          drop_last=True, num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.hparams.batch_size, shuffle=False,
-                          num_workers=self.hparams.num_workers)
+        hp = self.hparams
+        return DataLoader(self.val_set, batch_size=hp.batch_size, shuffle=False, num_workers=hp.num_workers,
+                          persistent_workers=hp.num_workers > 0)

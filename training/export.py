@@ -27,7 +27,11 @@ def _default_prior(config: SS3DNetConfig) -> tuple[float, float, float, float]:
 
 
 class ExportCheckpoint(L.Callback):
-    """Write ``out`` (``.safetensors`` + ``.json``) after every validation epoch and at the end of fit.
+    """Write ``out`` (``.safetensors`` + ``.json``) after every validation run and at the end of fit.
+
+    The export runs in ``on_validation_end``, after the module's ``on_validation_epoch_end`` has updated its
+    ``intrinsics_prior`` from this validation (callbacks' ``on_validation_epoch_end`` run before the module's, so an
+    export there carried the previous validation's prior).
 
     Args:
         out: checkpoint path without suffix.
@@ -62,7 +66,7 @@ class ExportCheckpoint(L.Callback):
         save_checkpoint(net.eval(), self.out, metadata)
         net.train(was_training)
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._export(trainer, pl_module)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -193,8 +193,10 @@ class SS3DLightningModule(L.LightningModule):
         ]).mean()
 
     def _log_terms(self, prefix: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        # Validation terms are averaged over every DDP rank's batches (sync_dist); training terms stay per rank.
         for name, value in terms.items():
-            self.log(f"{prefix}/{name}", value, batch_size=batch_size, prog_bar=name == "total")
+            self.log(f"{prefix}/{name}", value, batch_size=batch_size, prog_bar=name == "total",
+                     sync_dist=prefix == "val")
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         terms, _ = self._step(batch, augment=True)
@@ -207,8 +209,11 @@ class SS3DLightningModule(L.LightningModule):
         self._log_terms("val", terms, batch["frames"].shape[0])
 
     def on_validation_epoch_end(self) -> None:
+        """Update ``intrinsics_prior``: the median normalised K over every validation sample of every DDP rank."""
         if self._val_intrinsics:
-            self.intrinsics_prior = torch.cat(self._val_intrinsics).median(dim=0).values.cpu()
+            local = torch.cat(self._val_intrinsics)
+            everywhere = self.all_gather(local).reshape(-1, local.shape[-1])  # world×N×4 under DDP, N×4 otherwise
+            self.intrinsics_prior = everywhere.median(dim=0).values.cpu()
             for name, value in zip(("fx_n", "fy_n", "cx_n", "cy_n"), self.intrinsics_prior):
                 self.log(f"val/{name}", value)
         self._val_intrinsics.clear()

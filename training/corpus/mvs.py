@@ -1,0 +1,237 @@
+"""The multi-view-signal (MVS) proxy: how much parallax a clip offers structure-from-motion training.
+
+Web video is dominated by clips that carry no or misleading SfM signal (GUIDE §1): static cameras, pure rotations
+and pans, planar scenes, scenes full of moving objects, cuts. The proxy scores a clip segment by segment (no pair
+spans a shot cut, :mod:`training.corpus.shots`) on up to :data:`PAIRS_PER_SEGMENT` evenly spaced pairs of frames
+:data:`PAIR_SPAN_S` apart (adjacent images of a photo set; the segment's ends when it is shorter). Why not adjacent
+10 Hz frames: over 0.1 s a slow walk or orbit moves the camera a few millimetres, its residual parallax stays near
+SIFT's noise (median 0.04° on a hand-held orbit, 0.03° on a pure rotation) and the homography explains both; over
+half a second translation separates from rotation while the views still overlap. Each pair is analysed at
+:data:`ANALYSIS_WIDTH_PX` with SIFT matches (:mod:`ss3d_core.geometry.features`) and robust fundamental-matrix and
+homography fits (:mod:`ss3d_core.geometry.model_selection`), and yields these components:
+
+- ``texture``: SIFT keypoints found, as a fraction of the detector's cap (no texture, no matches, no signal).
+- ``displacement``: median match displacement as a fraction of the image width; a pair below
+  :data:`STATIC_DISPLACEMENT` is a *static* camera (median, so moving objects on a still background do not count;
+  the frame-difference test of the literature, made robust).
+- ``frame_difference``: mean absolute grey difference (0-255), reported for inspection only.
+- ``gric_preference``: Torr's GRIC of the homography minus that of the fundamental matrix, per correspondence; it
+  is positive only when the correspondences need ``F`` (general motion with depth variation), not when a rotation,
+  a still camera or a planar scene explains them (Torr 1998; Pollefeys et al. 2002 use it to pick key frames).
+- ``rigid_ratio``: fraction of the matches that are inliers of the fundamental matrix, i.e. consistent with one
+  rigid motion (moving objects and non-rigid scenes lower it; the rigidity measure of the See3D/WebVi3D curation).
+- ``parallax_deg``: median residual parallax of the rigid matches after the best homography (plane + parallax,
+  Irani & Anandan 1996), as an angle under the generic focal length of
+  :func:`ss3d_core.evaluation.baselines.default_k.generic_guess_K`: a proxy of the triangulation angle that
+  needs no calibration (a rotation moves every point along the homography, so only translation leaves a residual).
+
+Combination (no per-clip constants; each threshold has its source beside it)::
+
+    pair_signal = [n_matches >= 8] · [not static] · [gric_preference > 0]
+                  · rigid_ratio · min(1, parallax_deg / PARALLAX_REFERENCE_DEG)
+
+    mvs_score = mean of pair_signal over the sampled pairs of every segment   (0 = no usable multi-view signal)
+
+The parallax saturates at :data:`PARALLAX_REFERENCE_DEG`, the ray angle at which training's triangulated labels
+start (``training.triangulated_labels.MIN_PARALLAX_RAD``): beyond it a pair is as useful as any. Clip-level
+components are medians over the pairs; ``static_fraction`` and ``f_preferred_fraction`` are fractions of pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from ss3d_core.evaluation.baselines.default_k import GUESS_FOCAL_PER_WIDTH
+from ss3d_core.geometry.features import MAX_FEATURES, extract_features, match_features
+from ss3d_core.geometry.model_selection import MIN_CORRESPONDENCES, fit_two_view_models
+
+__all__ = [
+    "ANALYSIS_WIDTH_PX",
+    "PAIRS_PER_SEGMENT",
+    "PAIR_SPAN_S",
+    "PARALLAX_REFERENCE_DEG",
+    "STATIC_DISPLACEMENT",
+    "ClipSignal",
+    "PairSignal",
+    "analysis_frame",
+    "pair_gap",
+    "pair_signal",
+    "score_segments",
+]
+
+# Pairs are analysed at this width (SIFT on a 640-px frame takes ~20 ms on one core; training's flow check uses the
+# same cap, training.flow_verification.MATCH_MAX_WIDTH_PX).
+ANALYSIS_WIDTH_PX = 640
+# Pairs analysed per segment: enough for a stable median, bounded time (about 1 s per segment on one core).
+PAIRS_PER_SEGMENT = 12
+# Time between the two frames of an analysed pair of consecutive video (see the module docstring).
+PAIR_SPAN_S = 0.5
+# A still camera: median match displacement below 0.2 % of the width (1.3 px at 640 px), a few times SIFT's
+# localisation noise (~0.3 px) so that sensor noise and compression do not count as motion.
+STATIC_DISPLACEMENT = 0.002
+# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 % (training.triangulated_labels).
+PARALLAX_REFERENCE_DEG = 1.0
+
+
+@dataclass(frozen=True)
+class PairSignal:
+    """MVS components of one pair of frames (see the module docstring); ``signal`` in [0, 1]."""
+
+    n_matches: int
+    texture: float
+    displacement: float
+    frame_difference: float
+    gric_preference: float
+    rigid_ratio: float
+    parallax_deg: float
+    static: bool
+    signal: float
+
+
+@dataclass(frozen=True)
+class ClipSignal:
+    """MVS score and components of one clip (or segment).
+
+    Attributes:
+        mvs_score: mean pair signal in [0, 1] (0 without a scored pair).
+        n_pairs: pairs scored.
+        texture, displacement, frame_difference, gric_preference, rigid_ratio, parallax_deg, n_matches: medians over
+            the pairs (NaN without pairs).
+        static_fraction: fraction of pairs with a still camera.
+        f_preferred_fraction: fraction of pairs whose GRIC prefers the fundamental matrix.
+    """
+
+    mvs_score: float
+    n_pairs: int
+    texture: float
+    displacement: float
+    frame_difference: float
+    gric_preference: float
+    rigid_ratio: float
+    parallax_deg: float
+    n_matches: float
+    static_fraction: float
+    f_preferred_fraction: float
+
+    def as_row(self) -> dict[str, float | int]:
+        """The fields as a flat dict (one row of ``scores.csv``)."""
+        return asdict(self)
+
+
+def analysis_frame(rgb: np.ndarray) -> np.ndarray:
+    """An ``H×W×3`` uint8 RGB frame downscaled (area interpolation) to at most :data:`ANALYSIS_WIDTH_PX` wide."""
+    h, w = rgb.shape[:2]
+    if w <= ANALYSIS_WIDTH_PX:
+        return rgb
+    scale = ANALYSIS_WIDTH_PX / w
+    return cv2.resize(rgb, (ANALYSIS_WIDTH_PX, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def pair_signal(frame_a: np.ndarray, frame_b: np.ndarray) -> PairSignal:
+    """MVS components of two ``H×W×3`` uint8 RGB frames of one size (see the module docstring).
+
+    Raises:
+        ValueError: if the frames differ in size.
+    """
+    if frame_a.shape != frame_b.shape:
+        raise ValueError(f"frames differ in size: {frame_a.shape} vs {frame_b.shape}")
+    a, b = analysis_frame(frame_a), analysis_frame(frame_b)
+    width = a.shape[1]
+    grey_a, grey_b = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b))
+    frame_difference = float(np.abs(grey_a.astype(np.int16) - grey_b.astype(np.int16)).mean())
+    features_a, features_b = extract_features(grey_a), extract_features(grey_b)
+    texture = min(1.0, len(features_a.points) / MAX_FEATURES)
+    pts_a, pts_b = match_features(features_a, features_b)
+    n = len(pts_a)
+    if n < MIN_CORRESPONDENCES:
+        return PairSignal(n, texture, math.nan, frame_difference, 0.0, 0.0, 0.0, False, 0.0)
+    displacement = float(np.median(np.linalg.norm(pts_b - pts_a, axis=1))) / width
+    static = displacement < STATIC_DISPLACEMENT
+    models = fit_two_view_models(pts_a, pts_b)
+    rigid_ratio = float(models.f_inliers.mean())
+    rigid_residual = models.h_residual_px[models.f_inliers]
+    parallax_px = float(np.median(rigid_residual)) if len(rigid_residual) else 0.0
+    parallax_deg = math.degrees(math.atan2(parallax_px if math.isfinite(parallax_px) else 0.0,
+                                           GUESS_FOCAL_PER_WIDTH * width))
+    preference = models.gric_preference
+    signal = 0.0
+    if not static and preference > 0:
+        signal = rigid_ratio * min(1.0, parallax_deg / PARALLAX_REFERENCE_DEG)
+    return PairSignal(n, texture, displacement, frame_difference, preference, rigid_ratio, parallax_deg, static,
+                      signal)
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
+
+
+def summarise(pairs: list[PairSignal]) -> ClipSignal:
+    """Combine pair signals into a :class:`ClipSignal` (see the module docstring)."""
+    if not pairs:
+        nan = math.nan
+        return ClipSignal(0.0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+    return ClipSignal(
+        mvs_score=float(np.mean([p.signal for p in pairs])),
+        n_pairs=len(pairs),
+        texture=_median([p.texture for p in pairs]),
+        displacement=_median([p.displacement for p in pairs]),
+        frame_difference=_median([p.frame_difference for p in pairs]),
+        gric_preference=_median([p.gric_preference for p in pairs]),
+        rigid_ratio=_median([p.rigid_ratio for p in pairs]),
+        parallax_deg=_median([p.parallax_deg for p in pairs]),
+        n_matches=_median([float(p.n_matches) for p in pairs]),
+        static_fraction=float(np.mean([p.static for p in pairs])),
+        f_preferred_fraction=float(np.mean([p.gric_preference > 0 for p in pairs])),
+    )
+
+
+def pair_gap(rate_hz: float | None, consecutive: bool) -> int:
+    """Frames between the two frames of an analysed pair: :data:`PAIR_SPAN_S` at ``rate_hz`` for consecutive video,
+    1 for a photo set or a clip without a known rate."""
+    if not consecutive or not rate_hz:
+        return 1
+    return max(1, round(PAIR_SPAN_S * rate_hz))
+
+
+def segment_pairs(
+    segment: tuple[int, int], gap: int = 1, pairs_per_segment: int = PAIRS_PER_SEGMENT
+) -> list[tuple[int, int]]:
+    """Up to ``pairs_per_segment`` evenly spaced pairs ``(i, i + g)`` inside a ``[start, end)`` segment, with
+    ``g = min(gap, end - start - 1)`` (a short segment is scored over its length)."""
+    start, end = segment
+    n = end - start
+    if n < 2:
+        return []
+    g = min(gap, n - 1)
+    firsts = sorted({int(round(x)) for x in np.linspace(0, n - 1 - g, num=min(pairs_per_segment, n - g))})
+    return [(start + i, start + i + g) for i in firsts]
+
+
+def score_segments(
+    frames: list[np.ndarray],
+    segments: list[tuple[int, int]],
+    gap: int = 1,
+    pairs_per_segment: int = PAIRS_PER_SEGMENT,
+) -> tuple[ClipSignal, list[ClipSignal]]:
+    """Score a clip's segments and the clip as a whole.
+
+    Args:
+        frames: the clip's ``H×W×3`` uint8 RGB frames at the training rate (any size; see :func:`analysis_frame`).
+        segments: ``[start, end)`` shot segments (:func:`training.corpus.shots.shot_segments`).
+        gap: frames between the two frames of a pair (:func:`pair_gap`).
+        pairs_per_segment: pairs scored per segment.
+
+    Returns:
+        ``(clip, per_segment)``: the clip's signal over all scored pairs, and one signal per segment.
+    """
+    per_segment, all_pairs = [], []
+    for segment in segments:
+        pairs = [pair_signal(frames[i], frames[j]) for i, j in segment_pairs(segment, gap, pairs_per_segment)]
+        per_segment.append(summarise(pairs))
+        all_pairs += pairs
+    return summarise(all_pairs), per_segment
