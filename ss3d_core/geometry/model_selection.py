@@ -126,6 +126,15 @@ def _transfer_sq(H: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 0.5 * (forward + backward)
 
 
+def _robust_fit(fit, *args, **kwargs) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Call an OpenCV robust fit; a degenerate sample set (USAC asserts on some, e.g. all points collinear) is a
+    failed fit, never an exception."""
+    try:
+        return fit(*args, **kwargs)
+    except cv2.error:
+        return None, None
+
+
 def fit_two_view_models(pts_a: np.ndarray, pts_b: np.ndarray, sigma_px: float = RANSAC_THRESHOLD_PX) -> TwoViewModels:
     """Fit ``F`` and ``H`` to correspondences and score both with GRIC.
 
@@ -142,8 +151,8 @@ def fit_two_view_models(pts_a: np.ndarray, pts_b: np.ndarray, sigma_px: float = 
     no_fit = TwoViewModels(n, None, None, np.zeros(n, bool), np.full(n, np.inf), math.inf, math.inf)
     if n < MIN_CORRESPONDENCES:
         return no_fit
-    F, f_mask = cv2.findFundamentalMat(a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, RANSAC_CONFIDENCE)
-    H, _ = cv2.findHomography(a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, confidence=RANSAC_CONFIDENCE)
+    F, f_mask = _robust_fit(cv2.findFundamentalMat, a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, RANSAC_CONFIDENCE)
+    H, _ = _robust_fit(cv2.findHomography, a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, confidence=RANSAC_CONFIDENCE)
     F = F[:3] if F is not None and F.shape[0] >= 3 else None
     H = H if H is not None and H.shape == (3, 3) else None
     h_sq = _transfer_sq(H, a, b) if H is not None else np.full(n, np.inf)
