@@ -84,7 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo; exit code 0 when at least one depth image came back, else 1."""
+    """Run the demo; exit code 0 when at least one depth image came back, 1 when none did or the node failed, 2 when
+    the input cannot be read (one line naming the file and the cause; a bag damaged mid-file stops playback there,
+    and the summary of what was played is still written)."""
     logging.basicConfig(level=logging.INFO, format="[ss3d_demo] %(message)s")
     args = parse_args(argv)
     if not (args.video or args.sequence or args.bag):
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
              "latency p50 %s ms; summary: %s", summary["frames_published"], received,
              summary["messages_received"]["odom"], summary["messages_received"]["camera_info"],
              summary["output_rate_hz"] or 0.0, summary["latency_ms"]["p50"], out_dir / "summary.json")
+    if result.playback_error:
+        return 2
     return 0 if received > 0 else 1
 
 

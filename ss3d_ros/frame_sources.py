@@ -12,6 +12,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from ss3d_core.io.bag_errors import reading_bag
 from ss3d_core.io.bag_images import choose_image_topic
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.io.video import iter_video_frames, video_fps
@@ -99,6 +100,9 @@ class SequenceSource:
 class BagSource:
     """Image messages of one topic of a rosbag2 (sqlite3 or MCAP), read with rosbags and replayed as recorded.
 
+    Every method raises :class:`ss3d_core.io.bag_errors.BagReadError` (a ``ValueError``) when the bag cannot be
+    opened or read; :meth:`frames` raises it where the damage is met, after the frames before it.
+
     Attributes:
         path: bag folder (or file).
         topic: image topic; ``None`` picks the first ``sensor_msgs/msg/Image`` topic.
@@ -119,13 +123,14 @@ class BagSource:
 
         Raises:
             ValueError: when the bag has no such topic, or ``topic`` is not an Image topic.
+            BagReadError: the bag cannot be opened or read.
         """
-        with self._reader() as reader:
+        with reading_bag(self.path), self._reader() as reader:
             return choose_image_topic(reader, self.topic, self.path)
 
     def first_camera_info(self, topic: str | None = None) -> bytes | None:
         """The first ``sensor_msgs/msg/CameraInfo`` of ``topic`` (default: the only CameraInfo topic), serialised."""
-        with self._reader() as reader:
+        with reading_bag(self.path), self._reader() as reader:
             infos = [c for c in reader.connections if c.msgtype == "sensor_msgs/msg/CameraInfo"
                      and (topic is None or c.topic == topic)]
             if not infos:
@@ -141,7 +146,7 @@ class BagSource:
 
     def frames(self) -> Iterator[PlaybackFrame]:
         topic = self.image_topic()
-        with self._reader() as reader:
+        with reading_bag(self.path), self._reader() as reader:
             connections = [c for c in reader.connections if c.topic == topic]
             for count, (connection, _, raw) in enumerate(reader.messages(connections=connections)):
                 if self.max_frames is not None and count >= self.max_frames:

@@ -26,8 +26,16 @@ from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReli
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from ss3d_core.backends import BackendUnavailable
 from ss3d_core.checkpoint import CheckpointError, bundled_checkpoint
-from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate, ResetReason, build_estimator
+from ss3d_core.estimator import (
+    MIN_TWIST_DT_S,
+    Estimator,
+    EstimatorConfig,
+    FrameEstimate,
+    ResetReason,
+    build_estimator,
+)
 from ss3d_core.pointcloud import depth_to_points
 from ss3d_ros import conversions, parameters
 from ss3d_ros.diagnostics import diagnostic_array, diagnostic_status
@@ -50,6 +58,10 @@ OUTPUT_QOS = QoSProfile(
     durability=QoSDurabilityPolicy.VOLATILE,
 )
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
+# Smallest image side accepted (pixels): the encoder's total stride (five stride-2 stages), i.e. one cell of its
+# coarsest feature map. A smaller image (1×1, a 3000×2 strip) has no structure to learn depth or motion from, and
+# a K learned in its pixels is meaningless; such frames are counted drops ("too_small").
+MIN_IMAGE_SIDE_PX = 32
 
 
 class SS3DNode(Node):
@@ -57,8 +69,11 @@ class SS3DNode(Node):
 
     def __init__(self, node_name: str = "ss3d", **kwargs: Any):
         super().__init__(node_name, **kwargs)
-        parameters.declare_all(self)
-        self.add_on_set_parameters_callback(parameters.validate_update)
+        try:
+            parameters.declare_all(self)
+        except parameters.ParameterError:
+            self.destroy_node()
+            raise
         self.stats = StreamStats()
         self.estimator: Estimator | None = None
         self.backend_name = ""
@@ -86,8 +101,15 @@ class SS3DNode(Node):
                 config=self._estimator_config(values),
                 num_threads=values["num_threads"] or None,
             )
-        except (CheckpointError, RuntimeError, ValueError, OSError) as err:
+        except BackendUnavailable as err:
+            self.get_logger().error(f"configure failed: backend '{values['backend']}' cannot run here: {err}")
+            return TransitionCallbackReturn.FAILURE
+        except (CheckpointError, OSError) as err:
             self.get_logger().error(f"configure failed: cannot load checkpoint '{checkpoint}': {err}")
+            return TransitionCallbackReturn.FAILURE
+        except (RuntimeError, ValueError) as err:
+            self.get_logger().error(f"configure failed: {type(err).__name__} while loading '{checkpoint}' on backend "
+                                    f"'{values['backend']}': {err}")
             return TransitionCallbackReturn.FAILURE
         self.backend_name = self.estimator.backend.name
         self.estimator.backend.warm_up()
@@ -129,6 +151,9 @@ class SS3DNode(Node):
         self._stop_stream()
         self._release()
         self._state = "finalized"
+        snapshot = self.stats.snapshot()
+        self.get_logger().info(f"shut down: inference stopped after {snapshot['frames_out']} published of "
+                               f"{snapshot['frames_in']} received frames")
         return super().on_shutdown(state)
 
     def _stop_stream(self) -> None:
@@ -192,7 +217,15 @@ class SS3DNode(Node):
         except conversions.ImageConversionError as err:
             self._drop(err.reason, str(err))
             return
+        if min(rgb.shape[:2]) < MIN_IMAGE_SIDE_PX:
+            self._drop("too_small", f"image {rgb.shape[1]}×{rgb.shape[0]} is below {MIN_IMAGE_SIDE_PX} pixels a side")
+            return
         values = parameters.current_values(self)
+        camera_frame = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME
+        if camera_frame == values["odom_frame_id"]:
+            self._drop("frame_id_conflict", f"the image's frame_id {camera_frame!r} equals odom_frame_id; set "
+                       "camera_frame_id to the camera's optical frame")
+            return
         estimator.config = replace(
             estimator.config,
             gap_threshold_s=values["gap_threshold_s"],
@@ -200,14 +233,28 @@ class SS3DNode(Node):
             metric_scale=values["metric_scale"] or None,
         )
         distortion = self._apply_camera_info(estimator, values["use_camera_info"])
-        estimate = estimator.estimate(rgb, conversions.stamp_to_ns(msg.header.stamp))
-        if estimate.reset_reason not in (None, ResetReason.FIRST_FRAME):
-            self.stats.event(f"odometry_reset_{estimate.reset_reason.value}")
-            self.get_logger().warning(
-                f"odometry restarted (segment {estimate.segment}): {estimate.reset_reason.value}"
-            )
-        self._publish(msg, estimate, rgb, values, distortion)
+        stamp_ns = conversions.stamp_to_ns(msg.header.stamp)
+        estimate = estimator.estimate(rgb, stamp_ns)
+        self._report_stream_events(estimate, stamp_ns)
+        self._publish(msg, estimate, rgb, values, distortion, camera_frame)
         self.stats.published((time.monotonic() - received_at) * 1e3, estimate.inference_ms)
+
+    def _report_stream_events(self, estimate: FrameEstimate, stamp_ns: int) -> None:
+        """Count odometry restarts and omitted twists; warn about them, throttled per kind."""
+        if stamp_ns == 0:
+            self.stats.event("stamp_zero")
+            self._warn_throttled("stamp_zero", "image header.stamp is zero: the camera driver leaves stamps unset, "
+                                 "so frames cannot be chained in time and odometry restarts at every frame (depth is "
+                                 "still published); stamp the images at capture")
+        reason = estimate.reset_reason
+        if reason not in (None, ResetReason.FIRST_FRAME):
+            self.stats.event(f"odometry_reset_{reason.value}")
+            if stamp_ns != 0:
+                self._warn_throttled(f"reset_{reason.value}",
+                                     f"odometry restarted (segment {estimate.segment}): {reason.value}")
+        elif reason is None and estimate.twist is None:
+            self._warn_throttled("twist_omitted", f"frames {estimate.dt_s * 1e6:.0f} µs apart (under "
+                                 f"{MIN_TWIST_DT_S * 1e3:g} ms): twist omitted (published as zero), pose kept")
 
     def _apply_camera_info(self, estimator: Estimator, use_camera_info: bool) -> tuple[str, tuple[float, ...]]:
         info = self._camera_info
@@ -241,10 +288,11 @@ class SS3DNode(Node):
         rgb: np.ndarray,
         values: dict[str, Any],
         distortion: tuple[str, tuple[float, ...]],
+        camera_frame: str,
     ) -> None:
         header = Header()
         header.stamp = msg.header.stamp
-        header.frame_id = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME
+        header.frame_id = camera_frame
         depth = estimate.depth
         h, w = depth.shape
         self._pubs["depth"].publish(conversions.depth_to_image_msg(depth, header, values["depth_encoding"]))

@@ -1,20 +1,37 @@
 """The node's parameters: one table with descriptors (description, unit, range, choices) and validation.
 
 Defaults here equal ``config/ss3d.yaml`` (a test checks it). ``read_only`` parameters are fixed at start-up
-(they select and load the model); the others may be changed at run time with ``ros2 param set`` and are validated
-before they take effect.
+(they select and load the model); the others may be changed at run time with ``ros2 param set``.
+
+Start-up values (``-p name:=value``, ``--params-file``) and run-time sets pass the same checks, in this order:
+the type (each parameter keeps the type of its default; the descriptors are declared with ``dynamic_typing`` so that
+this module, not rclpy, answers a wrong type with the expected type and an example), the range (rclpy, from the
+descriptor's ``integer_range``/``floating_point_range``, so that tools see it too), the choices, and the rules that
+tie parameters together (:func:`consistency_error`). A bad start-up value raises :class:`ParameterError`; a bad
+run-time set is refused with the same reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
 BACKEND_CHOICES = ("auto", "torch", "torch-cuda", "onnxruntime")
 DEPTH_ENCODINGS = ("32FC1", "16UC1")  # REP 118
 OUTPUT_SIZES = ("network", "input")
+# ROS 2 parameter type names of the Python types used here (rcl_interfaces/ParameterType).
+_TYPE_NAMES = {bool: "bool", int: "integer", float: "double", str: "string"}
+# Precedes the callback's or descriptor check's reason in rclpy's InvalidParameterValueException message.
+_RCLPY_REASON_MARKER = "Reason: "
+
+
+class ParameterError(ValueError):
+    """A parameter value given at start-up that the node refuses; the message names the parameter, the value and
+    what is allowed (one line)."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +47,14 @@ class ParamSpec:
     read_only: bool = False
 
     def descriptor(self) -> ParameterDescriptor:
-        """rcl_interfaces descriptor shown by ``ros2 param describe``."""
+        """rcl_interfaces descriptor shown by ``ros2 param describe``.
+
+        ``dynamic_typing`` is set so that rclpy leaves the type check to :meth:`validate` (whose message says what
+        is expected); the type stays fixed all the same.
+        """
         text = self.description + (f" Unit: {self.unit}." if self.unit else "")
-        constraints = f"one of {', '.join(self.choices)}" if self.choices else ""
-        desc = ParameterDescriptor(description=text, additional_constraints=constraints, read_only=self.read_only)
+        desc = ParameterDescriptor(description=text, additional_constraints=self.allowed(),
+                                   read_only=self.read_only, dynamic_typing=True)
         if self.value_range is not None:
             lo, hi = self.value_range
             if isinstance(self.default, bool):
@@ -44,14 +65,30 @@ class ParamSpec:
                 desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
         return desc
 
+    def allowed(self) -> str:
+        """What values are allowed, in words (``one of a, b``, ``a double in [0.0, 1.0]``, ``a string``)."""
+        type_name = _TYPE_NAMES[type(self.default)]
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        if self.value_range is not None and not isinstance(self.default, bool):
+            lo, hi = self.value_range
+            return f"{'an' if type_name == 'integer' else 'a'} {type_name} in [{lo}, {hi}]"
+        return f"a {type_name}"
+
     def validate(self, value: Any) -> str | None:
-        """Return an error message, or ``None`` when ``value`` is acceptable."""
+        """Return an error message naming the parameter, the value and what is allowed, or ``None`` when ``value``
+        is acceptable on its own (see :func:`consistency_error` for the rules between parameters)."""
+        expected = type(self.default)
+        if type(value) is not expected:
+            got = _TYPE_NAMES.get(type(value), "not set" if value is None else type(value).__name__)
+            hint = f" (write {float(value)!r})" if expected is float and type(value) is int else ""
+            return f"{self.name} must be {self.allowed()}, got {got} {value!r}{hint}"
         if self.choices and value not in self.choices:
-            return f"{self.name} must be one of {self.choices}, got {value!r}"
+            return f"{self.name} must be {self.allowed()}, got {value!r}"
         if self.value_range is not None and not isinstance(value, bool):
             lo, hi = self.value_range
             if not lo <= value <= hi:
-                return f"{self.name} must be in [{lo}, {hi}], got {value}"
+                return f"{self.name} must be {self.allowed()}, got {value!r}"
         return None
 
 
@@ -69,12 +106,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("square_pixels", True, "Publish learned intrinsics with fx = fy in input-image pixels (the network "
               "cannot see the source aspect ratio).", read_only=True),
     ParamSpec("use_camera_info", False, "Use K from the camera_info topic instead of the learned intrinsics."),
-    ParamSpec("camera_frame_id", "", "Frame of depth/camera_info and odometry child; empty = the image's frame_id."),
-    ParamSpec("odom_frame_id", "odom", "Odometry frame (REP 105), x forward / z up, level with the first camera pose."),
+    ParamSpec("camera_frame_id", "", "Frame of depth/camera_info and odometry child; empty = the image's frame_id. "
+              "Must differ from odom_frame_id."),
+    ParamSpec("odom_frame_id", "odom", "Odometry frame (REP 105), x forward / z up, level with the first camera pose; "
+              "not empty."),
     ParamSpec("publish_tf", True, "Broadcast odom -> camera TF (needs tf2_ros; disable if the camera frame already "
               "has a parent in your TF tree)."),
     ParamSpec("depth_encoding", "32FC1", "REP 118 depth encoding: 32FC1 (metres or relative units, NaN invalid) or "
-              "16UC1 (millimetres, 0 invalid; only meaningful with metric_scale > 0).", choices=DEPTH_ENCODINGS),
+              "16UC1 (millimetres, 0 invalid; needs metric_scale > 0).", choices=DEPTH_ENCODINGS),
     ParamSpec("output_size", "network", "Depth resolution: the network's, or resized to the input image.",
               choices=OUTPUT_SIZES),
     ParamSpec("metric_scale", 0.0, "Metres per network depth unit; 0 = publish relative (up-to-scale) depth and "
@@ -92,28 +131,92 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("autostart", True, "Configure and activate the lifecycle node at start-up.", read_only=True),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
+# Parameters whose value must not be an empty string (the odometry frame names the parent of every pose).
+NON_EMPTY = ("odom_frame_id",)
 
 
-def declare_all(node: Any) -> None:
-    """Declare every parameter of :data:`PARAMETERS` on ``node`` with its descriptor."""
-    for spec in PARAMETERS:
-        node.declare_parameter(spec.name, spec.default, spec.descriptor())
+def consistency_error(values: Mapping[str, Any]) -> str | None:
+    """The first rule between parameters that ``values`` (``{name: value}`` of every parameter) breaks, or ``None``.
+
+    Rules: ``odom_frame_id`` is not empty; ``camera_frame_id``, when set, differs from ``odom_frame_id`` (odometry
+    of a frame relative to itself is no pose); ``16UC1`` depth (millimetres, REP 118) needs ``metric_scale > 0``
+    (without it the depth is in the network's relative unit, and "millimetres" would be that unit times 1000).
+    """
+    for name in NON_EMPTY:
+        if not values[name]:
+            return f"{name} must not be empty (REP 105; the default is {SPECS[name].default!r})"
+    if values["camera_frame_id"] and values["camera_frame_id"] == values["odom_frame_id"]:
+        return (f"camera_frame_id and odom_frame_id must differ, both are {values['odom_frame_id']!r} "
+                "(the odometry is the camera's pose in the odom frame)")
+    if values["depth_encoding"] == "16UC1" and not values["metric_scale"] > 0:
+        return (f"depth_encoding 16UC1 (millimetres) needs metric_scale > 0 (metres per network unit), got "
+                f"metric_scale {values['metric_scale']!r}; without a metric scale use 32FC1 (relative units)")
+    return None
 
 
-def validate_update(parameters: list[Any]) -> SetParametersResult:
-    """``add_on_set_parameters_callback`` hook: reject unknown names, wrong types and out-of-range values."""
+def validate_update(parameters: list[Any], current: Mapping[str, Any] | None = None) -> SetParametersResult:
+    """Check parameters about to be set (an ``add_on_set_parameters_callback`` hook).
+
+    Args:
+        parameters: ``rclpy.parameter.Parameter`` objects being set; names outside :data:`PARAMETERS` (rclpy's own,
+            such as ``use_sim_time``) pass.
+        current: ``{name: value}`` of every parameter before the update, to check the rules between parameters on
+            the values after it (:func:`consistency_error`); ``None`` skips those rules (while declaring).
+
+    Returns:
+        ``SetParametersResult``: refused with a reason naming the parameter, the value and what is allowed.
+    """
     for param in parameters:
         spec = SPECS.get(param.name)
-        if spec is None:
-            continue  # parameters of rclpy itself (use_sim_time, ...)
-        value = param.value
-        if type(value) is not type(spec.default):
-            return SetParametersResult(successful=False,
-                                       reason=f"{param.name} must be {type(spec.default).__name__}, got {value!r}")
-        error = spec.validate(value)
+        error = spec.validate(param.value) if spec is not None else None
+        if error:
+            return SetParametersResult(successful=False, reason=error)
+    if current is not None:
+        error = consistency_error({**current, **{p.name: p.value for p in parameters if p.name in SPECS}})
         if error:
             return SetParametersResult(successful=False, reason=error)
     return SetParametersResult(successful=True)
+
+
+def _declare_error(spec: ParamSpec, err: Exception) -> ParameterError:
+    """One-line :class:`ParameterError` from rclpy's refusal to declare ``spec`` with its start-up value.
+
+    rclpy words it ``Invalid parameter value (V) for parameter. Reason: R: NAME``; ``R`` is this module's message,
+    or rclpy's own for a range check, which then gets what is allowed in front.
+    """
+    reason = str(err).split(_RCLPY_REASON_MARKER, 1)[-1].removesuffix(f": {spec.name}")
+    if not reason.startswith(spec.name + " "):
+        reason = f"{spec.name} must be {spec.allowed()} ({reason})"
+    return ParameterError(reason)
+
+
+def declare_all(node: Any) -> Callable[[list[Any]], SetParametersResult]:
+    """Declare every parameter of :data:`PARAMETERS` on ``node`` with its descriptor, validating the start-up values
+    (overrides from ``-p``, ``--params-file`` or ``parameter_overrides``) exactly as run-time sets are validated.
+
+    Registers the validation callback on ``node`` before declaring (so the start-up values pass through it) and
+    returns it.
+
+    Raises:
+        ParameterError: a start-up value of the wrong type, out of range, not among the choices, or breaking a rule
+            between parameters (:func:`consistency_error`).
+    """
+    declared = False
+
+    def on_set(parameters: list[Any]) -> SetParametersResult:
+        return validate_update(parameters, current_values(node) if declared else None)
+
+    node.add_on_set_parameters_callback(on_set)
+    for spec in PARAMETERS:
+        try:
+            node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        except (InvalidParameterValueException, InvalidParameterTypeException) as err:
+            raise _declare_error(spec, err) from None
+    error = consistency_error(current_values(node))
+    if error:
+        raise ParameterError(error)
+    declared = True
+    return on_set
 
 
 def current_values(node: Any) -> dict[str, Any]:

@@ -87,15 +87,23 @@ def _markdown(report: dict) -> str:
         f"| latency p50 / p95 (ms) | {_fmt(s['latency_ms']['p50'])} / {_fmt(s['latency_ms']['p95'])} |",
         f"| frames without output | {s['drops']['frames_without_output']} |",
     ]
+    if s.get("playback_error"):
+        lines += ["", f"**Playback stopped early**: {s['playback_error']}"]
+    warnings = [(report.get(section) or {}).get("warning") for section in ("pose", "depth")]
+    warnings = [w for w in warnings if w]
+    if warnings:
+        lines += ["", "## warnings", "", *[f"- {w}" for w in warnings]]
     for section in ("pose", "depth"):
         if report.get(section):
             lines += ["", f"## {section}", "", "| metric | value |", "|---|---|"]
-            lines += [f"| {k} | {_fmt(v)} |" for k, v in report[section].items()]
+            lines += [f"| {k} | {_fmt(v)} |" for k, v in report[section].items() if k != "warning"]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Replay, record, score; exit 0 when outputs came back, 1 when none did or the node failed, 2 on bad input."""
+    """Replay, record, score; exit 0 when outputs came back, 1 when none did or the node failed, 2 on bad input
+    (a bag, topic or ground truth that cannot be read: one line naming the file and the cause; a bag damaged
+    mid-file stops playback there, and the report of what was played is still written)."""
     logging.basicConfig(level=logging.INFO, format="[ss3d_replay] %(message)s")
     args = parse_args(argv)
     source = BagSource(Path(args.bag), topic=args.topic, max_frames=args.max_frames)
@@ -130,11 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         report["pose"] = score_pose(result.outputs, gt_traj)
     if gt_depth is not None:
         report["depth"] = score_depth(result.outputs, gt_depth, args.depth_cap_m)
+    for section in ("pose", "depth"):
+        if (report.get(section) or {}).get("warning"):
+            LOG.warning("%s", report[section]["warning"])
     report["files"] = {**write_figures(result, out_dir, Path(args.bag).name), "bag": str(out_dir / "outputs_mcap"),
                        "node_log": str(result.node_log)}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     (out_dir / "report.md").write_text(_markdown(report))
     LOG.info("report: %s", out_dir / "report.json")
+    if result.playback_error:
+        return 2
     return 0 if report["stream"]["messages_received"]["depth"] > 0 else 1
 
 

@@ -16,11 +16,41 @@ import transforms3d
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START
 from ss3d_core.evaluation.depth_metrics import aggregate_depth, depth_metrics, select_depth_cap
 from ss3d_core.evaluation.pose_metrics import aggregate_pose, ate_sim3, relative_pose_errors
+from ss3d_core.io.bag_errors import reading_bag
 from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S
 from ss3d_ros.conversions import image_msg_to_depth_m
 from ss3d_ros.output_recorder import RecordedOutputs
 
 NS_PER_S = 1_000_000_000
+# Below this fraction of output frames with a ground-truth match the report warns (with both time ranges): so few
+# matches mean a clock or time-base mismatch, or ground truth of another run, far more often than a short gap.
+MIN_GT_MATCH_FRACTION = 0.5
+
+
+def _time_range_s(stamps_ns: list[int] | np.ndarray) -> str:
+    """``[first, last] s`` of integer-nanosecond stamps, or ``no stamps``."""
+    if len(stamps_ns) == 0:
+        return "no stamps"
+    return f"[{min(stamps_ns) / NS_PER_S:.3f}, {max(stamps_ns) / NS_PER_S:.3f}] s"
+
+
+def match_warning(kind: str, n_matched: int, output_stamps_ns: list[int], gt_stamps_ns: list[int] | np.ndarray,
+                  gt_source: str) -> str | None:
+    """A warning when fewer than :data:`MIN_GT_MATCH_FRACTION` of the outputs found ground truth, else ``None``.
+
+    Args:
+        kind: what was matched (``pose``, ``depth``), for the message.
+        n_matched: outputs with ground truth within the association tolerance.
+        output_stamps_ns: stamps of all outputs of that kind (integer nanoseconds).
+        gt_stamps_ns: stamps of the ground truth (integer nanoseconds).
+        gt_source: where the ground truth came from (file or topic), for the message.
+    """
+    total = len(output_stamps_ns)
+    if total == 0 or n_matched >= MIN_GT_MATCH_FRACTION * total:
+        return None
+    return (f"only {n_matched} of {total} output frames found a ground-truth {kind} within "
+            f"{DEFAULT_MAX_TIME_DIFF_S * 1e3:g} ms: outputs span {_time_range_s(output_stamps_ns)}, ground truth "
+            f"({gt_source}) spans {_time_range_s(gt_stamps_ns)}; a clock or time-base mismatch?")
 
 
 @dataclass(frozen=True)
@@ -77,11 +107,12 @@ def trajectory_from_bag(bag: Path, topic: str, child_frame: str | None = None) -
 
     Raises:
         ValueError: unknown topic, unsupported type, or a TF topic without ``child_frame``.
+        ss3d_core.io.bag_errors.BagReadError: the bag cannot be opened or read.
     """
     from rosbags.highlevel import AnyReader
 
     stamps, poses = [], []
-    with AnyReader([Path(bag)]) as reader:
+    with reading_bag(bag), AnyReader([Path(bag)]) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections:
             raise ValueError(f"{bag}: no topic {topic}")
@@ -108,11 +139,16 @@ def trajectory_from_bag(bag: Path, topic: str, child_frame: str | None = None) -
 
 
 def depth_from_bag(bag: Path, topic: str) -> dict[int, np.ndarray]:
-    """``{stamp_ns: H×W float32 metres, NaN invalid}`` of a depth image topic (REP 118 encodings)."""
+    """``{stamp_ns: H×W float32 metres, NaN invalid}`` of a depth image topic (REP 118 encodings).
+
+    Raises:
+        ValueError: unknown topic or a message that is not a REP 118 depth image.
+        ss3d_core.io.bag_errors.BagReadError: the bag cannot be opened or read.
+    """
     from rosbags.highlevel import AnyReader
 
     depth: dict[int, np.ndarray] = {}
-    with AnyReader([Path(bag)]) as reader:
+    with reading_bag(bag), AnyReader([Path(bag)]) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections:
             raise ValueError(f"{bag}: no topic {topic}")
@@ -128,7 +164,13 @@ def _is_segment_start(T_odom_camera: np.ndarray) -> bool:
 
 
 def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str, object]:
-    """Relative errors over consecutive output frames and Sim(3) ATE over the longest odometry segment."""
+    """Relative errors over consecutive output frames and Sim(3) ATE over the longest odometry segment.
+
+    Returns:
+        The :func:`~ss3d_core.evaluation.pose_metrics.aggregate_pose` keys, ``n_frames`` (odometry outputs),
+        ``n_frames_with_gt`` (those with a ground-truth pose within 20 ms), ``gt_source``, ``ate_m`` and, when under
+        :data:`MIN_GT_MATCH_FRACTION` of the frames found ground truth, ``warning`` with both time ranges.
+    """
     odometry = sorted(outputs.odometry, key=lambda x: x[0])
     stamps = [s for s, _ in odometry]
     estimates: list[np.ndarray | None] = [T for _, T in odometry]
@@ -137,8 +179,12 @@ def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str,
     # A pair straddling an odometry restart has no estimated motion.
     errors = [None if _is_segment_start(estimates[i + 1]) else e for i, e in enumerate(errors)]
     result = aggregate_pose(errors)
+    result["n_frames"] = len(stamps)
     result["n_frames_with_gt"] = sum(g is not None for g in gts)
     result["gt_source"] = gt.source
+    warning = match_warning("pose", result["n_frames_with_gt"], stamps, gt.stamps_ns, gt.source)
+    if warning:
+        result["warning"] = warning
     segments: list[list[int]] = []
     for i, T in enumerate(estimates):
         if i == 0 or _is_segment_start(T):
@@ -156,7 +202,9 @@ def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str,
 
 
 def score_depth(outputs: RecordedOutputs, gt_depth: dict[int, np.ndarray], cap_m: float | None) -> dict[str, object]:
-    """Median-scaled depth metrics of every recorded depth image with a GT image within 20 ms."""
+    """Median-scaled depth metrics of every recorded depth image with a GT image within 20 ms; ``n_frames`` counts
+    the recorded depth images, and ``warning`` (both time ranges) is set when under :data:`MIN_GT_MATCH_FRACTION`
+    of them found a GT image."""
     gt_stamps = np.array(sorted(gt_depth), dtype=np.int64)
     pairs = []
     for stamp, pred in outputs.depth.items():
@@ -168,4 +216,8 @@ def score_depth(outputs: RecordedOutputs, gt_depth: dict[int, np.ndarray], cap_m
     cap, reason = select_depth_cap([g for _, g in pairs], override_m=cap_m)
     result = aggregate_depth([depth_metrics(pred, gt, cap) for pred, gt in pairs])
     result["cap_m"], result["cap_reason"] = cap, reason
+    result["n_frames"] = len(outputs.depth)
+    warning = match_warning("depth image", len(pairs), list(outputs.depth), gt_stamps, "depth topic")
+    if warning:
+        result["warning"] = warning
     return result

@@ -17,6 +17,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, Image
 
+from ss3d_core.io.bag_errors import BagReadError
 from ss3d_ros.frame_sources import PlaybackFrame
 from ss3d_ros.node import SENSOR_QOS
 from ss3d_ros.node_process import NodeProcess
@@ -48,6 +49,7 @@ class SessionResult:
         wall_s: duration of the playback (first publish to last output or drain timeout), seconds.
         node_log: the node's log file.
         bag_dir: the recorded rosbag2 (MCAP) folder, or ``None``.
+        playback_error: why playback stopped before the end of the input (a bag damaged mid-file), or ``None``.
     """
 
     published: dict[int, float] = field(default_factory=dict)
@@ -56,6 +58,7 @@ class SessionResult:
     wall_s: float = 0.0
     node_log: Path | None = None
     bag_dir: Path | None = None
+    playback_error: str | None = None
 
 
 def run_session(
@@ -80,6 +83,10 @@ def run_session(
         ready_timeout_s: how long to wait for the node to come up.
         camera_info: a serialised ``sensor_msgs/CameraInfo`` published on ``camera_info_in`` before every frame
             (for ``use_camera_info``), or ``None``.
+
+    A :class:`~ss3d_core.io.bag_errors.BagReadError` raised by ``frames`` mid-playback stops playback there: the
+    outputs of the frames already played are still collected, the node is stopped, and the reason is in
+    :attr:`SessionResult.playback_error`.
 
     Raises:
         SessionError: with the tail of the node's log, if it fails to start or dies.
@@ -121,7 +128,11 @@ def run_session(
             return stamp_ns in recorder.outputs.arrivals["depth"]
 
         start = time.monotonic()
-        play(frames, publish, rate, output_arrived=output_arrived, on_published=on_published)
+        try:
+            play(frames, publish, rate, output_arrived=output_arrived, on_published=on_published)
+        except BagReadError as err:
+            result.playback_error = str(err)
+            LOG.error("playback stopped after %d frame(s): %s", len(result.published), err)
         _drain(result, recorder, process)
         time.sleep(FINAL_DIAGNOSTICS_WAIT_S)
         arrivals = list(recorder.outputs.arrivals["depth"].values())
@@ -190,6 +201,7 @@ def summarise(result: SessionResult) -> dict[str, object]:
         },
         "node": {k: out.diagnostics[k] for k in ("backend", "inference_p50_ms") if k in out.diagnostics},
         "wall_s": result.wall_s,
+        "playback_error": result.playback_error,
     }
     if out.camera_info is not None:
         K, w, h = out.camera_info

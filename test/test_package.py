@@ -54,6 +54,29 @@ def test_params_file_matches_declared_defaults():
         assert spec.description
 
 
+def test_readme_states_the_limits_the_code_and_transport_profile_set():
+    """The documented limits are the real ones: the shared-memory segment of the shipped Fast DDS profile (the largest
+    frame that reaches the node), the smallest image side and the shortest twist time step."""
+    import xml.etree.ElementTree as ET
+
+    from ss3d_core.estimator import MIN_TWIST_DT_S
+    from ss3d_ros.node import MIN_IMAGE_SIDE_PX
+
+    readme = (REPO / "README.md").read_text()
+    limits = readme[readme.index("## Limits and troubleshooting"):]
+    limits = " ".join(limits[: limits.index("\n## ", 1)].split())  # line breaks do not matter
+    profile = ET.parse(REPO / "config" / "fastdds_large_messages.xml").getroot()
+    namespace = {"dds": "http://www.eprosima.com"}
+    segment = int(profile.find(".//dds:segment_size", namespace).text)
+    assert int(profile.find(".//dds:maxMessageSize", namespace).text) == segment
+    assert f"{segment // 2**20} MiB shared-memory segment" in limits
+    fits, too_big = 3840 * 2160 * 3, 4000 * 3000 * 3
+    assert fits < segment < too_big
+    assert f"({fits / 1e6:.1f} MB) passes" in limits and f"({too_big / 1e6:.0f} MB) never arrives" in limits
+    assert f"under {MIN_IMAGE_SIDE_PX} pixels a side" in limits
+    assert f"less than {MIN_TWIST_DT_S * 1e3:g} ms apart" in limits
+
+
 def test_rviz_config_shows_depth_cloud_and_odometry():
     displays = yaml.safe_load((REPO / "config" / "ss3d.rviz").read_text())["Visualization Manager"]["Displays"]
     classes = {d["Class"] for d in displays}

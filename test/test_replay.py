@@ -115,3 +115,26 @@ def test_score_depth_and_tum_trajectory_reader(tmp_path):
     (tmp_path / "bad.txt").write_text("1.0 2.0 3.0\n")
     with pytest.raises(ValueError):
         trajectory_from_tum_file(tmp_path / "bad.txt")
+
+
+def test_ground_truth_that_matches_no_output_is_counted_and_warned():
+    seq = TumSequence.load(PAIR)
+    stamps = [int(round(seq.rgb[i][0] * 1e9)) for i in range(2)]
+    poses = [seq.gt_pose_for_frame(i) for i in range(2)]
+    offset_ns = 1_700_000_000 * 10**9  # ground truth on another clock (a 1.7e9 s offset)
+    gt = GroundTruthTrajectory(np.array([int(t * 1e9) + offset_ns for t in seq.gt_stamps]), seq.gt_poses, "gt.txt")
+    result = score_pose(_outputs_from(poses, stamps), gt)
+    assert result["n_frames"] == 2 and result["n_frames_with_gt"] == 0 and result["rot_err_deg"] is None
+    warning = result["warning"]
+    assert "only 0 of 2 output frames found a ground-truth pose" in warning and "gt.txt" in warning
+    assert f"[{stamps[0] / 1e9:.3f}, {stamps[1] / 1e9:.3f}] s" in warning  # both time ranges
+    assert f"{(stamps[0] + offset_ns) / 1e9:.3f}" in warning
+    # Matching ground truth: counted, no warning.
+    matched = score_pose(_outputs_from(poses, stamps), GroundTruthTrajectory(
+        np.array([int(t * 1e9) for t in seq.gt_stamps]), seq.gt_poses, "gt.txt"))
+    assert matched["n_frames_with_gt"] == 2 and "warning" not in matched
+    # Depth ground truth on another clock likewise.
+    out = RecordedOutputs()
+    out.depth = {stamps[0]: np.ones((4, 4), np.float32)}
+    depth = score_depth(out, {stamps[0] + offset_ns: np.ones((4, 4), np.float32)}, cap_m=None)
+    assert depth["n_images"] == 0 and "only 0 of 1 output frames found a ground-truth depth image" in depth["warning"]

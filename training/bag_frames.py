@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from rosbags.highlevel import AnyReader
 
+from ss3d_core.io.bag_errors import reading_bag
 from ss3d_core.io.bag_images import choose_image_topic
 from ss3d_core.io.image_message import NANOSECONDS_PER_SECOND, ImageConversionError, image_msg_to_rgb8, stamp_to_ns
 
@@ -45,6 +46,8 @@ def iter_bag_frames(
 
     Raises:
         ValueError: ``target_rate_hz <= 0``, or the bag has no usable image topic (``topic`` not an Image topic).
+        ss3d_core.io.bag_errors.BagReadError: (a ``ValueError``) the bag cannot be opened, or is damaged where the
+            reading reached (frames before that point have been yielded).
     """
     if not target_rate_hz > 0:
         raise ValueError(f"target_rate_hz must be > 0, got {target_rate_hz}")
@@ -52,7 +55,7 @@ def iter_bag_frames(
     last_kept: int | None = None
     skipped: dict[str, int] = {}
     backwards = 0
-    with AnyReader([Path(path)]) as reader:
+    with reading_bag(path), AnyReader([Path(path)]) as reader:
         chosen = choose_image_topic(reader, topic, path)
         connections = [c for c in reader.connections if c.topic == chosen]
         for connection, _, raw in reader.messages(connections=connections):

@@ -19,6 +19,11 @@ from ss3d_core.pose import twist_from_relative_pose
 from ss3d_core.preprocess import to_network_input, validate_rgb8
 
 OUTPUT_SIZES = ("network", "input")
+# Shortest time step a twist is computed over (seconds): 1 ms is a 1 kHz camera, faster than any stream this
+# estimator keeps up with. Over a shorter step (mis-stamped frames, 1 µs apart say) the finite difference turns
+# network noise into thousands of units per second, so the twist is omitted (counted as ``twist_omitted_short_dt``)
+# while the pose is still chained.
+MIN_TWIST_DT_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,10 @@ class Estimator:
             self.odometry.integrate(T_prev_cur)
             self.intrinsics.update(prediction.intrinsics_norm)
             dt_s = (int(stamp_ns) - self._prev_stamp_ns) * 1e-9
-            twist = twist_from_relative_pose(T_prev_cur, dt_s)
+            if dt_s >= MIN_TWIST_DT_S:
+                twist = twist_from_relative_pose(T_prev_cur, dt_s)
+            else:
+                self.counters["twist_omitted_short_dt"] += 1
 
         depth = prediction.depth * np.float32(scale)
         if self.config.output_size == "input" and depth.shape != (height, width):

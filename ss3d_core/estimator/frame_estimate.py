@@ -39,7 +39,7 @@ class FrameEstimate:
         T_prev_cur: ``4×4`` float64 motion since the previous frame, or ``None`` on a reset.
         dt_s: seconds since the previous frame (``None`` on a reset).
         twist: ``(linear, angular)`` mean velocity since the previous frame in the camera frame (depth unit/s,
-            rad/s), or ``None`` on a reset.
+            rad/s), or ``None`` on a reset or when ``dt_s`` is under ``MIN_TWIST_DT_S`` (see the estimator).
         K: ``3×3`` float64 intrinsics in pixels at the depth image size.
         intrinsics_source: see :class:`IntrinsicsSource`.
         input_size: ``(width, height)`` of the input image, pixels.

@@ -6,8 +6,11 @@ Example::
     python -m ss3d_core.evaluation --checkpoint out/ckpt/ss3d_small --sequences seq1 seq2 --output r.json
 
 Writes ``report.json``, ``report.md`` (same folder, same stem) and PNG figures in ``figures/`` next to them.
-Exit status: 0 on success, 2 on bad arguments (unknown paths, unreadable checkpoint, unavailable backend),
-1 on an unexpected failure during the run.
+A sequence that cannot be read (a file that does not decode, 8-bit depth, a depth image of another size than its
+image, malformed text files) is skipped and listed under ``failed`` with the reason; an empty sequence is listed
+under ``warnings``; every other sequence is scored and reported.
+Exit status: 0 when at least one sequence was scored, 1 when none could be (the report is still written) or on an
+unexpected failure, 2 on bad arguments (unknown paths, unreadable checkpoint, unavailable backend).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +126,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ss3d_core.estimator import Estimator, EstimatorConfig
     from ss3d_core.evaluation.baselines.colmap_selfcalib import colmap_available
     from ss3d_core.evaluation.report import build_report, write_json, write_markdown
-    from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS, RunOptions, run_sequence
-    from ss3d_core.io.tum_sequence import TumSequence, find_sequences
+    from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS, RunOptions
+    from ss3d_core.io.tum_sequence import find_sequences
 
     try:
-        sequences = [TumSequence.load(folder) for folder in find_sequences(args.sequences)]
-    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        folders = find_sequences(args.sequences)
+    except (FileNotFoundError, NotADirectoryError) as err:
         parser.error(f"--sequences: {err}")
     checkpoint = str(args.checkpoint or bundled_checkpoint())
     try:
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"--checkpoint/--backend: cannot load {checkpoint} on {args.backend}: {err}")
     config = EstimatorConfig()  # the node's defaults; gap_threshold_s is set per sequence by the runner
     LOG.info("checkpoint %s on %s (%dx%d); %d sequence(s)", checkpoint, backend.name, *backend.input_size,
-             len(sequences))
+             len(folders))
 
     if not args.no_colmap:
         available, detail = colmap_available()
@@ -153,21 +157,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         estimator=config,
         gap_threshold_s=args.gap_threshold_s,
     )
-    outcomes = []
     start = time.perf_counter()
-    for sequence in sequences:
-        LOG.info("sequence %s: %d frames", sequence.name, len(sequence.rgb))
-        outcome = run_sequence(sequence, lambda cfg: Estimator(backend, metadata.intrinsics_prior, cfg), options)
-        depth, pose = outcome.result["depth"] or {}, outcome.result["pose"] or {}
-        LOG.info("  %s: gap threshold %.3g s, AbsRel %s, rot %s deg (identity %s), tdir %s deg, fx err %s, "
-                 "colmap %s", sequence.name, outcome.result["settings"]["gap_threshold_s"],
-                 depth.get("abs_rel"), pose.get("rot_err_deg"),
-                 (outcome.result["baselines"]["identity_pose"]["pose"] or {}).get("rot_err_deg"),
-                 pose.get("tdir_err_deg"),
-                 (outcome.intrinsics or {}).get("fx_rel_err"),
-                 outcome.result["baselines"]["colmap_selfcalib"].get("status"))
-        outcomes.append(outcome)
+    def estimator_factory(cfg: EstimatorConfig) -> Estimator:
+        return Estimator(backend, metadata.intrinsics_prior, cfg)
 
+    outcomes, failed, warnings = _run_sequences(folders, lambda sequence: _score(sequence, estimator_factory, options))
     settings = {
         "backend": backend.name,
         "network_input_size": list(backend.input_size),
@@ -188,14 +182,64 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "versions": _versions(),
         "seconds": round(time.perf_counter() - start, 2),
     }
-    report = build_report(checkpoint, outcomes, settings)
+    report = build_report(checkpoint, outcomes, settings, failed=failed, warnings=warnings)
     output: Path = args.output
     figures = _write_figures(outcomes, output.parent / FIGURES_DIR, args.figures) if args.figures else []
     write_json(report, output)
     markdown = output.with_suffix(".md")
     write_markdown(report, markdown, [str(p.relative_to(output.parent)) for p in figures])
     LOG.info("wrote %s, %s and %d figure(s) in %.1f s", output, markdown, len(figures), time.perf_counter() - start)
+    if not outcomes:
+        LOG.error("no sequence could be scored (%d failed, %d empty)", len(failed), len(warnings))
+        return EXIT_FAILURE
     return EXIT_OK
+
+
+def _run_sequences(
+    folders: list[Path], score: Callable[[Any], Any]
+) -> tuple[list[Any], dict[str, str], list[str]]:
+    """Load and ``score`` each sequence folder, isolating read failures.
+
+    Returns:
+        ``(outcomes, failed, warnings)``: the :class:`SequenceOutcome` of each scored sequence; ``{name: reason}`` of
+        the sequences that could not be read (malformed files, undecodable or 8-bit images, depth of another size
+        than its image); and a warning per empty sequence (no frame in ``rgb.txt``).
+    """
+    import yaml
+
+    from ss3d_core.io.tum_sequence import TumSequence
+
+    outcomes, failed, warnings = [], {}, []
+    for folder in folders:
+        name = Path(folder).name
+        try:
+            sequence = TumSequence.load(folder)
+            if not sequence.rgb:
+                warnings.append(f"{name}: rgb.txt lists no frame; nothing to score")
+                LOG.warning("%s", warnings[-1])
+                continue
+            LOG.info("sequence %s: %d frames", name, len(sequence.rgb))
+            outcomes.append(score(sequence))
+        except (ValueError, OSError, yaml.YAMLError) as err:
+            failed[name] = f"{type(err).__name__}: {err}"
+            LOG.error("sequence %s skipped: %s", name, failed[name])
+    return outcomes, failed, warnings
+
+
+def _score(sequence: Any, estimator_factory: Callable[[Any], Any], options: Any) -> Any:
+    """:func:`~ss3d_core.evaluation.sequence_runner.run_sequence` on one sequence; logs its headline numbers."""
+    from ss3d_core.evaluation.sequence_runner import run_sequence
+
+    outcome = run_sequence(sequence, estimator_factory, options)
+    depth, pose = outcome.result["depth"] or {}, outcome.result["pose"] or {}
+    LOG.info("  %s: gap threshold %.3g s, AbsRel %s, rot %s deg (identity %s), tdir %s deg, fx err %s, "
+             "colmap %s", sequence.name, outcome.result["settings"]["gap_threshold_s"],
+             depth.get("abs_rel"), pose.get("rot_err_deg"),
+             (outcome.result["baselines"]["identity_pose"]["pose"] or {}).get("rot_err_deg"),
+             pose.get("tdir_err_deg"),
+             (outcome.intrinsics or {}).get("fx_rel_err"),
+             outcome.result["baselines"]["colmap_selfcalib"].get("status"))
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> int:

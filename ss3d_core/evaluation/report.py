@@ -3,6 +3,7 @@
 Report layout (``report.json``)::
 
     {"checkpoint": str, "settings": {...}, "notes": [str, ...],
+     "failed": {name: reason}, "warnings": [str, ...],   # sequences not scored: unreadable / empty
      "sequences": {name: {"settings": {"gap_threshold_s", ...}, "depth": {...} | null, "pose": {...} | null,
                           "intrinsics": {...}, "baselines": {...}, ...}},
      "aggregate": {"depth": {abs_rel, sq_rel, rmse, rmse_log, delta1, delta2, delta3, n_images, ...},
@@ -170,14 +171,28 @@ def _notes(outcomes: Sequence[SequenceOutcome]) -> list[str]:
 
 
 def build_report(
-    checkpoint: str, outcomes: Sequence[SequenceOutcome], settings: dict[str, Any] | None = None
+    checkpoint: str,
+    outcomes: Sequence[SequenceOutcome],
+    settings: dict[str, Any] | None = None,
+    failed: dict[str, str] | None = None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict (NaN-free)."""
+    """The whole report as a JSON-ready dict (NaN-free).
+
+    Args:
+        checkpoint: the checkpoint scored.
+        outcomes: one per scored sequence.
+        settings: run settings, copied.
+        failed: ``{sequence name: reason}`` of the sequences that could not be read (not scored).
+        warnings: problems that did not stop the run (an empty sequence, ...).
+    """
     agg, baselines = aggregate(outcomes)
     return to_jsonable(
         {
             "checkpoint": str(checkpoint),
             "settings": settings or {},
+            "failed": dict(failed or {}),
+            "warnings": list(warnings),
             "notes": _notes(outcomes),
             "sequences": {o.name: o.result for o in outcomes},
             "aggregate": agg,
@@ -364,6 +379,10 @@ def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
             *cue_rows,
             "",
         ]
+    not_scored = [f"- {name}: failed, {reason}" for name, reason in (report.get("failed") or {}).items()]
+    not_scored += [f"- {warning}" for warning in report.get("warnings") or ()]
+    if not_scored:
+        lines += ["## Sequences not scored", "", *not_scored, ""]
     if report.get("notes"):
         lines += ["## Notes", "", *[f"- {note}" for note in report["notes"]], ""]
     if figures:

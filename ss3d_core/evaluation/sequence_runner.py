@@ -292,6 +292,15 @@ def _plan(sequence: TumSequence, options: RunOptions) -> _Plan:
     )
 
 
+def _check_depth_registered(sequence: TumSequence, depth_index: int, gt_depth: np.ndarray, rgb: np.ndarray) -> None:
+    """``ValueError`` unless the ground-truth depth has the image's size: the protocol scores depth registered to the
+    image pixel for pixel, and resizing a depth of another size would compare different pixels without a word."""
+    if gt_depth.shape != rgb.shape[:2]:
+        (gh, gw), (h, w) = gt_depth.shape, rgb.shape[:2]
+        raise ValueError(f"depth image {sequence.root / sequence.depth[depth_index][1]} is {gw}×{gh} but its image "
+                         f"is {w}×{h}: depth must be registered to the image at the image's resolution")
+
+
 @dataclass
 class _FrameLoop:
     """Everything collected while streaming the frames (see :func:`_run_frames`)."""
@@ -328,6 +337,7 @@ def _run_frames(
         loop.estimates.append(est)
         if i in plan.depth_frames:
             gt_depth = sequence.read_depth_m(plan.depth_frames[i])
+            _check_depth_registered(sequence, plan.depth_frames[i], gt_depth, rgb)
             result = depth_metrics(est.depth, gt_depth, plan.cap_m, options.min_depth_m)
             outcome.depth.append(result)
             flat = constant_depth.constant_depth_prediction(*est.depth.shape)
@@ -458,7 +468,8 @@ def run_sequence(
         ``intrinsics`` and ``baselines``.
 
     Raises:
-        ValueError: on unreadable images or depth files (from :class:`TumSequence`).
+        ValueError: on unreadable images or depth files (from :class:`TumSequence`), 8-bit depth, or a depth image
+            of another size than its image.
     """
     options = options or RunOptions()
     calib = sequence.calibration

@@ -36,8 +36,8 @@ class Calibration:
 
     @classmethod
     def from_yaml(cls, path: Path) -> Calibration:
-        """Parse ``calib.yaml``; raises ``ValueError`` naming the missing key."""
-        data = yaml.safe_load(path.read_text())
+        """Parse ``calib.yaml``; raises ``ValueError`` naming the missing key, or when the file is no YAML mapping."""
+        data = _load_yaml_mapping(path)
         missing = [k for k in ("width", "height", "fx", "fy", "cx", "cy") if k not in data]
         if missing:
             raise ValueError(f"{path}: missing keys {missing}")
@@ -52,6 +52,17 @@ class Calibration:
         )
 
 
+def _load_yaml_mapping(path: Path) -> dict[str, object]:
+    """``path`` parsed as a YAML mapping; ``ValueError`` naming the file when it is not one."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping of calibration keys, got {type(data).__name__}")
+    return data
+
+
 def _read_list(path: Path) -> list[tuple[float, str]]:
     entries = []
     for line_no, line in enumerate(path.read_text().splitlines(), start=1):
@@ -59,9 +70,13 @@ def _read_list(path: Path) -> list[tuple[float, str]]:
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) < 2:
-            raise ValueError(f"{path}:{line_no}: expected '<timestamp> <file>'")
-        entries.append((float(parts[0]), parts[1]))
+        try:
+            stamp = float(parts[0])
+        except ValueError:
+            stamp = None
+        if len(parts) < 2 or stamp is None:
+            raise ValueError(f"{path}:{line_no}: expected '<timestamp> <file>', got {line!r}")
+        entries.append((stamp, parts[1]))
     return entries
 
 
@@ -112,7 +127,7 @@ class TumSequence:
 
         Raises:
             FileNotFoundError: without ``rgb.txt`` or ``calib.yaml``.
-            ValueError: on malformed files.
+            ValueError: on malformed files (the message names the file).
         """
         root = Path(root)
         for required in ("rgb.txt", "calib.yaml"):
@@ -121,7 +136,7 @@ class TumSequence:
         gt_stamps, gt_poses = np.zeros(0), np.zeros((0, 4, 4))
         if (root / "groundtruth.txt").is_file():
             gt_stamps, gt_poses = _read_groundtruth(root / "groundtruth.txt")
-        raw = yaml.safe_load((root / "calib.yaml").read_text())
+        raw = _load_yaml_mapping(root / "calib.yaml")
         return cls(
             root=root,
             name=root.name,
@@ -134,20 +149,27 @@ class TumSequence:
         )
 
     def read_rgb(self, index: int) -> np.ndarray:
-        """Frame ``index`` as ``H×W×3`` uint8 RGB."""
+        """Frame ``index`` as ``H×W×3`` uint8 RGB; ``ValueError`` when the file is missing or cannot be decoded
+        (a truncated PNG, say)."""
         return read_rgb(self.root / self.rgb[index][1])
 
     def read_depth_m(self, depth_index: int) -> np.ndarray:
         """Depth image ``depth_index`` in metres, ``H×W`` float32, NaN where invalid (raw value 0).
 
         Raises:
-            ValueError: if ``calib.yaml`` has no ``depth_scale`` or the PNG is not single-channel 16-bit.
+            ValueError: if ``calib.yaml`` has no ``depth_scale``, the file cannot be decoded, or it is not
+                single-channel 16-bit (an 8-bit depth PNG has lost the range that ``depth_scale`` maps to metres).
         """
         if self.calibration.depth_scale is None:
             raise ValueError(f"{self.root}/calib.yaml has no depth_scale")
-        raw = cv2.imread(str(self.root / self.depth[depth_index][1]), cv2.IMREAD_UNCHANGED)
-        if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
-            raise ValueError(f"{self.depth[depth_index][1]}: expected a single-channel uint16 PNG")
+        path = self.root / self.depth[depth_index][1]
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise ValueError(f"cannot decode depth image {path}")
+        if raw.dtype != np.uint16 or raw.ndim != 2:
+            channels = 1 if raw.ndim == 2 else raw.shape[2]
+            raise ValueError(f"depth image {path} is {raw.dtype} with {channels} channel(s); expected single-channel "
+                             "16-bit (value / depth_scale = metres): an 8-bit depth image has lost its range")
         depth = raw.astype(np.float32) / self.calibration.depth_scale
         depth[raw == 0] = np.nan
         return depth
