@@ -15,7 +15,7 @@ import torch
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
 from training.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
-from training.clip_frames import ClipFrames
+from training.clip_frames import clip_frames_from_images
 from training.datamodule import ClipDataModule, TripletDataset
 from training.export import ExportCheckpoint
 from training.module import SS3DLightningModule
@@ -52,7 +52,7 @@ def test_optical_flow_and_forward_backward_mask_on_real_frames(sample_frames):
 
 def test_triplet_flip_mirrors_images_and_flows(sample_frames):
     frames = _small(sample_frames)
-    clip = ClipFrames("sample", frames, *pair_flows(frames))
+    clip = clip_frames_from_images("sample", list(frames))
     plain = TripletDataset([clip], [(0, 1)], augment=False)[0]
     torch.manual_seed(3)
     flipped = None
@@ -102,7 +102,7 @@ def test_crop_resize_scales_flow_into_the_resized_pixels(sample_frames):
 def test_crop_augmentation_keeps_the_sample_consistent(sample_frames):
     """A cropped sample still has the layout of an un-cropped one, and validation samples are never cropped."""
     frames = _small(sample_frames)
-    clip = ClipFrames("sample", frames, *pair_flows(frames))
+    clip = clip_frames_from_images("sample", list(frames))
     plain = TripletDataset([clip], [(0, 1)], augment=False, min_crop_fraction=0.7)[0]
     assert torch.equal(plain["frames"], TripletDataset([clip], [(0, 1)], augment=False)[0]["frames"])
     torch.manual_seed(0)
@@ -228,3 +228,25 @@ def test_illumination_augmentation_is_one_field_per_sample_on_the_network_input_
     out = lit.color_aug(frames)
     assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])  # same field on the triplet
     assert not torch.equal(out, frames) and out.min() >= 0 and out.max() <= 1
+
+
+def test_cached_fundamental_matrices_follow_crops_and_flips(sample_frames):
+    """The cached F of each flow direction is mapped with the augmentation's pixel map: the augmented flow still
+    satisfies it (Sampson distance on trusted pixels stays at the level of the un-augmented sample)."""
+    from ss3d_core.losses.epipolar import flow_sampson_distance
+
+    clip = clip_frames_from_images("sample", [cv2.resize(f, (224, 128), interpolation=cv2.INTER_AREA)
+                                              for f in sample_frames])
+    plain = TripletDataset([clip], [(0, 1)], augment=False)[0]
+
+    def median_sampson(item):
+        d = flow_sampson_distance(item["flows"].double(), item["fundamental"].double())
+        return float(d.reshape(2, 1, 128, 224)[item["flow_valid"] > 0].median())
+
+    assert plain["fundamental"].shape == (2, 3, 3) and plain["inlier_fraction"].min() > 0.5
+    reference = median_sampson(plain)
+    assert reference < 0.5
+    torch.manual_seed(0)
+    for _ in range(6):  # crops and flips drawn at random
+        item = TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=0.6)[0]
+        assert median_sampson(item) < 2 * reference + 0.1

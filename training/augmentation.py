@@ -88,3 +88,15 @@ def flip_triplet(
         mirrored[..., 0] *= -1
         flipped_flows.append(mirrored)
     return frames[:, :, ::-1], flipped_flows, [v[:, ::-1] for v in valid]
+
+
+def crop_resize_matrix(window: CropWindow, height: int, width: int) -> np.ndarray:
+    """``3×3`` float64 pixel map ``x' = A x`` of :func:`crop_resize_triplet` (pixel-centre convention, as
+    ``cv2.resize``: ``u' + 0.5 = (u - x0 + 0.5) · width / window.width``)."""
+    sx, sy = width / window.width, height / window.height
+    return np.array([[sx, 0.0, (0.5 - window.x0) * sx - 0.5], [0.0, sy, (0.5 - window.y0) * sy - 0.5], [0, 0, 1.0]])
+
+
+def flip_matrix(width: int) -> np.ndarray:
+    """``3×3`` float64 pixel map ``x' = A x`` of :func:`flip_triplet` (``u' = width - 1 - u``)."""
+    return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

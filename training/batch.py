@@ -14,12 +14,17 @@ class TripletSample(TypedDict):
         frames: ``3×3×H×W`` float32 RGB in [0, 1], ordered (previous, target, next).
         flows: ``2×2×H×W`` float32 observed optical flow of the target towards (previous, next), pixels.
         flow_valid: ``2×1×H×W`` float32 {0, 1} masks of trusted flow.
+        fundamental: ``2×3×3`` float32 fundamental matrices of those two flows (``x_sourceᵀ F x_target = 0``, in the
+            sample's pixels after augmentation, max-abs normalised; zeros where the fit failed).
+        inlier_fraction: ``2`` float32 fraction of the sampled trusted flow fitting each F.
         clip: the clip's name.
     """
 
     frames: torch.Tensor
     flows: torch.Tensor
     flow_valid: torch.Tensor
+    fundamental: torch.Tensor
+    inlier_fraction: torch.Tensor
     clip: str
 
 
@@ -30,10 +35,13 @@ class TripletBatch(TypedDict):
         frames: ``B×3×3×H×W`` float32 RGB in [0, 1], ordered (previous, target, next).
         flows: ``B×2×2×H×W`` float32 flow of the target towards (previous, next), pixels.
         flow_valid: ``B×2×1×H×W`` float32 {0, 1}.
+        fundamental: ``B×2×3×3`` float32; inlier_fraction: ``B×2`` float32 (see :class:`TripletSample`).
         clip: ``B`` clip names.
     """
 
     frames: torch.Tensor
     flows: torch.Tensor
     flow_valid: torch.Tensor
+    fundamental: torch.Tensor
+    inlier_fraction: torch.Tensor
     clip: list[str]

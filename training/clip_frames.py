@@ -18,6 +18,7 @@ from training.clips import ClipSpec
 from training.corpus.shots import content_scores, shot_segments
 from training.flow_verification import sparse_matches, verify_pair_masks
 from training.optical_flow import pair_flows
+from training.triangulated_labels import fit_flow_fundamental
 
 LOG = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ class ClipFrames:
         frames: ``N×H×W×3`` uint8 RGB.
         flow_forward, flow_backward: ``N-1×H×W×2`` float16 pixels, frame ``i`` -> ``i+1`` and ``i+1`` -> ``i``.
         valid_forward, valid_backward: ``N-1×H×W`` bool forward-backward consistency masks.
+        fundamental_forward, fundamental_backward: ``N-1×3×3`` float32 fundamental matrices of each flow direction
+            (``x_destᵀ F x_origin = 0``, :func:`training.triangulated_labels.fit_flow_fundamental`; zeros where the
+            fit failed), the cached half of the triangulated labels.
+        inliers_forward, inliers_backward: ``N-1`` float32 fraction of the sampled trusted flow that fits them.
         segments: ``[start, end)`` shot segments (one ``(0, N)`` for a photo set or an uncut clip).
 
     The arrays may be memory-mapped read-only views of the training cache (:mod:`training.corpus.cache`).
@@ -41,6 +46,10 @@ class ClipFrames:
     valid_forward: np.ndarray
     flow_backward: np.ndarray
     valid_backward: np.ndarray
+    fundamental_forward: np.ndarray
+    inliers_forward: np.ndarray
+    fundamental_backward: np.ndarray
+    inliers_backward: np.ndarray
     segments: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -58,18 +67,44 @@ def load_clip_frames(
             matches.append(sparse_matches(previous, rgb, width, height))
         previous = rgb
         frames.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
+    return clip_frames_from_images(clip.name, frames, clip.consecutive, matches if flow_match_check else None)
+
+
+def clip_frames_from_images(
+    name: str,
+    frames: list[np.ndarray],
+    consecutive: bool = True,
+    matches: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> ClipFrames:
+    """Flows, masks, label geometry and shot segments of frames already at the training size.
+
+    Args:
+        name: the clip's name.
+        frames: ``H×W×3`` uint8 RGB frames of one size.
+        consecutive: video frames (shot cuts are looked for) or a photo set (one segment).
+        matches: per consecutive pair, SIFT matches (:func:`training.flow_verification.sparse_matches`) that must
+            confirm each flow direction; ``None`` skips the check.
+    """
+    h, w = frames[0].shape[:2] if frames else (0, 0)
     if len(frames) < 2:
-        stacked = np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
-        empty = np.zeros((0, height, width, 2), np.float16)
-        return ClipFrames(clip.name, stacked, empty, empty[..., 0] > 0, empty, empty[..., 0] > 0, [(0, len(frames))])
+        stacked = np.stack(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
+        empty = np.zeros((0, h, w, 2), np.float16)
+        no_F, no_fraction = np.zeros((0, 3, 3), np.float32), np.zeros(0, np.float32)
+        return ClipFrames(name, stacked, empty, empty[..., 0] > 0, empty, empty[..., 0] > 0, no_F, no_fraction,
+                          no_F, no_fraction, [(0, len(frames))])
     stacked = np.stack(frames)
     fwd, fwd_ok, bwd, bwd_ok = pair_flows(stacked)
-    if flow_match_check:
+    if matches is not None:
         fwd_ok, bwd_ok, cleared = verify_pair_masks(fwd, fwd_ok, bwd, bwd_ok, matches)
         LOG.info("clip %s: %d of %d pair directions' flow not confirmed by SIFT matches, masked out",
-                 clip.name, cleared, 2 * len(fwd))
-    if clip.consecutive:
-        segments = shot_segments(content_scores(frames), len(frames))
-    else:
-        segments = [(0, len(frames))]
-    return ClipFrames(clip.name, stacked, fwd, fwd_ok, bwd, bwd_ok, segments)
+                 name, cleared, 2 * len(fwd))
+    segments = shot_segments(content_scores(frames), len(frames)) if consecutive else [(0, len(frames))]
+    F_fwd, in_fwd = _fundamentals(fwd, fwd_ok)
+    F_bwd, in_bwd = _fundamentals(bwd, bwd_ok)
+    return ClipFrames(name, stacked, fwd, fwd_ok, bwd, bwd_ok, F_fwd, in_fwd, F_bwd, in_bwd, segments)
+
+
+def _fundamentals(flows: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cached label geometry of every pair direction: ``N-1×3×3`` float32 F and ``N-1`` float32 inlier fractions."""
+    fits = [fit_flow_fundamental(f, v) for f, v in zip(flows, valid)]
+    return np.stack([F for F, _ in fits]), np.array([r for _, r in fits], np.float32)

@@ -15,12 +15,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from training.augmentation import check_crop_fraction, crop_resize_triplet, flip_triplet, sample_crop_window
+from training.augmentation import (
+    check_crop_fraction,
+    crop_resize_matrix,
+    crop_resize_triplet,
+    flip_matrix,
+    flip_triplet,
+    sample_crop_window,
+)
 from training.batch import TripletSample
 from training.clip_frames import ClipFrames
 from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.corpus.cache import build_entry, load_entry
 from training.corpus.curriculum import CurriculumSampler, kept_segments, read_segment_scores, window_score
+from training.triangulated_labels import transform_fundamental
 
 LOG = logging.getLogger(__name__)
 
@@ -59,18 +67,27 @@ class TripletDataset(Dataset):
         # Target t towards t-1 is the backward flow of pair t-1; towards t+1 the forward flow of pair t.
         flows = [clip.flow_backward[t - 1].astype(np.float32), clip.flow_forward[t].astype(np.float32)]
         valid = [clip.valid_backward[t - 1], clip.valid_forward[t]]
+        fundamental = np.stack([clip.fundamental_backward[t - 1], clip.fundamental_forward[t]]).astype(np.float64)
+        h, w = frames.shape[1:3]
+        A = np.eye(3)  # the pixel map of the augmentation, for the cached fundamental matrices
         if self.augment and self.min_crop_fraction < 1.0:
             rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,)).item()))
-            window = sample_crop_window(*frames.shape[1:3], self.min_crop_fraction, rng)
+            window = sample_crop_window(h, w, self.min_crop_fraction, rng)
             frames, flows, valid = crop_resize_triplet(frames, flows, valid, window)
+            A = crop_resize_matrix(window, h, w) @ A
         if self.augment and torch.rand(1).item() < 0.5:
             frames, flows, valid = flip_triplet(frames, flows, valid)
+            A = flip_matrix(w) @ A
+        fundamental = np.stack([transform_fundamental(F, A) for F in fundamental])
         # np.array copies: memory-mapped cache pages are read-only.
         tensor = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255.0
         return {
             "frames": tensor,
             "flows": torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 3, 1, 2),
             "flow_valid": torch.from_numpy(np.ascontiguousarray(np.stack(valid))).float().unsqueeze(1),
+            "fundamental": torch.from_numpy(fundamental / np.abs(fundamental).max(axis=(1, 2), keepdims=True)
+                                            .clip(min=1e-300)).float(),
+            "inlier_fraction": torch.tensor([clip.inliers_backward[t - 1], clip.inliers_forward[t]]),
             "clip": clip.name,
         }
 

@@ -169,6 +169,8 @@ class SS3DLightningModule(L.LightningModule):
         if self.hparams.triangulation_weight > 0 and has_flow:
             labels = [
                 triangulated_labels(batch["flows"][:, i], batch["flow_valid"][:, i], K,
+                                    batch["fundamental"][:, i] if "fundamental" in batch else None,
+                                    batch["inlier_fraction"][:, i] if "inlier_fraction" in batch else None,
                                     self.hparams.label_gate_max_depth_baselines)
                 for i in range(2)
             ]

@@ -30,6 +30,7 @@ __all__ = [
     "MIN_CORRESPONDENCES",
     "RANSAC_THRESHOLD_PX",
     "TwoViewModels",
+    "fit_fundamental",
     "fit_two_view_models",
     "gric",
 ]
@@ -135,6 +136,31 @@ def _robust_fit(fit, *args, **kwargs) -> tuple[np.ndarray | None, np.ndarray | N
         return None, None
 
 
+def fit_fundamental(
+    pts_a: np.ndarray, pts_b: np.ndarray, method: int = ROBUST_METHOD
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Robust fundamental matrix of correspondences ``a -> b`` (``x_bᵀ F x_a = 0``).
+
+    Args:
+        pts_a, pts_b: ``n×2`` pixel positions.
+        method: OpenCV robust estimator (default :data:`ROBUST_METHOD`).
+
+    Returns:
+        ``(F, inliers)``: ``3×3`` float64 (``None`` when the fit failed or ``n < MIN_CORRESPONDENCES``) and ``n`` bool
+        inliers within :data:`RANSAC_THRESHOLD_PX` (all False without ``F``).
+    """
+    a = np.asarray(pts_a, np.float64).reshape(-1, 2)
+    b = np.asarray(pts_b, np.float64).reshape(-1, 2)
+    if len(a) < MIN_CORRESPONDENCES:
+        return None, np.zeros(len(a), bool)
+    F, mask = _robust_fit(cv2.findFundamentalMat, a, b, method, RANSAC_THRESHOLD_PX, RANSAC_CONFIDENCE)
+    if F is None or F.shape[0] < 3:
+        return None, np.zeros(len(a), bool)
+    F = F[:3]
+    inliers = _sampson_sq(F, a, b) < RANSAC_THRESHOLD_PX**2 if mask is None else mask.ravel().astype(bool)
+    return F, inliers
+
+
 def fit_two_view_models(pts_a: np.ndarray, pts_b: np.ndarray, sigma_px: float = RANSAC_THRESHOLD_PX) -> TwoViewModels:
     """Fit ``F`` and ``H`` to correspondences and score both with GRIC.
 
@@ -151,14 +177,12 @@ def fit_two_view_models(pts_a: np.ndarray, pts_b: np.ndarray, sigma_px: float = 
     no_fit = TwoViewModels(n, None, None, np.zeros(n, bool), np.full(n, np.inf), math.inf, math.inf)
     if n < MIN_CORRESPONDENCES:
         return no_fit
-    F, f_mask = _robust_fit(cv2.findFundamentalMat, a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, RANSAC_CONFIDENCE)
+    F, f_inliers = fit_fundamental(a, b)
     H, _ = _robust_fit(cv2.findHomography, a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, confidence=RANSAC_CONFIDENCE)
-    F = F[:3] if F is not None and F.shape[0] >= 3 else None
     H = H if H is not None and H.shape == (3, 3) else None
     h_sq = _transfer_sq(H, a, b) if H is not None else np.full(n, np.inf)
     gric_h = gric(h_sq, sigma_px, H_DIM, H_PARAMS) if H is not None else math.inf
     if F is None:
-        return TwoViewModels(n, None, H, np.zeros(n, bool), np.sqrt(h_sq), math.inf, gric_h)
+        return TwoViewModels(n, None, H, f_inliers, np.sqrt(h_sq), math.inf, gric_h)
     f_sq = _sampson_sq(F, a, b)
-    f_inliers = f_sq < RANSAC_THRESHOLD_PX**2 if f_mask is None else f_mask.ravel().astype(bool)
     return TwoViewModels(n, F, H, f_inliers, np.sqrt(h_sq), gric(f_sq, sigma_px, F_DIM, F_PARAMS), gric_h)

@@ -2,12 +2,12 @@
 
 Layout: ``<cache_dir>/<H>x<W>_<rate>hz_<flow>/<clip>-<key>/`` with one ``.npy`` per array of
 :class:`training.clip_frames.ClipFrames` (``frames`` uint8, ``flow_forward``/``flow_backward`` float16,
-``valid_forward``/``valid_backward`` bool) and ``meta.json``, written last, which marks the entry complete. The key
-hashes everything the arrays depend on: the cache format, the clip's kind, topic and source files (relative path,
-size and modification time of every file), the training size, the frame rate and the flow check. A changed clip,
-size or rate therefore lands in a new entry (the old one is simply no longer read), and runs, stages and DDP ranks
-that agree on those share the entry. Entries are written to a temporary folder and renamed into place, so an
-interrupted build leaves nothing half-written behind.
+``valid_forward``/``valid_backward`` bool, the labels' cached fundamental matrices and inlier fractions) and
+``meta.json``, written last, which marks the entry complete. The key hashes everything the arrays depend on: the
+cache format, the clip's kind, topic and source files (relative path, size and modification time of every file), the
+training size, the frame rate and the flow check. A changed clip, size or rate therefore lands in a new entry (the
+old one is simply no longer read), and runs, stages and DDP ranks that agree on those share the entry. Entries are
+written to a temporary folder and renamed into place, so an interrupted build leaves nothing half-written behind.
 
 Readers memory-map the arrays (``np.load(mmap_mode="r")``): a process touches only the pages of the samples it
 draws, so each DDP rank reads only its shard of the corpus, and nothing is decoded or recomputed at ``setup``.
@@ -32,7 +32,8 @@ LOG = logging.getLogger(__name__)
 
 # Bump when the stored arrays change meaning (flow method, mask rule, resize): old entries are then never read.
 CACHE_FORMAT_VERSION = 1
-ARRAYS = ("frames", "flow_forward", "valid_forward", "flow_backward", "valid_backward")
+ARRAYS = ("frames", "flow_forward", "valid_forward", "flow_backward", "valid_backward", "fundamental_forward",
+          "inliers_forward", "fundamental_backward", "inliers_backward")
 
 
 def source_fingerprint(spec: ClipSpec) -> dict[str, object]:
