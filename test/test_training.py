@@ -250,3 +250,19 @@ def test_cached_fundamental_matrices_follow_crops_and_flips(sample_frames):
     for _ in range(6):  # crops and flips drawn at random
         item = TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=0.6)[0]
         assert median_sampson(item) < 2 * reference + 0.1
+
+
+def test_two_process_ddp_on_cpu_trains_from_the_cache(tmp_path, tiny_config):
+    """DDP with 2 CPU processes (gloo): prepare_data builds the cache once, both ranks memory-map it, train a few
+    steps on their own shards, and rank 0 exports a checkpoint whose intrinsics prior gathers both ranks."""
+    data = _sample_data(tmp_path)
+    data.prepare_data()
+    model = SS3DLightningModule(net=tiny_config, lr=1e-3, flow_weight=2.0, triangulation_weight=0.1)
+    out = tmp_path / "ddp" / "tiny"
+    trainer = L.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", devices=2, strategy="ddp_spawn",
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False, num_sanity_val_steps=0,
+                        val_check_interval=2, callbacks=[ExportCheckpoint(str(out), command="ddp test")])
+    trainer.fit(model, datamodule=data)
+    _, meta = load_checkpoint(out)
+    assert meta.training["global_step"] == 2 and all(np.isfinite(meta.intrinsics_prior))
+    assert np.isfinite(meta.metrics["validation"]["val/total"])
