@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv train train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
+.PHONY: demo test venv mvs train train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q test
+
+# MVS proxy scores of the shared web clips (the corpus stage's filter and curriculum read them), about 3 minutes.
+mvs: $(STAMP)
+	$(PY) -m training mvs --clips ../shared/data/web_clips --output out/mvs/web_clips/scores.csv
 
 eval: $(STAMP)
 	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
