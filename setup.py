@@ -21,6 +21,8 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
     ],
     install_requires=["setuptools"],
+    # The TensorRT backend (NVIDIA GPUs only); see requirements-tensorrt.txt.
+    extras_require={"tensorrt": ["torch-tensorrt==2.13.0"]},
     zip_safe=False,
     maintainer="SS3D-ROS maintainers",
     maintainer_email="maintainers@ss3d-ros.dev",

@@ -12,9 +12,35 @@ from typing import Any
 
 import numpy as np
 
+PRECISIONS = ("fp16", "fp32")
+
 
 class BackendUnavailable(RuntimeError):
     """The requested runtime is not installed or cannot run here (the message says why)."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to build a backend.
+
+    Attributes:
+        num_threads: CPU intra-op threads of the runtime (``None``: the runtime's default).
+        precision: ``fp16`` or ``fp32``; only TensorRT uses it (the other runtimes compute in float32).
+        cache_dir: root of the compiled-artefact cache (``None``: ``$SS3D_CACHE_DIR`` or ``~/.cache/ss3d_ros``).
+
+    Raises:
+        ValueError: on an unknown precision or a non-positive thread count.
+    """
+
+    num_threads: int | None = None
+    precision: str = "fp16"
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
 
 
 @dataclass(frozen=True)
@@ -36,12 +62,15 @@ class InferenceBackend(ABC):
     """One runtime executing a loaded checkpoint.
 
     Attributes:
-        name: short runtime name reported in diagnostics (``torch-cpu``, ``onnxruntime-cpu``, ...).
+        name: short runtime name reported in diagnostics (``torch-cpu``, ``onnxruntime-cpu``, ``tensorrt-fp16``...).
         input_size: ``(width, height)`` the network expects, pixels.
+        skipped: ``(backend, reason)`` of the backends tried before this one and unavailable (set by
+            :func:`~ss3d_core.backends.create_backend`; empty when the first choice ran).
     """
 
     name: str
     input_size: tuple[int, int]
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Any:

@@ -199,13 +199,17 @@ def build_estimator(
     backend: str = "auto",
     config: EstimatorConfig | None = None,
     num_threads: int | None = None,
+    precision: str = "fp16",
+    cache_dir: str | None = None,
 ) -> Estimator:
-    """Load ``checkpoint`` on ``backend`` (see :func:`ss3d_core.backends.create_backend`) and wrap it.
+    """Load ``checkpoint`` on ``backend`` (see :func:`ss3d_core.backends.create_backend` for the arguments) and
+    wrap it.
 
     Raises:
         ss3d_core.checkpoint.CheckpointError, ss3d_core.backends.BackendUnavailable, ValueError.
     """
     from ss3d_core.backends import create_backend
 
-    runtime, metadata = create_backend(backend, checkpoint, num_threads=num_threads)
+    runtime, metadata = create_backend(backend, checkpoint, num_threads=num_threads, precision=precision,
+                                       cache_dir=cache_dir)
     return Estimator(runtime, metadata.intrinsics_prior, config)
