@@ -35,6 +35,7 @@ setup(
             "ss3d_demo = ss3d_ros.demo:main",
             "ss3d_eval = ss3d_core.evaluation.cli:main",
             "ss3d_replay = ss3d_ros.replay:main",
+            "ss3d_export = ss3d_core.backends.export_cli:main",
         ],
     },
 )

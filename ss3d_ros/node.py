@@ -32,6 +32,7 @@ from ss3d_core.pointcloud import depth_to_points
 from ss3d_ros import conversions, parameters
 from ss3d_ros.diagnostics import diagnostic_array, diagnostic_status
 from ss3d_ros.latest_frame_worker import LatestFrameWorker
+from ss3d_ros.python_log_bridge import core_logs_to
 from ss3d_ros.stream_stats import StreamStats
 from ss3d_ros.tf_output import TfOutput
 
@@ -80,12 +81,15 @@ class SS3DNode(Node):
         values = parameters.current_values(self)
         checkpoint = values["checkpoint"] or str(bundled_checkpoint())
         try:
-            self.estimator = build_estimator(
-                checkpoint,
-                backend=values["backend"],
-                config=self._estimator_config(values),
-                num_threads=values["num_threads"] or None,
-            )
+            with core_logs_to(self.get_logger()):  # backend fallbacks and engine builds, with their reasons
+                self.estimator = build_estimator(
+                    checkpoint,
+                    backend=values["backend"],
+                    config=self._estimator_config(values),
+                    num_threads=values["num_threads"] or None,
+                    precision=values["precision"],
+                    cache_dir=values["cache_dir"] or None,
+                )
         except (CheckpointError, RuntimeError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: cannot load checkpoint '{checkpoint}': {err}")
             return TransitionCallbackReturn.FAILURE
@@ -183,6 +187,7 @@ class SS3DNode(Node):
     # --- processing (worker thread) -------------------------------------------------------------------------------
     def _process(self, item: tuple[Image, float]) -> None:
         msg, received_at = item
+        picked_up = time.monotonic()
         estimator = self.estimator
         if estimator is None:
             self._drop("inactive", "no model loaded")
@@ -192,6 +197,7 @@ class SS3DNode(Node):
         except conversions.ImageConversionError as err:
             self._drop(err.reason, str(err))
             return
+        converted = time.monotonic()
         values = parameters.current_values(self)
         estimator.config = replace(
             estimator.config,
@@ -206,8 +212,17 @@ class SS3DNode(Node):
             self.get_logger().warning(
                 f"odometry restarted (segment {estimate.segment}): {estimate.reset_reason.value}"
             )
+        estimated = time.monotonic()
         self._publish(msg, estimate, rgb, values, distortion)
-        self.stats.published((time.monotonic() - received_at) * 1e3, estimate.inference_ms)
+        published = time.monotonic()
+        self.stats.published((published - received_at) * 1e3, {
+            "waiting": (picked_up - received_at) * 1e3,
+            "conversion": (converted - picked_up) * 1e3,
+            "preprocessing": estimate.preprocess_ms,
+            "inference": estimate.inference_ms,
+            "postprocessing": estimate.postprocess_ms,
+            "publishing": (published - estimated) * 1e3,
+        })
 
     def _apply_camera_info(self, estimator: Estimator, use_camera_info: bool) -> tuple[str, tuple[float, ...]]:
         info = self._camera_info

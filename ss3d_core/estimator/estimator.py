@@ -156,9 +156,11 @@ class Estimator:
                 self.odometry.reset()
 
         start = time.perf_counter()
-        features = self.backend.encode(to_network_input(image, *self.backend.input_size))
+        network_input = to_network_input(image, *self.backend.input_size)
+        inference_start = time.perf_counter()
+        features = self.backend.encode(network_input)
         prediction = self.backend.decode(features if reason else self._prev_features, features)
-        inference_ms = (time.perf_counter() - start) * 1e3
+        inference_end = time.perf_counter()
 
         scale = self.config.metric_scale or 1.0
         T_prev_cur = dt_s = twist = None
@@ -190,7 +192,9 @@ class Estimator:
             input_size=size,
             reset_reason=reason,
             segment=self.odometry.segment,
-            inference_ms=inference_ms,
+            inference_ms=(inference_end - inference_start) * 1e3,
+            preprocess_ms=(inference_start - start) * 1e3,
+            postprocess_ms=(time.perf_counter() - inference_end) * 1e3,
         )
 
 
