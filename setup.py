@@ -36,6 +36,7 @@ setup(
             "ss3d_eval = ss3d_core.evaluation.cli:main",
             "ss3d_replay = ss3d_ros.replay:main",
             "ss3d_export = ss3d_core.backends.export_cli:main",
+            "ss3d_bench = ss3d_ros.bench.cli:main",
         ],
     },
 )

@@ -66,7 +66,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               read_only=True),
     ParamSpec("cache_dir", "", "Folder of compiled ONNX graphs and TensorRT engines (ss3d_export writes there); "
               "empty = $SS3D_CACHE_DIR or ~/.cache/ss3d_ros.", read_only=True),
-    ParamSpec("num_threads", 0, "CPU threads of the runtime; 0 = runtime default.", value_range=(0, 256),
+    ParamSpec("num_threads", 0, "CPU inference threads; 0 = one less than the CPU cores, at least 1 (the rest of the "
+              "node needs a core while the network runs).", value_range=(0, 256),
               read_only=True),
     ParamSpec("intrinsics_window", 30, "Frames in the running median of the learned intrinsics.", unit="frames",
               value_range=(1, 10000), read_only=True),

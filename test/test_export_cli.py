@@ -41,3 +41,16 @@ def test_bad_arguments_exit_2(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["--format", "savedmodel"])
     assert exc.value.code == 2
+
+
+def test_export_leaves_the_callers_network_as_it_was(tmp_path, tiny_checkpoint):
+    """The exporter flips its module's training flag back after export; a network shared with a running torch
+    backend must stay in eval mode (batch norm with running statistics) and keep its weights."""
+    from ss3d_core.backends.onnx_export import export_onnx
+    from ss3d_core.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(tiny_checkpoint)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_onnx(model, tmp_path)
+    assert not any(module.training for module in model.modules())
+    assert all((before[k] == v).all() for k, v in model.state_dict().items())

@@ -6,6 +6,7 @@ a backend exposes the two halves of :class:`~ss3d_core.network.SS3DNet` separate
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,20 @@ from typing import Any
 import numpy as np
 
 PRECISIONS = ("fp16", "fp32")
+
+
+def default_num_threads() -> int:
+    """CPU inference threads when none are configured: one less than the cores this process may run on, at least 1.
+
+    The node's other work (DDS receiving 1.5 MB images, conversion, publishing) runs while the network computes; on
+    a 2-core robot computer one inference thread plus one core for the rest beat two inference threads competing
+    with it (``ss3d_bench``, README Performance).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 class BackendUnavailable(RuntimeError):
@@ -24,7 +39,7 @@ class BackendOptions:
     """How to build a backend.
 
     Attributes:
-        num_threads: CPU intra-op threads of the runtime (``None``: the runtime's default).
+        num_threads: CPU intra-op threads of the runtime (``None``: :func:`default_num_threads`).
         precision: ``fp16`` or ``fp32``; only TensorRT uses it (the other runtimes compute in float32).
         cache_dir: root of the compiled-artefact cache (``None``: ``$SS3D_CACHE_DIR`` or ``~/.cache/ss3d_ros``).
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from ss3d_core.backends.base import BackendOptions, BackendUnavailable, InferenceBackend
+from ss3d_core.backends.base import BackendOptions, BackendUnavailable, InferenceBackend, default_num_threads
 from ss3d_core.checkpoint import CheckpointMetadata, load_checkpoint
 from ss3d_core.network import SS3DNet
 
@@ -81,6 +82,8 @@ def build_backend(
     if name not in BACKEND_NAMES:
         raise ValueError(f"unknown backend {name!r}; choose one of {BACKEND_NAMES}")
     options = options or BackendOptions()
+    if options.num_threads is None:
+        options = replace(options, num_threads=default_num_threads())
     skipped: list[tuple[str, str]] = []
     for candidate in CANDIDATES.get(name, (name,)):
         try:
@@ -112,7 +115,7 @@ def create_backend(
     Args:
         name: one of :data:`BACKEND_NAMES`.
         checkpoint: SS3D checkpoint path (see :mod:`ss3d_core.checkpoint`).
-        num_threads: CPU threads for the runtime (``None``: its default).
+        num_threads: CPU threads for the runtime (``None``: :func:`~ss3d_core.backends.base.default_num_threads`).
         precision: ``fp16`` or ``fp32`` (TensorRT only).
         cache_dir: compiled-artefact cache root (``None``: ``$SS3D_CACHE_DIR`` or ``~/.cache/ss3d_ros``).
 

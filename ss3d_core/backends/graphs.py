@@ -31,6 +31,7 @@ class EncoderGraph(nn.Module):
     def __init__(self, net: SS3DNet):
         super().__init__()
         self.net = net
+        self.eval()  # an inference graph: exporters restore this flag on the shared network afterwards
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.net.encoder(image))
@@ -51,6 +52,7 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.net = net
         self.motion_dtype = motion_dtype
+        self.eval()  # an inference graph: exporters restore this flag on the shared network afterwards
 
     def forward(self, *features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         prev, cur = list(features[:PYRAMID_LEVELS]), list(features[PYRAMID_LEVELS:])

@@ -8,6 +8,7 @@ also puts them.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Callable
@@ -49,7 +50,8 @@ def onnx_key(model: SS3DNet, metadata: CheckpointMetadata) -> ArtifactKey:
 
 
 def export_onnx(model: SS3DNet, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``encoder.onnx`` and ``decoder.onnx`` for ``model`` into ``out_dir`` (float32, static shapes).
+    """Write ``encoder.onnx`` and ``decoder.onnx`` for ``model`` into ``out_dir`` (float32, static shapes, eval-mode
+    batch norm); ``model`` itself is not modified.
 
     Returns:
         ``(encoder_path, decoder_path)``.
@@ -59,7 +61,9 @@ def export_onnx(model: SS3DNet, out_dir: str | Path) -> tuple[Path, Path]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = model.cpu().eval()
+    # A copy: the exporter moves, and restores the training flag of, what it is given; the caller's model (which
+    # another backend may be running) keeps its device and mode.
+    model = copy.deepcopy(model).cpu().eval()
     image, features = example_inputs(model)
     jobs = (
         (ONNX_FILES[0], EncoderGraph(model), (image,), ENCODER_INPUTS, ENCODER_OUTPUTS),
@@ -76,6 +80,7 @@ def export_onnx(model: SS3DNet, out_dir: str | Path) -> tuple[Path, Path]:
             torch.onnx.export(
                 graph, args, str(out_dir / filename), input_names=list(input_names),
                 output_names=list(output_names), opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True,
+                training=torch.onnx.TrainingMode.EVAL,
             )
     return out_dir / ONNX_FILES[0], out_dir / ONNX_FILES[1]
 
