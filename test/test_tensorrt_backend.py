@@ -15,7 +15,7 @@ from ss3d_core.backends import BackendOptions, build_backend, create_backend, te
 from ss3d_core.backends.graphs import DecoderGraph, EncoderGraph
 from ss3d_core.checkpoint import load_checkpoint
 
-H200 = {"graph_format": "2", "tensorrt": "10.7.0", "torch_tensorrt": "2.13.0", "torch": "2.13.0",
+H200 = {"tensorrt": "10.7.0", "torch_tensorrt": "2.13.0", "torch": "2.13.0",
         "gpu": "NVIDIA H200", "compute_capability": "9.0"}
 
 

@@ -11,6 +11,7 @@ import hashlib
 import torch
 from torch import nn
 
+from ss3d_core.backends.artifact_cache import ArtifactKey
 from ss3d_core.checkpoint import CheckpointMetadata
 from ss3d_core.network import SS3DNet
 
@@ -92,3 +93,11 @@ def weights_sha256(model: SS3DNet, metadata: CheckpointMetadata) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def graph_key(kind: str, model: SS3DNet, metadata: CheckpointMetadata, precision: str,
+              environment: dict[str, str]) -> ArtifactKey:
+    """The cache key of ``kind`` artefacts compiled from these graphs: the weights, :func:`image_shape`,
+    ``precision`` and ``environment`` plus :data:`GRAPH_FORMAT_VERSION`."""
+    return ArtifactKey(kind=kind, weights_sha256=weights_sha256(model, metadata), input_shape=image_shape(model),
+                       precision=precision, environment={"graph_format": str(GRAPH_FORMAT_VERSION), **environment})

@@ -22,12 +22,10 @@ from ss3d_core.backends.graphs import (
     DECODER_OUTPUTS,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
-    GRAPH_FORMAT_VERSION,
     DecoderGraph,
     EncoderGraph,
     example_inputs,
-    image_shape,
-    weights_sha256,
+    graph_key,
 )
 from ss3d_core.checkpoint import CheckpointMetadata
 from ss3d_core.network import SS3DNet
@@ -40,13 +38,7 @@ ONNX_FILES = ("encoder.onnx", "decoder.onnx")
 
 def onnx_key(model: SS3DNet, metadata: CheckpointMetadata) -> ArtifactKey:
     """Cache key of the ONNX graphs of ``model`` (float32; portable across ONNX Runtime versions and devices)."""
-    return ArtifactKey(
-        kind="onnx",
-        weights_sha256=weights_sha256(model, metadata),
-        input_shape=image_shape(model),
-        precision="fp32",
-        environment={"graph_format": str(GRAPH_FORMAT_VERSION), "opset": str(ONNX_OPSET)},
-    )
+    return graph_key("onnx", model, metadata, "fp32", {"opset": str(ONNX_OPSET)})
 
 
 def export_onnx(model: SS3DNet, out_dir: str | Path) -> tuple[Path, Path]:

@@ -28,14 +28,7 @@ import torch
 
 from ss3d_core.backends.artifact_cache import ArtifactCache, ArtifactKey
 from ss3d_core.backends.base import BackendUnavailable
-from ss3d_core.backends.graphs import (
-    GRAPH_FORMAT_VERSION,
-    DecoderGraph,
-    EncoderGraph,
-    example_inputs,
-    image_shape,
-    weights_sha256,
-)
+from ss3d_core.backends.graphs import DecoderGraph, EncoderGraph, example_inputs, graph_key
 from ss3d_core.checkpoint import CheckpointMetadata
 from ss3d_core.network import SS3DNet
 
@@ -49,7 +42,7 @@ DEVICE = "cuda:0"
 
 def tensorrt_environment() -> dict[str, str]:
     """The validity conditions of an engine here: TensorRT, torch-tensorrt and torch versions, GPU name and
-    compute capability (with the graph format), as strings for :class:`ArtifactKey`.
+    compute capability, as strings for :class:`~ss3d_core.backends.artifact_cache.ArtifactKey`.
 
     Raises:
         BackendUnavailable: no CUDA device is visible, or torch-tensorrt / TensorRT is not installed.
@@ -63,7 +56,6 @@ def tensorrt_environment() -> dict[str, str]:
         raise BackendUnavailable(f"torch-tensorrt is not installed ({INSTALL_HINT}): {err}") from err
     props = torch.cuda.get_device_properties(DEVICE)
     return {
-        "graph_format": str(GRAPH_FORMAT_VERSION),
         "tensorrt": str(tensorrt.__version__),
         "torch_tensorrt": str(torch_tensorrt.__version__),
         "torch": str(torch.__version__),
@@ -78,8 +70,7 @@ def tensorrt_key(model: SS3DNet, metadata: CheckpointMetadata, precision: str,
     (:func:`tensorrt_environment`)."""
     if precision not in DTYPES:
         raise ValueError(f"precision must be one of {tuple(DTYPES)}, got {precision!r}")
-    return ArtifactKey(kind="tensorrt", weights_sha256=weights_sha256(model, metadata),
-                       input_shape=image_shape(model), precision=precision, environment=environment)
+    return graph_key("tensorrt", model, metadata, precision, environment)
 
 
 def _supported_kwargs(function: Callable[..., Any], **candidates: Any) -> dict[str, Any]:
