@@ -77,3 +77,10 @@ def test_ss3d_bench_end_to_end_writes_json_and_markdown(tmp_path, tiny_checkpoin
     assert set(node) >= {"output_hz", "p50_ms", "p95_ms", "drops"} and node["frames"] == 6
     assert node["backend"] == "onnxruntime-cpu" and "inference" in node["stages_p50_ms"]
     assert output.with_suffix(".md").read_text() in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [["--rates", "0"], ["--frames", "0"], ["--node-frames", "1"]])
+def test_bad_arguments_exit_2(bad):
+    with pytest.raises(SystemExit) as exc:
+        main(bad)
+    assert exc.value.code == 2

@@ -110,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[ss3d_bench] %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.frames < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--frames and --threads must be >= 1")
+    if args.frames < 1 or args.threads < 1 or (args.node_frames is not None and args.node_frames < 2):
+        parser.error("--frames and --threads must be >= 1, --node-frames >= 2")
+    if any(not hz > 0 for hz in args.rates):
+        parser.error(f"--rates must be > 0 Hz, got {args.rates}")
     from ss3d_ros.bench.report import evaluate_targets, markdown
     from ss3d_ros.replay_session import SessionError
 
