@@ -21,6 +21,8 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
     ],
     install_requires=["setuptools"],
+    # The TensorRT backend (NVIDIA GPUs only); see requirements-tensorrt.txt.
+    extras_require={"tensorrt": ["torch-tensorrt==2.13.0"]},
     zip_safe=False,
     maintainer="SS3D-ROS maintainers",
     maintainer_email="maintainers@ss3d-ros.dev",
@@ -33,6 +35,8 @@ setup(
             "ss3d_demo = ss3d_ros.demo:main",
             "ss3d_eval = ss3d_core.evaluation.cli:main",
             "ss3d_replay = ss3d_ros.replay:main",
+            "ss3d_export = ss3d_core.backends.export_cli:main",
+            "ss3d_bench = ss3d_ros.bench.cli:main",
         ],
     },
 )

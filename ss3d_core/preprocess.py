@@ -29,4 +29,7 @@ def to_network_input(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     validate_rgb8(rgb)
     shrinking = width < rgb.shape[1] or height < rgb.shape[0]
     resized = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32) / np.float32(255.0)
+    # One pass and one allocation: HWC uint8 -> CHW float32 / 255 written straight into the output.
+    out = np.empty((1, 3, height, width), dtype=np.float32)
+    np.divide(resized.transpose(2, 0, 1), np.float32(255.0), out=out[0], dtype=np.float32)
+    return out

@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--topic", help="image topic of --bag (default: the first Image topic)")
     parser.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     parser.add_argument("--checkpoint", default="", help="SS3D checkpoint (default: the bundled one)")
-    parser.add_argument("--backend", default="auto", help="auto | torch | torch-cuda | onnxruntime")
+    parser.add_argument("--backend", default="auto", help="auto | tensorrt | torch-cuda | onnxruntime | torch")
     parser.add_argument("--params-file", default="", help="node parameters YAML (default: config/ss3d.yaml)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter, repeatable")

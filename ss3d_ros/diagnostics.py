@@ -53,6 +53,7 @@ def diagnostic_status(
         "frames_out": snapshot["frames_out"],
         "drops_total": snapshot["drops_total"],
     }
+    values.update({f"stage_{name}_p50_ms": ms for name, ms in snapshot.get("stage_p50_ms", {}).items()})
     values.update({f"drops_{reason}": count for reason, count in sorted(snapshot["drops"].items())})
     values.update({f"events_{name}": count for name, count in sorted(snapshot["events"].items())})
     status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]

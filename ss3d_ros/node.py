@@ -40,6 +40,7 @@ from ss3d_core.pointcloud import depth_to_points
 from ss3d_ros import conversions, parameters
 from ss3d_ros.diagnostics import diagnostic_array, diagnostic_status
 from ss3d_ros.latest_frame_worker import LatestFrameWorker
+from ss3d_ros.python_log_bridge import core_logs_to
 from ss3d_ros.stream_stats import StreamStats
 from ss3d_ros.tf_output import TfOutput
 
@@ -95,12 +96,15 @@ class SS3DNode(Node):
         values = parameters.current_values(self)
         checkpoint = values["checkpoint"] or str(bundled_checkpoint())
         try:
-            self.estimator = build_estimator(
-                checkpoint,
-                backend=values["backend"],
-                config=self._estimator_config(values),
-                num_threads=values["num_threads"] or None,
-            )
+            with core_logs_to(self.get_logger()):  # backend fallbacks and engine builds, with their reasons
+                self.estimator = build_estimator(
+                    checkpoint,
+                    backend=values["backend"],
+                    config=self._estimator_config(values),
+                    num_threads=values["num_threads"] or None,
+                    precision=values["precision"],
+                    cache_dir=values["cache_dir"] or None,
+                )
         except BackendUnavailable as err:
             self.get_logger().error(f"configure failed: backend '{values['backend']}' cannot run here: {err}")
             return TransitionCallbackReturn.FAILURE
@@ -208,6 +212,7 @@ class SS3DNode(Node):
     # --- processing (worker thread) -------------------------------------------------------------------------------
     def _process(self, item: tuple[Image, float]) -> None:
         msg, received_at = item
+        picked_up = time.monotonic()
         estimator = self.estimator
         if estimator is None:
             self._drop("inactive", "no model loaded")
@@ -220,6 +225,7 @@ class SS3DNode(Node):
         if min(rgb.shape[:2]) < MIN_IMAGE_SIDE_PX:
             self._drop("too_small", f"image {rgb.shape[1]}×{rgb.shape[0]} is below {MIN_IMAGE_SIDE_PX} pixels a side")
             return
+        converted = time.monotonic()
         values = parameters.current_values(self)
         camera_frame = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME
         if camera_frame == values["odom_frame_id"]:
@@ -236,8 +242,17 @@ class SS3DNode(Node):
         stamp_ns = conversions.stamp_to_ns(msg.header.stamp)
         estimate = estimator.estimate(rgb, stamp_ns)
         self._report_stream_events(estimate, stamp_ns)
+        estimated = time.monotonic()
         self._publish(msg, estimate, rgb, values, distortion, camera_frame)
-        self.stats.published((time.monotonic() - received_at) * 1e3, estimate.inference_ms)
+        published = time.monotonic()
+        self.stats.published((published - received_at) * 1e3, {
+            "waiting": (picked_up - received_at) * 1e3,
+            "conversion": (converted - picked_up) * 1e3,
+            "preprocessing": estimate.preprocess_ms,
+            "inference": estimate.inference_ms,
+            "postprocessing": estimate.postprocess_ms,
+            "publishing": (published - estimated) * 1e3,
+        })
 
     def _report_stream_events(self, estimate: FrameEstimate, stamp_ns: int) -> None:
         """Count odometry restarts and omitted twists; warn about them, throttled per kind."""

@@ -20,7 +20,9 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
-BACKEND_CHOICES = ("auto", "torch", "torch-cuda", "onnxruntime")
+# ss3d_core.backends.BACKEND_NAMES (a test keeps them equal; ss3d_ros does not import torch to read it).
+BACKEND_CHOICES = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch")
+PRECISIONS = ("fp16", "fp32")
 DEPTH_ENCODINGS = ("32FC1", "16UC1")  # REP 118
 OUTPUT_SIZES = ("network", "input")
 # ROS 2 parameter type names of the Python types used here (rcl_interfaces/ParameterType).
@@ -95,9 +97,14 @@ class ParamSpec:
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "", "SS3D checkpoint (NAME, NAME.safetensors or NAME.json); empty = the bundled one.",
               read_only=True),
-    ParamSpec("backend", "auto", "Inference runtime; auto picks the fastest available.", choices=BACKEND_CHOICES,
+    ParamSpec("backend", "auto", "Inference runtime; auto picks the fastest available (tensorrt falls back to "
+              "onnxruntime, then torch, when it cannot run here).", choices=BACKEND_CHOICES, read_only=True),
+    ParamSpec("precision", "fp16", "TensorRT precision (the other runtimes compute in fp32).", choices=PRECISIONS,
               read_only=True),
-    ParamSpec("num_threads", 0, "CPU threads of the runtime; 0 = runtime default.", value_range=(0, 256),
+    ParamSpec("cache_dir", "", "Folder of compiled ONNX graphs and TensorRT engines (ss3d_export writes there); "
+              "empty = $SS3D_CACHE_DIR or ~/.cache/ss3d_ros.", read_only=True),
+    ParamSpec("num_threads", 0, "CPU inference threads; 0 = one less than the CPU cores, at least 1 (the rest of the "
+              "node needs a core while the network runs).", value_range=(0, 256),
               read_only=True),
     ParamSpec("intrinsics_window", 30, "Frames in the running median of the learned intrinsics.", unit="frames",
               value_range=(1, 10000), read_only=True),

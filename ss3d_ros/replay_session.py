@@ -32,6 +32,8 @@ DEFAULT_READY_TIMEOUT_S = 180.0
 DRAIN_TIMEOUT_S = 10.0
 # Wait for diagnostics to report the final counters after the last output (one diagnostics period and a margin).
 FINAL_DIAGNOSTICS_WAIT_S = 1.5
+# How long to wait for the client's spin thread to return after the executor shut down.
+SPINNER_JOIN_TIMEOUT_S = 5.0
 
 
 class SessionError(RuntimeError):
@@ -141,6 +143,8 @@ def run_session(
     finally:
         process.stop()
         executor.shutdown()
+        if spinner.is_alive():  # let spin() return before the node and context go (a C++ wait must not outlive them)
+            spinner.join(SPINNER_JOIN_TIMEOUT_S)
         if recorder is not None:
             recorder.close()
         client.destroy_node()

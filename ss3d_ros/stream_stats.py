@@ -11,6 +11,9 @@ import numpy as np
 # Window over which rates and latency percentiles are computed.
 STATS_WINDOW_S = 5.0
 LATENCY_SAMPLES = 200
+# Where a frame's time goes inside the node, in order: waiting for the worker, message -> RGB, resize and layout,
+# the network, estimator maths after it, building and publishing the outputs.
+STAGES = ("waiting", "conversion", "preprocessing", "inference", "postprocessing", "publishing")
 
 
 class RateMeter:
@@ -43,7 +46,7 @@ class StreamStats:
         self.input_rate = RateMeter()
         self.output_rate = RateMeter()
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
-        self._inference_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._stage_ms: dict[str, deque[float]] = {name: deque(maxlen=LATENCY_SAMPLES) for name in STAGES}
         self.drops: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
         self.frames_in = 0
@@ -55,13 +58,19 @@ class StreamStats:
             self.frames_in += 1
             self.input_rate.tick()
 
-    def published(self, latency_ms: float, inference_ms: float) -> None:
-        """Outputs of one frame were published ``latency_ms`` after its arrival."""
+    def published(self, latency_ms: float, stages_ms: dict[str, float]) -> None:
+        """Outputs of one frame were published ``latency_ms`` after its arrival; ``stages_ms`` splits that time by
+        :data:`STAGES` (milliseconds; missing stages are not recorded).
+
+        Raises:
+            KeyError: a stage name outside :data:`STAGES`.
+        """
         with self._lock:
             self.frames_out += 1
             self.output_rate.tick()
             self._latency_ms.append(latency_ms)
-            self._inference_ms.append(inference_ms)
+            for name, value in stages_ms.items():
+                self._stage_ms[name].append(value)
 
     def dropped(self, reason: str) -> int:
         """Count a dropped frame; returns the running count for ``reason``."""
@@ -74,11 +83,12 @@ class StreamStats:
         with self._lock:
             self.events[name] += 1
 
-    def snapshot(self) -> dict[str, float | int | dict[str, int]]:
-        """A consistent copy of all figures (latencies in ms, rates in Hz)."""
+    def snapshot(self) -> dict[str, float | int | dict[str, int] | dict[str, float]]:
+        """A consistent copy of all figures (latencies in ms, rates in Hz; ``stage_p50_ms`` by :data:`STAGES`)."""
         with self._lock:
             latency = np.array(self._latency_ms) if self._latency_ms else None
-            inference = np.array(self._inference_ms) if self._inference_ms else None
+            stages = {name: float(np.percentile(values, 50)) if values else float("nan")
+                      for name, values in self._stage_ms.items()}
             return {
                 "frames_in": self.frames_in,
                 "frames_out": self.frames_out,
@@ -86,7 +96,8 @@ class StreamStats:
                 "output_rate_hz": self.output_rate.rate_hz(),
                 "latency_p50_ms": float(np.percentile(latency, 50)) if latency is not None else float("nan"),
                 "latency_p95_ms": float(np.percentile(latency, 95)) if latency is not None else float("nan"),
-                "inference_p50_ms": float(np.percentile(inference, 50)) if inference is not None else float("nan"),
+                "inference_p50_ms": stages["inference"],
+                "stage_p50_ms": stages,
                 "drops": dict(self.drops),
                 "drops_total": sum(self.drops.values()),
                 "events": dict(self.events),

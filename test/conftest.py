@@ -25,6 +25,10 @@ os.environ.setdefault("SS3D_CACHE_DIR", tempfile.mkdtemp(prefix="ss3d_cache_"))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_large_messages.xml"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU (and torch-tensorrt for TensorRT); skipped elsewhere")
+
+
 @pytest.fixture(scope="session")
 def sample_frames() -> list[np.ndarray]:
     """First 3 frames (every 2nd) of the bundled real dashcam video, 960×540 uint8 RGB."""

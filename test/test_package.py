@@ -77,6 +77,14 @@ def test_readme_states_the_limits_the_code_and_transport_profile_set():
     assert f"less than {MIN_TWIST_DT_S * 1e3:g} ms apart" in limits
 
 
+def test_node_backend_choices_are_the_core_backends():
+    from ss3d_core.backends import BACKEND_NAMES
+    from ss3d_core.backends.base import PRECISIONS
+    from ss3d_ros import parameters
+
+    assert parameters.BACKEND_CHOICES == BACKEND_NAMES and parameters.PRECISIONS == PRECISIONS
+
+
 def test_rviz_config_shows_depth_cloud_and_odometry():
     displays = yaml.safe_load((REPO / "config" / "ss3d.rviz").read_text())["Visualization Manager"]["Displays"]
     classes = {d["Class"] for d in displays}

@@ -6,15 +6,56 @@ a backend exposes the two halves of :class:`~ss3d_core.network.SS3DNet` separate
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+PRECISIONS = ("fp16", "fp32")
+
+
+def default_num_threads() -> int:
+    """CPU inference threads when none are configured: one less than the cores this process may run on, at least 1.
+
+    The node's other work (DDS receiving 1.5 MB images, conversion, publishing) runs while the network computes; on
+    a 2-core robot computer one inference thread plus one core for the rest beat two inference threads competing
+    with it (``ss3d_bench``, README Performance).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
 
 class BackendUnavailable(RuntimeError):
     """The requested runtime is not installed or cannot run here (the message says why)."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to build a backend.
+
+    Attributes:
+        num_threads: CPU intra-op threads of the runtime (``None``: :func:`default_num_threads`).
+        precision: ``fp16`` or ``fp32``; only TensorRT uses it (the other runtimes compute in float32).
+        cache_dir: root of the compiled-artefact cache (``None``: ``$SS3D_CACHE_DIR`` or ``~/.cache/ss3d_ros``).
+
+    Raises:
+        ValueError: on an unknown precision or a non-positive thread count.
+    """
+
+    num_threads: int | None = None
+    precision: str = "fp16"
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 or None, got {self.num_threads}")
 
 
 @dataclass(frozen=True)
@@ -36,12 +77,15 @@ class InferenceBackend(ABC):
     """One runtime executing a loaded checkpoint.
 
     Attributes:
-        name: short runtime name reported in diagnostics (``torch-cpu``, ``onnxruntime-cpu``, ...).
+        name: short runtime name reported in diagnostics (``torch-cpu``, ``onnxruntime-cpu``, ``tensorrt-fp16``...).
         input_size: ``(width, height)`` the network expects, pixels.
+        skipped: ``(backend, reason)`` of the backends tried before this one and unavailable (set by
+            :func:`~ss3d_core.backends.create_backend`; empty when the first choice ran).
     """
 
     name: str
     input_size: tuple[int, int]
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Any:

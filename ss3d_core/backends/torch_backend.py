@@ -13,7 +13,7 @@ class TorchBackend(InferenceBackend):
     """Runs :class:`SS3DNet` with ``torch.inference_mode``.
 
     Args:
-        model: loaded network (moved to ``device``, set to eval mode).
+        model: loaded network (moved to ``device`` and set to eval mode in place: give each backend its own).
         device: ``cpu`` or ``cuda[:N]``.
         num_threads: intra-op CPU threads (``None``: torch's default).
 

@@ -161,9 +161,11 @@ class Estimator:
                 self.odometry.reset()
 
         start = time.perf_counter()
-        features = self.backend.encode(to_network_input(image, *self.backend.input_size))
+        network_input = to_network_input(image, *self.backend.input_size)
+        inference_start = time.perf_counter()
+        features = self.backend.encode(network_input)
         prediction = self.backend.decode(features if reason else self._prev_features, features)
-        inference_ms = (time.perf_counter() - start) * 1e3
+        inference_end = time.perf_counter()
 
         scale = self.config.metric_scale or 1.0
         T_prev_cur = dt_s = twist = None
@@ -198,7 +200,9 @@ class Estimator:
             input_size=size,
             reset_reason=reason,
             segment=self.odometry.segment,
-            inference_ms=inference_ms,
+            inference_ms=(inference_end - inference_start) * 1e3,
+            preprocess_ms=(inference_start - start) * 1e3,
+            postprocess_ms=(time.perf_counter() - inference_end) * 1e3,
         )
 
 
@@ -207,13 +211,17 @@ def build_estimator(
     backend: str = "auto",
     config: EstimatorConfig | None = None,
     num_threads: int | None = None,
+    precision: str = "fp16",
+    cache_dir: str | None = None,
 ) -> Estimator:
-    """Load ``checkpoint`` on ``backend`` (see :func:`ss3d_core.backends.create_backend`) and wrap it.
+    """Load ``checkpoint`` on ``backend`` (see :func:`ss3d_core.backends.create_backend` for the arguments) and
+    wrap it.
 
     Raises:
         ss3d_core.checkpoint.CheckpointError, ss3d_core.backends.BackendUnavailable, ValueError.
     """
     from ss3d_core.backends import create_backend
 
-    runtime, metadata = create_backend(backend, checkpoint, num_threads=num_threads)
+    runtime, metadata = create_backend(backend, checkpoint, num_threads=num_threads, precision=precision,
+                                       cache_dir=cache_dir)
     return Estimator(runtime, metadata.intrinsics_prior, config)

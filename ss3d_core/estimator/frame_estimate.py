@@ -46,6 +46,9 @@ class FrameEstimate:
         reset_reason: set when odometry restarted at this frame.
         segment: odometry segment index (incremented at every reset after the first frame).
         inference_ms: wall time of the network (encode + decode), milliseconds.
+        preprocess_ms: wall time of resizing and laying out the image for the network, milliseconds.
+        postprocess_ms: wall time from the network's outputs to this estimate (odometry, intrinsics, depth scaling
+            and resizing), milliseconds.
     """
 
     stamp_ns: int
@@ -61,3 +64,5 @@ class FrameEstimate:
     reset_reason: ResetReason | None
     segment: int
     inference_ms: float
+    preprocess_ms: float = 0.0
+    postprocess_ms: float = 0.0

@@ -63,6 +63,8 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ss3d_eval`` argument parser."""
+    from ss3d_core.backends import BACKEND_NAMES
+    from ss3d_core.backends.base import PRECISIONS
     from ss3d_core.estimator import EstimatorConfig
     from ss3d_core.evaluation.baselines.colmap_selfcalib import DEFAULT_TIMEOUT_S
     from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS
@@ -74,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sequences", nargs="+", required=True, metavar="DIR",
                         help="TUM-layout sequence folders, or folders of them")
     parser.add_argument("--output", required=True, type=Path, help="report JSON path (report.md goes next to it)")
-    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime"),
-                        help="inference backend (default: auto)")
+    parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES,
+                        help="inference backend (default: auto); compiled graphs and engines come from the cache "
+                             "that ss3d_export fills ($SS3D_CACHE_DIR or ~/.cache/ss3d_ros)")
+    parser.add_argument("--precision", default="fp16", choices=PRECISIONS, help="TensorRT precision (default fp16)")
     parser.add_argument("--depth-cap-m", type=_positive_float,
                         help="depth cap in metres for every sequence (default: per sequence, 10 indoor / 80 outdoor)")
     parser.add_argument("--max-frames", type=_positive_int, help="evaluate only the first N frames of each sequence")
@@ -135,7 +139,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"--sequences: {err}")
     checkpoint = str(args.checkpoint or bundled_checkpoint())
     try:
-        backend, metadata = create_backend(args.backend, checkpoint, num_threads=args.num_threads)
+        backend, metadata = create_backend(args.backend, checkpoint, num_threads=args.num_threads,
+                                           precision=args.precision)
     except (CheckpointError, BackendUnavailable, ValueError) as err:
         parser.error(f"--checkpoint/--backend: cannot load {checkpoint} on {args.backend}: {err}")
     config = EstimatorConfig()  # the node's defaults; gap_threshold_s is set per sequence by the runner

@@ -1,0 +1,86 @@
+"""``ss3d_bench``: the report's structure, ratios and targets (no timing is asserted: figures come from the
+benchmark's own run, never from a test)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ss3d_core.benchmark.model_latency import measure_models, scaled_network
+from ss3d_core.checkpoint import load_checkpoint
+from ss3d_ros.bench.cli import main
+from ss3d_ros.bench.report import bench_key, evaluate_targets, markdown
+
+
+def test_model_latency_reports_ratios_parity_and_what_cannot_run(tiny_checkpoint, sample_frames):
+    model, metadata = load_checkpoint(tiny_checkpoint)
+    result = measure_models(model, metadata, sample_frames, ["torch", "onnxruntime", "tensorrt-fp16"], scale=2,
+                            iterations=3, num_threads=1)
+    assert result["input"] == "192x128"
+    torch_row, ort_row = result["backends"]["torch"], result["backends"]["onnxruntime"]
+    assert torch_row["speedup_vs_torch"] == 1.0 and "parity" not in torch_row
+    assert ort_row["speedup_vs_torch"] == pytest.approx(torch_row["p50_ms"] / ort_row["p50_ms"])
+    assert ort_row["parity"]["depth_rel_max"] < 1e-3
+    assert set(ort_row) >= {"fps", "p50_ms", "p95_ms", "p99_ms"}
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    if not cuda:
+        assert "CUDA" in result["unavailable"]["tensorrt-fp16"]
+    with pytest.raises(ValueError, match="baseline"):
+        measure_models(model, metadata, sample_frames, ["onnxruntime"], iterations=1)
+    with pytest.raises(ValueError):
+        scaled_network(model, 0)
+
+
+def test_targets_and_tables_from_a_report():
+    row = {"fps": 100.0, "p50_ms": 10.0, "p95_ms": 12.0, "p99_ms": 13.0, "input": "224x128"}
+    report = {
+        "machine": {"description": "test", "load_average_start": 1.0, "load_average_end": 1.0}, "threads": 1,
+        "model": {"torch": {**row, "speedup_vs_torch": 1.0, "p50_ms": 30.0},
+                  "onnxruntime": {**row, "speedup_vs_torch": 3.0, "parity": {"depth_rel_max": 1e-7,
+                                                                             "pose_abs_max": 1e-8,
+                                                                             "intrinsics_abs_max": 1e-8}}},
+        "model_unavailable": {"tensorrt-fp16": "no CUDA device is visible"},
+        "node": {hz: {"input_hz": float(hz), "output_hz": 21.0, "p50_ms": 12.0, "p95_ms": 90.0, "drops": 3,
+                      "frames": 100, "backend": "onnxruntime-cpu", "p50_vs_model_p50": 1.2,
+                      "p50_vs_torch_model_p50": 0.4, "stages_p50_ms": {"inference": 9.0, "publishing": None}}
+                 for hz in ("15", "30", "60")},
+    }
+    targets = evaluate_targets(report)
+    assert targets["node 30 Hz: output Hz"]["met"] is True and targets["node 30 Hz: p95 latency"]["met"] is False
+    assert targets["onnxruntime speed-up vs torch eager"]["met"] is True
+    assert targets["tensorrt-fp16 fps"]["met"] is None
+    report["targets"] = targets
+    table = markdown(report)
+    assert "| onnxruntime | 224x128 | 100.0 | 10.0 |" in table and "not measured: no CUDA device" in table
+    assert "| 30 (30.0) | 21.0 | 12.0 | 90.0 | 3 / 100 |" in table and "**no**" in table
+    assert bench_key("onnxruntime-cpu") == "onnxruntime" and bench_key("torch-cpu") == "torch"
+    assert bench_key("tensorrt-fp16") == "tensorrt-fp16" and bench_key("torch-cuda") == "torch-cuda"
+
+
+def test_ss3d_bench_end_to_end_writes_json_and_markdown(tmp_path, tiny_checkpoint, capsys):
+    output = tmp_path / "bench.json"
+    code = main(["--checkpoint", str(tiny_checkpoint), "--output", str(output), "--frames", "2",
+                 "--backends", "torch", "onnxruntime", "--threads", "1", "--node-backend", "onnxruntime",
+                 "--rates", "30", "--node-frames", "6"])
+    assert code == 0
+    report = json.loads(output.read_text())
+    for name in ("torch", "onnxruntime"):
+        assert set(report["model"][name]) >= {"fps", "p50_ms", "p95_ms", "speedup_vs_torch"}
+        assert report["model"][name]["at_2x"]["input"] == "192x128"
+    node = report["node"]["30"]
+    assert set(node) >= {"output_hz", "p50_ms", "p95_ms", "drops"} and node["frames"] == 6
+    assert node["backend"] == "onnxruntime-cpu" and "inference" in node["stages_p50_ms"]
+    assert output.with_suffix(".md").read_text() in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", [["--rates", "0"], ["--frames", "0"], ["--node-frames", "1"]])
+def test_bad_arguments_exit_2(bad):
+    with pytest.raises(SystemExit) as exc:
+        main(bad)
+    assert exc.value.code == 2
