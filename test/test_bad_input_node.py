@@ -53,7 +53,7 @@ def _node(overrides: dict[str, object]) -> SS3DNode:
     ({"intrinsics_window": 0}, "intrinsics_window must be an integer in [1, 10000]"),
     ({"metric_scale": 1}, "metric_scale must be a double in [0.0, 1000000.0], got integer 1 (write 1.0)"),
     ({"depth_encoding": "bogus"}, "depth_encoding must be one of 32FC1, 16UC1, got 'bogus'"),
-    ({"backend": "bogus"}, "backend must be one of auto, torch, torch-cuda, onnxruntime, got 'bogus'"),
+    ({"backend": "bogus"}, "backend must be one of auto, tensorrt, torch-cuda, onnxruntime, torch, got 'bogus'"),
     ({"warn_throttle_s": "5"}, "warn_throttle_s must be a double in [0.0, 3600.0], got string '5'"),
     ({"depth_encoding": "16UC1"}, "depth_encoding 16UC1 (millimetres) needs metric_scale > 0"),
     ({"odom_frame_id": ""}, "odom_frame_id must not be empty"),
