@@ -30,7 +30,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from kornia.geometry.epipolar import essential_from_fundamental, motion_from_essential_choose_solution
+from kornia.geometry.epipolar import (
+    essential_from_fundamental,
+    motion_from_essential_choose_solution,
+    sampson_epipolar_distance,
+)
 
 from ss3d_core.geometry.model_selection import RANSAC_THRESHOLD_PX, fit_fundamental
 from ss3d_core.geometry.triangulation import triangulate_flow
@@ -130,12 +134,13 @@ def triangulated_labels(
         inlier_fraction = torch.tensor([r for _, r in fits])
     F = fundamental.to(device=device, dtype=torch.float64)
     flow64, K64 = flow.detach().double(), K.detach().double()
-    consistent = (flow_sampson_distance(flow64, F) < RANSAC_THRESHOLD_PX).reshape(b, 1, h, w)
-    # The cheirality vote on the sampled grid, as cv2.recoverPose votes on the RANSAC inliers.
+    # The cheirality vote on the sampled grid (the F inliers among the trusted flow), as cv2.recoverPose votes on
+    # the RANSAC inliers.
     v, u = (torch.from_numpy(g.ravel()).to(device) for g in _grid(h, w))
-    target = torch.stack([u, v], dim=-1).double().expand(b, -1, -1)
+    target = torch.stack([u, v], dim=-1).double().expand(b, -1, -1).contiguous()
     source = target + flow64[:, :, v, u].transpose(1, 2)
-    voters = (consistent & trusted)[:, 0, v, u]
+    consistent = sampson_epipolar_distance(target, source, F) < RANSAC_THRESHOLD_PX
+    voters = consistent & trusted[:, 0, v, u]
     E = essential_from_fundamental(F, K64, K64)
     R, t, points, _ = motion_from_essential_choose_solution(E, K64, K64, target, source, voters)
     T = torch.eye(4, dtype=torch.float64, device=device).repeat(b, 1, 1)
