@@ -266,3 +266,26 @@ def test_two_process_ddp_on_cpu_trains_from_the_cache(tmp_path, tiny_config):
     _, meta = load_checkpoint(out)
     assert meta.training["global_step"] == 2 and all(np.isfinite(meta.intrinsics_prior))
     assert np.isfinite(meta.metrics["validation"]["val/total"])
+
+
+def test_each_export_carries_the_prior_of_its_own_validation(tmp_path, tiny_config):
+    """ExportCheckpoint writes after the module updated ``intrinsics_prior`` from the validation just run (it used to
+    export in a hook that runs before the module's, carrying the previous validation's prior)."""
+    import json
+
+    out = tmp_path / "ckpt" / "tiny"
+    seen = []
+
+    class Probe(L.Callback):  # runs after ExportCheckpoint (callbacks run in list order)
+        def on_validation_end(self, trainer, pl_module):
+            exported = json.loads(out.with_suffix(".json").read_text())["intrinsics_prior"]
+            seen.append((exported, pl_module.intrinsics_prior.tolist()))
+
+    model = SS3DLightningModule(net=tiny_config, lr=1e-2, flow_weight=2.0)
+    trainer = L.Trainer(max_steps=4, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=2,
+                        callbacks=[ExportCheckpoint(str(out), command="test"), Probe()])
+    trainer.fit(model, datamodule=_sample_data(tmp_path))
+    assert len(seen) == 2
+    for exported, current in seen:
+        assert exported == pytest.approx(current, rel=1e-6)
