@@ -18,7 +18,7 @@ $(STAMP): requirements.txt setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m ss3d_ros.demo --out out/demo
+	$(PY) -m ss3d_ros.tools.demo --out out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q test
@@ -28,7 +28,7 @@ mvs: $(STAMP)
 	$(PY) -m training mvs --clips ../shared/data/web_clips --output out/mvs/web_clips/scores.csv
 
 eval: $(STAMP)
-	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
+	$(PY) -m ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
 
 # The bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
 # depth, 9 label-dominant warm restart with the dashcam-aware label gate), each starting from the previous export.
