@@ -18,7 +18,7 @@ $(STAMP): requirements.txt setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m ss3d_ros.demo --out out/demo
+	$(PY) -m ss3d_ros.tools.demo --out out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q test
@@ -28,29 +28,36 @@ mvs: $(STAMP)
 	$(PY) -m training mvs --clips ../shared/data/web_clips --output out/mvs/web_clips/scores.csv
 
 eval: $(STAMP)
-	$(PY) -m ss3d_core.evaluation --sequences ../shared/data/sequences --output out/eval/report.json
+	$(PY) -m ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
 
 # The bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
-# depth, 9 label-dominant warm restart with the dashcam-aware label gate), each starting from the previous export.
+# depth, 9 label-dominant warm restart with the dashcam-aware label gate). Each stage is base.yaml plus its override,
+# and each fine-tuning stage starts from the export named on its command line (the previous stage's by default;
+# INIT_FROM=path/to/ss3d_small replaces it for a single target).
+CONFIGS := training/configs
+TRAIN := $(PY) -m training fit --config $(CONFIGS)/base.yaml --config
+# $(call from,STAGE): the starting weights of a fine-tuning stage, out/train/STAGE/ss3d_small unless INIT_FROM is set.
+from = --model.init_from $(or $(INIT_FROM),out/train/$(1)/ss3d_small)
+
 train: train-first train-finetune train-crop train-intrinsics train-triangulated train-labels
 
 train-first: $(STAMP)
-	$(PY) -m training fit --config training/configs/first_checkpoint.yaml
+	$(TRAIN) $(CONFIGS)/first_checkpoint.yaml
 
 train-finetune: $(STAMP)
-	$(PY) -m training fit --config training/configs/antisymmetric_finetune.yaml
+	$(TRAIN) $(CONFIGS)/antisymmetric_finetune.yaml $(call from,first_checkpoint)
 
 train-crop: $(STAMP)
-	$(PY) -m training fit --config training/configs/crop_finetune.yaml
+	$(TRAIN) $(CONFIGS)/crop_finetune.yaml $(call from,antisymmetric_finetune)
 
 train-intrinsics: $(STAMP)
-	$(PY) -m training fit --config training/configs/intrinsics_first.yaml
+	$(TRAIN) $(CONFIGS)/intrinsics_first.yaml $(call from,crop_finetune)
 
 train-triangulated: $(STAMP)
-	$(PY) -m training fit --config training/configs/triangulated_depth.yaml
+	$(TRAIN) $(CONFIGS)/triangulated_depth.yaml $(call from,intrinsics_first)
 
 train-labels: $(STAMP)
-	$(PY) -m training fit --config training/configs/warm_dashcam_labels.yaml
+	$(TRAIN) $(CONFIGS)/warm_dashcam_labels.yaml $(call from,triangulated_depth)
 
 clean:
 	rm -rf out build install log

@@ -1,15 +1,38 @@
-"""ament_python build of the ss3d_ros package (installs ss3d_core and ss3d_ros; training/ stays a source folder)."""
+"""ament_python build of the ss3d_ros package.
 
+The default install has the node (``ss3d_ros``), the core (``ss3d_core``), evaluation (``ss3d_eval``) and the
+demo/replay/bench tooling (``ss3d_ros.tools``). A robot install leaves evaluation and the tooling out:
+``SS3D_INSTALL=robot colcon build --packages-select ss3d_ros`` (or ``SS3D_INSTALL=robot pip install .``) installs
+``ss3d_core`` and ``ss3d_ros`` without ``ss3d_ros.tools``, with the ``ss3d_node`` and ``ss3d_export`` commands only.
+``training/`` is never installed (it stays a source folder).
+"""
+
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "ss3d_ros"
+ROBOT_INSTALL = os.environ.get("SS3D_INSTALL", "full") == "robot"
+NODE_SCRIPTS = [
+    "ss3d_node = ss3d_ros.node_main:main",
+    "ss3d_export = ss3d_core.backends.export_cli:main",
+]
+TOOL_SCRIPTS = [
+    "ss3d_demo = ss3d_ros.tools.demo:main",
+    "ss3d_eval = ss3d_eval.cli:main",
+    "ss3d_replay = ss3d_ros.tools.replay:main",
+    "ss3d_bench = ss3d_ros.tools.bench.cli:main",
+]
 
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=["ss3d_core", "ss3d_core.*", "ss3d_ros", "ss3d_ros.*"]),
+    packages=find_packages(
+        include=["ss3d_core", "ss3d_core.*", "ss3d_ros", "ss3d_ros.*"]
+        + ([] if ROBOT_INSTALL else ["ss3d_eval", "ss3d_eval.*"]),
+        exclude=["ss3d_ros.tools", "ss3d_ros.tools.*"] if ROBOT_INSTALL else [],
+    ),
     package_data={
         "ss3d_core": ["models/*.safetensors", "models/*.json"],
         "ss3d_ros": ["samples/*.mp4", "samples/*.md"],
@@ -29,14 +52,5 @@ setup(
     description="Monocular depth, ego-motion and intrinsics from one camera (SS3D) as a ROS 2 node",
     license="Apache-2.0",
     tests_require=["pytest"],
-    entry_points={
-        "console_scripts": [
-            "ss3d_node = ss3d_ros.node_main:main",
-            "ss3d_demo = ss3d_ros.demo:main",
-            "ss3d_eval = ss3d_core.evaluation.cli:main",
-            "ss3d_replay = ss3d_ros.replay:main",
-            "ss3d_export = ss3d_core.backends.export_cli:main",
-            "ss3d_bench = ss3d_ros.bench.cli:main",
-        ],
-    },
+    entry_points={"console_scripts": NODE_SCRIPTS + ([] if ROBOT_INSTALL else TOOL_SCRIPTS)},
 )

@@ -19,6 +19,7 @@ __all__ = [
     "rotation_angle_deg",
     "translation_direction_error_deg",
     "pose_to_quaternion_translation",
+    "pose_from_quaternion_translation",
     "twist_from_relative_pose",
 ]
 
@@ -83,6 +84,16 @@ def pose_to_quaternion_translation(T: np.ndarray) -> tuple[np.ndarray, np.ndarra
     T = np.asarray(T, dtype=np.float64)
     w, x, y, z = transforms3d.quaternions.mat2quat(T[:3, :3])
     return np.array([x, y, z, w]), T[:3, 3].copy()
+
+
+def pose_from_quaternion_translation(q_xyzw: np.ndarray | list[float], t: np.ndarray | list[float]) -> np.ndarray:
+    """4×4 pose from a quaternion ``(x, y, z, w)`` (ROS and TUM order; normalised by transforms3d) and a
+    translation 3-vector; the inverse of :func:`pose_to_quaternion_translation`."""
+    x, y, z, w = (float(v) for v in q_xyzw)
+    T = np.eye(4)
+    T[:3, :3] = transforms3d.quaternions.quat2mat([w, x, y, z])
+    T[:3, 3] = [float(v) for v in t]
+    return T
 
 
 def twist_from_relative_pose(T_prev_cur: np.ndarray, dt_s: float) -> tuple[np.ndarray, np.ndarray]:

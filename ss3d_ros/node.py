@@ -77,6 +77,10 @@ class SS3DNode(Node):
             raise
         self.stats = StreamStats()
         self.estimator: Estimator | None = None
+        # Parameter values as of the last accepted set: read by the worker per frame, rebuilt per set (not per frame).
+        self._values = parameters.current_values(self)
+        self._config_values: dict[str, Any] | None = None  # the snapshot the estimator's config was last built from
+        self.add_post_set_parameters_callback(self._on_parameters_set)
         self.backend_name = ""
         self._state = "unconfigured"
         self._camera_info: CameraInfo | None = None
@@ -172,7 +176,25 @@ class SS3DNode(Node):
             self.destroy_lifecycle_publisher(pub)
         self._pubs.clear()
         self.estimator = None
+        self._config_values = None
         self._tf = None
+
+    def _on_parameters_set(self, changed: list[Any]) -> None:
+        """After a run-time set was accepted: take a new snapshot of every parameter (one dict, swapped atomically)."""
+        self._values = parameters.current_values(self)
+
+    def _apply_run_time_config(self, estimator: Estimator, values: dict[str, Any]) -> None:
+        """Give ``estimator`` the run-time settable fields of ``values``, once per parameter snapshot (the worker
+        calls it at the start of a frame, so that one frame never mixes two settings)."""
+        if values is self._config_values:
+            return
+        estimator.config = replace(
+            estimator.config,
+            gap_threshold_s=values["gap_threshold_s"],
+            output_size=values["output_size"],
+            metric_scale=values["metric_scale"] or None,
+        )
+        self._config_values = values
 
     @staticmethod
     def _estimator_config(values: dict[str, Any]) -> EstimatorConfig:
@@ -226,18 +248,13 @@ class SS3DNode(Node):
             self._drop("too_small", f"image {rgb.shape[1]}×{rgb.shape[0]} is below {MIN_IMAGE_SIDE_PX} pixels a side")
             return
         converted = time.monotonic()
-        values = parameters.current_values(self)
+        values = self._values
         camera_frame = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME
         if camera_frame == values["odom_frame_id"]:
             self._drop("frame_id_conflict", f"the image's frame_id {camera_frame!r} equals odom_frame_id; set "
                        "camera_frame_id to the camera's optical frame")
             return
-        estimator.config = replace(
-            estimator.config,
-            gap_threshold_s=values["gap_threshold_s"],
-            output_size=values["output_size"],
-            metric_scale=values["metric_scale"] or None,
-        )
+        self._apply_run_time_config(estimator, values)
         distortion = self._apply_camera_info(estimator, values["use_camera_info"])
         stamp_ns = conversions.stamp_to_ns(msg.header.stamp)
         estimate = estimator.estimate(rgb, stamp_ns)

@@ -20,11 +20,11 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 
-# ss3d_core.backends.BACKEND_NAMES (a test keeps them equal; ss3d_ros does not import torch to read it).
-BACKEND_CHOICES = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch")
-PRECISIONS = ("fp16", "fp32")
-DEPTH_ENCODINGS = ("32FC1", "16UC1")  # REP 118
-OUTPUT_SIZES = ("network", "input")
+from ss3d_core.backends import BACKEND_NAMES as BACKEND_CHOICES
+from ss3d_core.backends.base import PRECISIONS
+from ss3d_core.estimator.estimator import OUTPUT_SIZES
+from ss3d_core.io.image_message import DEPTH_ENCODINGS  # REP 118
+
 # ROS 2 parameter type names of the Python types used here (rcl_interfaces/ParameterType).
 _TYPE_NAMES = {bool: "bool", int: "integer", float: "double", str: "string"}
 # Precedes the callback's or descriptor check's reason in rclpy's InvalidParameterValueException message.

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from test_evaluation import copy_sequence
 
-from ss3d_core.evaluation.cli import main
+from ss3d_eval.cli import main
 
 
 def _first(root: Path, kind: str) -> Path:

@@ -161,3 +161,15 @@ def test_configure_names_an_unavailable_backend(ros_context, tiny_checkpoint, mo
         assert log.count("backend 'torch-cuda' cannot run here") == 1 and log.count("cannot load checkpoint") == 0
     finally:
         node.destroy_node()
+
+
+def test_run_time_sets_reach_the_estimator_config_once_per_set(active_node, sample_frames):
+    """The estimator's config is rebuilt when a set is accepted (at the next frame), not on every frame."""
+    node, _ = active_node
+    node._process(_frame(sample_frames[0], BASE_NS))
+    config = node.estimator.config
+    node._process(_frame(sample_frames[1], BASE_NS + 50_000_000))
+    assert node.estimator.config is config and config.metric_scale is None  # no set: the same object
+    assert node.set_parameters([Parameter("metric_scale", value=2.5)])[0].successful
+    node._process(_frame(sample_frames[2], BASE_NS + 100_000_000))
+    assert node.estimator.config.metric_scale == 2.5 and node.estimator.config.gap_threshold_s == config.gap_threshold_s

@@ -9,8 +9,8 @@ import pytest
 
 from ss3d_core.benchmark.model_latency import measure_models, scaled_network
 from ss3d_core.checkpoint import load_checkpoint
-from ss3d_ros.bench.cli import main
-from ss3d_ros.bench.report import bench_key, evaluate_targets, markdown
+from ss3d_ros.tools.bench.cli import main
+from ss3d_ros.tools.bench.report import bench_key, evaluate_targets, markdown
 
 
 def test_model_latency_reports_ratios_parity_and_what_cannot_run(tiny_checkpoint, sample_frames):

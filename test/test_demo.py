@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_demo_writes_summary_figures_and_mcap_bag(tmp_path, tiny_checkpoint):
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "ss3d_ros.demo", "--max-frames", "8", "--lockstep", "--checkpoint",
+        [sys.executable, "-m", "ss3d_ros.tools.demo", "--max-frames", "8", "--lockstep", "--checkpoint",
          str(tiny_checkpoint), "--backend", "torch", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=180,
     )
@@ -38,6 +38,6 @@ def test_demo_writes_summary_figures_and_mcap_bag(tmp_path, tiny_checkpoint):
 
 
 def test_demo_rejects_a_missing_input(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ss3d_ros.demo", "--video", str(tmp_path / "nope.mp4"),
+    result = subprocess.run([sys.executable, "-m", "ss3d_ros.tools.demo", "--video", str(tmp_path / "nope.mp4"),
                              "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "cannot open the input" in result.stderr

@@ -1,9 +1,9 @@
-"""Rank correlations of depth with ground truth, brightness and image row (ss3d_core.evaluation.depth_cues)."""
+"""Rank correlations of depth with ground truth, brightness and image row (ss3d_eval.depth_cues)."""
 
 import numpy as np
 import pytest
 
-from ss3d_core.evaluation.depth_cues import MIN_CUE_PIXELS, depth_cues, image_depth_cues
+from ss3d_eval.depth_cues import MIN_CUE_PIXELS, depth_cues, image_depth_cues
 
 
 def _scene(h=48, w=64):

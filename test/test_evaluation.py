@@ -15,12 +15,12 @@ from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
 
 from ss3d_core.camera import scale_K
 from ss3d_core.estimator import IntrinsicsSource
-from ss3d_core.evaluation.baselines import colmap_selfcalib
-from ss3d_core.evaluation.cli import main
-from ss3d_core.evaluation.pose_metrics import relative_motion
-from ss3d_core.evaluation.report import build_report, render_markdown, to_jsonable, write_json
-from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS, RunOptions, auto_gap_threshold_s, run_sequence
 from ss3d_core.io.tum_sequence import TumSequence
+from ss3d_eval.baselines import colmap_selfcalib
+from ss3d_eval.cli import main
+from ss3d_eval.pose_metrics import relative_motion
+from ss3d_eval.report import build_report, render_markdown, to_jsonable, write_json
+from ss3d_eval.sequence_runner import GAP_FRAME_PERIODS, RunOptions, auto_gap_threshold_s, run_sequence
 
 PAIR = FIXTURES / "tum_fr1_xyz_pair1"  # 2 real frames, depth for the first, mocap GT for both
 NO_COLMAP = RunOptions(colmap=False)

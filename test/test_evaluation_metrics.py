@@ -8,9 +8,11 @@ import transforms3d
 from conftest import FIXTURES
 
 from ss3d_core.camera import scale_K
-from ss3d_core.evaluation.baselines.constant_depth import constant_depth_prediction
-from ss3d_core.evaluation.baselines.default_k import generic_guess_K
-from ss3d_core.evaluation.depth_metrics import (
+from ss3d_core.geometry.relative_pose import relative_pose_from_matches
+from ss3d_core.io.tum_sequence import TumSequence
+from ss3d_eval.baselines.constant_depth import constant_depth_prediction
+from ss3d_eval.baselines.default_k import generic_guess_K
+from ss3d_eval.depth_metrics import (
     INDOOR_DEPTH_CAP_M,
     OUTDOOR_DEPTH_CAP_M,
     aggregate_depth,
@@ -18,16 +20,14 @@ from ss3d_core.evaluation.depth_metrics import (
     resize_depth,
     select_depth_cap,
 )
-from ss3d_core.evaluation.intrinsics_metrics import aggregate_intrinsics, intrinsics_errors
-from ss3d_core.evaluation.pose_metrics import (
+from ss3d_eval.intrinsics_metrics import aggregate_intrinsics, intrinsics_errors
+from ss3d_eval.pose_metrics import (
     aggregate_pose,
     ate_sim3,
     relative_motion,
     relative_pose_error,
     relative_pose_errors,
 )
-from ss3d_core.geometry.relative_pose import relative_pose_from_matches
-from ss3d_core.io.tum_sequence import TumSequence
 
 PAIR = FIXTURES / "tum_fr1_xyz_pair1"
 ZERO_ERRORS = ("abs_rel", "sq_rel", "rmse", "rmse_log")

@@ -16,8 +16,8 @@ from std_msgs.msg import Header
 
 from ss3d_ros.conversions import ns_to_stamp, rgb8_to_image_msg
 from ss3d_ros.node import SENSOR_QOS
-from ss3d_ros.node_process import NodeProcess
-from ss3d_ros.output_recorder import OutputRecorder
+from ss3d_ros.tools.node_process import NodeProcess
+from ss3d_ros.tools.output_recorder import OutputRecorder
 
 START_TIMEOUT_S = 60.0
 OUTPUT_TIMEOUT_S = 20.0

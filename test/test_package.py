@@ -82,7 +82,7 @@ def test_node_backend_choices_are_the_core_backends():
     from ss3d_core.backends.base import PRECISIONS
     from ss3d_ros import parameters
 
-    assert parameters.BACKEND_CHOICES == BACKEND_NAMES and parameters.PRECISIONS == PRECISIONS
+    assert parameters.BACKEND_CHOICES is BACKEND_NAMES and parameters.PRECISIONS is PRECISIONS
 
 
 def test_rviz_config_shows_depth_cloud_and_odometry():

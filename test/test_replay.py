@@ -17,8 +17,8 @@ from std_msgs.msg import Header
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_ros.conversions import depth_to_image_msg, ns_to_stamp, odometry_msg, rgb8_to_image_msg
-from ss3d_ros.output_recorder import RecordedOutputs
-from ss3d_ros.replay_scoring import GroundTruthTrajectory, score_depth, score_pose, trajectory_from_tum_file
+from ss3d_ros.tools.output_recorder import RecordedOutputs
+from ss3d_ros.tools.replay_scoring import GroundTruthTrajectory, score_depth, score_pose, trajectory_from_tum_file
 
 REPO = Path(__file__).resolve().parent.parent
 PAIR = REPO / "test" / "fixtures" / "tum_fr1_xyz_pair1"
@@ -55,7 +55,7 @@ def tum_bag(tmp_path) -> Path:
 def test_replay_scores_recorded_outputs_against_bag_ground_truth(tmp_path, tum_bag, tiny_checkpoint):
     out = tmp_path / "replay"
     result = subprocess.run(
-        [sys.executable, "-m", "ss3d_ros.replay", "--bag", str(tum_bag), "--out", str(out), "--lockstep",
+        [sys.executable, "-m", "ss3d_ros.tools.replay", "--bag", str(tum_bag), "--out", str(out), "--lockstep",
          "--checkpoint", str(tiny_checkpoint), "--backend", "torch", "--gt-topic", "/mocap/odom",
          "--gt-depth-topic", "/camera/depth_gt", "-p", "gap_threshold_s:=1.0"],
         cwd=REPO, capture_output=True, text=True, timeout=180,
@@ -72,7 +72,8 @@ def test_replay_scores_recorded_outputs_against_bag_ground_truth(tmp_path, tum_b
 
 
 def test_replay_rejects_a_bag_without_images(tmp_path, tum_bag):
-    result = subprocess.run([sys.executable, "-m", "ss3d_ros.replay", "--bag", str(tum_bag), "--topic", "/mocap/odom",
+    result = subprocess.run([sys.executable, "-m", "ss3d_ros.tools.replay", "--bag", str(tum_bag),
+                             "--topic", "/mocap/odom",
                              "--out", str(tmp_path / "r")], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "not a sensor_msgs/msg/Image topic" in result.stderr
 

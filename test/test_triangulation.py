@@ -10,11 +10,11 @@ import torch
 import transforms3d
 
 from ss3d_core.camera import scale_K
-from ss3d_core.evaluation.pose_metrics import relative_motion
 from ss3d_core.geometry.triangulation import triangulate_flow
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.losses.flow_consistency import rigid_flow
 from ss3d_core.losses.triangulated_depth import MIN_LABELLED_PIXELS, triangulated_depth_loss
+from ss3d_eval.pose_metrics import relative_motion
 from training.optical_flow import dis_flow, forward_backward_mask
 from training.triangulated_labels import triangulated_labels
 

@@ -1,5 +1,5 @@
-"""``python -m training <command>``: ``fit`` / ``validate`` (LightningCLI over the SS3D trainer; see ``--help``) or
-``mvs`` (score a corpus with the multi-view-signal proxy, :mod:`training.corpus.mvs_cli`)."""
+"""``python -m training <command>``: ``fit`` / ``validate`` (LightningCLI over the SS3D trainer, :mod:`training.cli`;
+see ``--help``) or ``mvs`` (score a corpus with the multi-view-signal proxy, :mod:`training.corpus.mvs_cli`)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,9 @@ def main() -> None:
         import importlib
 
         sys.exit(importlib.import_module(COMMANDS[sys.argv[1]]).main(sys.argv[2:]))
-    from lightning.pytorch.cli import LightningCLI
+    from training.cli import main as cli_main
 
-    from training.datamodule import ClipDataModule
-    from training.module import SS3DLightningModule
-
-    LightningCLI(SS3DLightningModule, ClipDataModule, save_config_kwargs={"overwrite": True})
+    cli_main()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ frame with a forward-backward mask, dropped unless SIFT matches confirm it (:mod
 with ``--no-flow-match-check``, as stages 1 to 9 were trained), a five-point pose fitted to that flow with the
 network's own K, triangulation of the pixels whose flow agrees with that pose and whose rays meet at 1° or more), and
 the prediction is scored on the labelled pixels with the evaluator's depth protocol
-(:func:`ss3d_core.evaluation.depth_metrics.depth_metrics`: per-image median scaling, AbsRel, δ1) next to a constant
+(:func:`ss3d_eval.depth_metrics.depth_metrics`: per-image median scaling, AbsRel, δ1) next to a constant
 depth, plus the Spearman rank correlation of the two depths.
 
 It answers, for any log without depth ground truth (a robot's own recordings included), whether the depth has learnt
@@ -30,12 +30,12 @@ import cv2
 import numpy as np
 import torch
 
-from ss3d_core.evaluation.depth_metrics import depth_metrics
-from ss3d_core.evaluation.report import format_value
-from ss3d_core.evaluation.statistics import median_or_none, spearman_or_none
 from ss3d_core.losses.triangulated_depth import MIN_LABELLED_PIXELS
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
+from ss3d_eval.depth_metrics import depth_metrics
+from ss3d_eval.report import format_value
+from ss3d_eval.statistics import median_or_none, spearman_or_none
 from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 from training.clips import ClipSpec
 from training.flow_verification import sparse_matches, verify_pair_masks

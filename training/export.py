@@ -21,6 +21,9 @@ from ss3d_core.checkpoint import CheckpointMetadata, bundled_checkpoint, read_me
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.network.motion_head import FOCAL_PRIOR_X_NORM
 
+# File name (without suffix) of a run's export in its folder, as bundled in ss3d_core/models/.
+EXPORT_NAME = "ss3d_small"
+
 
 def _default_prior(config: SS3DNetConfig) -> tuple[float, float, float, float]:
     return (FOCAL_PRIOR_X_NORM, FOCAL_PRIOR_X_NORM * config.input_width / config.input_height, 0.5, 0.5)
@@ -34,11 +37,11 @@ class ExportCheckpoint(L.Callback):
     export there carried the previous validation's prior).
 
     Args:
-        out: checkpoint path without suffix.
+        out: checkpoint path without suffix (default: ``<trainer.default_root_dir>/ss3d_small``, the run folder).
         command: the training command recorded in the metadata (default: this process's command line).
     """
 
-    def __init__(self, out: str, command: str | None = None):
+    def __init__(self, out: str | None = None, command: str | None = None):
         self.out = out
         self.command = command or shlex.join([Path(sys.executable).name, "-m", "training", *sys.argv[1:]])
 
@@ -63,7 +66,7 @@ class ExportCheckpoint(L.Callback):
             metrics={"validation": metrics},
         )
         was_training = net.training
-        save_checkpoint(net.eval(), self.out, metadata)
+        save_checkpoint(net.eval(), self.out or str(Path(trainer.default_root_dir) / EXPORT_NAME), metadata)
         net.train(was_training)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

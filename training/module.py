@@ -28,7 +28,7 @@ COLOR_JITTER = dict(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1, p=0.5
 # Optional illumination fields on the network input (kornia's RandomLinearIllumination and
 # RandomGaussianIllumination at their default gains, each with p = 0.5): a brightness gradient or blob over the whole
 # image, the same on the three frames of a sample, so that regional brightness says less about depth (against the
-# "bright sky is far" shortcut of outdoor clips, see ss3d_core/evaluation/depth_cues.py).
+# "bright sky is far" shortcut of outdoor clips, see ss3d_eval/depth_cues.py).
 ILLUMINATION_P = 0.5
 
 

@@ -2,7 +2,7 @@
 
 For evenly spaced consecutive pairs of each clip (frames at the training rate), the network predicts ``T_prev_cur``
 and K from the pair at its input size. The evaluator's five-point baseline
-(:mod:`ss3d_core.evaluation.baselines.five_point`: SIFT, ratio test, USAC essential matrix, cheirality) then solves
+(:mod:`ss3d_eval.baselines.five_point`: SIFT, ratio test, USAC essential matrix, cheirality) then solves
 the same pair at full resolution *with the network's own K* (rescaled to the frame size), so the two poses share the
 intrinsics and differ only in how the motion was found. Their disagreement (rotation angle, translation direction
 angle) bounds how well the pose head has fitted the clips it trains on: a pose head that disagrees with geometry on
@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ss3d_core.camera import scale_K
-from ss3d_core.evaluation.baselines.five_point import estimate_relative_pose
-from ss3d_core.evaluation.pose_metrics import relative_pose_error
-from ss3d_core.evaluation.report import format_value
-from ss3d_core.evaluation.statistics import median_or_none
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
+from ss3d_eval.baselines.five_point import estimate_relative_pose
+from ss3d_eval.pose_metrics import relative_pose_error
+from ss3d_eval.report import format_value
+from ss3d_eval.statistics import median_or_none
 from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 from training.clips import ClipSpec
 

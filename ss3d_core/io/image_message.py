@@ -14,6 +14,8 @@ from types import SimpleNamespace
 import numpy as np
 from rosbags.image import image_to_cvimage
 
+from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND, stamp_to_ns  # re-exported: the node and training use them
+
 __all__ = [
     "DEPTH_ENCODINGS",
     "ENCODING_LAYOUT",
@@ -47,8 +49,6 @@ ENCODING_LAYOUT: dict[str, tuple[np.dtype, int]] = {
 
 # Number of channels of the RGB arrays this module exchanges with the core (GUIDE §3).
 RGB_CHANNELS = 3
-
-NANOSECONDS_PER_SECOND = 1_000_000_000
 
 
 class ImageConversionError(ValueError):
@@ -170,8 +170,3 @@ def image_msg_to_rgb8(msg) -> np.ndarray:
     if np.may_share_memory(rgb, rows):
         rgb = rgb.copy()
     return np.ascontiguousarray(rgb, dtype=np.uint8)
-
-
-def stamp_to_ns(stamp) -> int:
-    """``builtin_interfaces/Time`` (or any object with ``sec``, ``nanosec``) -> integer nanoseconds since the epoch."""
-    return int(stamp.sec) * NANOSECONDS_PER_SECOND + int(stamp.nanosec)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import transforms3d
 import yaml
 
 from ss3d_core.io.image_folder import read_rgb
+from ss3d_core.pose import pose_from_quaternion_translation
 
 # Sturm et al. 2012 (TUM RGB-D): association tolerance between image and ground-truth timestamps.
 DEFAULT_MAX_TIME_DIFF_S = 0.02
@@ -80,21 +80,26 @@ def _read_list(path: Path) -> list[tuple[float, str]]:
     return entries
 
 
-def _read_groundtruth(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_tum_trajectory(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a TUM trajectory file: ``timestamp tx ty tz qx qy qz qw`` lines (seconds, metres; ``#`` comments).
+
+    Returns:
+        ``N`` timestamps in seconds (file order) and the ``N×4×4`` poses (``T_world_camera`` for TUM ground truth).
+
+    Raises:
+        ValueError: on a malformed line (file and line number in the message).
+    """
     stamps, poses = [], []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        values = [float(x) for x in line.split()]
+        values = line.split()
         if len(values) != 8:
             raise ValueError(f"{path}:{line_no}: expected 8 values 't tx ty tz qx qy qz qw'")
-        t, tx, ty, tz, qx, qy, qz, qw = values
-        T = np.eye(4)
-        T[:3, :3] = transforms3d.quaternions.quat2mat([qw, qx, qy, qz])
-        T[:3, 3] = [tx, ty, tz]
+        t, tx, ty, tz, qx, qy, qz, qw = (float(x) for x in values)
         stamps.append(t)
-        poses.append(T)
+        poses.append(pose_from_quaternion_translation([qx, qy, qz, qw], [tx, ty, tz]))
     return np.array(stamps), np.array(poses).reshape(-1, 4, 4)
 
 
@@ -135,7 +140,7 @@ class TumSequence:
                 raise FileNotFoundError(f"{root} is not a TUM-layout sequence: {required} missing")
         gt_stamps, gt_poses = np.zeros(0), np.zeros((0, 4, 4))
         if (root / "groundtruth.txt").is_file():
-            gt_stamps, gt_poses = _read_groundtruth(root / "groundtruth.txt")
+            gt_stamps, gt_poses = read_tum_trajectory(root / "groundtruth.txt")
         raw = _load_yaml_mapping(root / "calib.yaml")
         return cls(
             root=root,

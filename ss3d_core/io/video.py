@@ -8,6 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ss3d_core.io.stamps import seconds_to_ns
+
 
 def video_fps(path: str | Path) -> float:
     """Average frame rate of the first video stream in frames per second.
@@ -49,7 +51,7 @@ def iter_video_frames(
                 seconds = float(frame.pts * stream.time_base)
             else:
                 seconds = index / float(stream.average_rate)
-            yield int(round(seconds * 1e9)), frame.to_ndarray(format="rgb24")
+            yield seconds_to_ns(seconds), frame.to_ndarray(format="rgb24")
             yielded += 1
             if max_frames is not None and yielded >= max_frames:
                 return

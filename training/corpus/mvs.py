@@ -22,7 +22,7 @@ homography fits (:mod:`ss3d_core.geometry.model_selection`), and yields these co
   rigid motion (moving objects and non-rigid scenes lower it; the rigidity measure of the See3D/WebVi3D curation).
 - ``parallax_deg``: median residual parallax of the rigid matches after the best homography (plane + parallax,
   Irani & Anandan 1996), as an angle under the generic focal length of
-  :func:`ss3d_core.evaluation.baselines.default_k.generic_guess_K`: a proxy of the triangulation angle that
+  :func:`ss3d_eval.baselines.default_k.generic_guess_K`: a proxy of the triangulation angle that
   needs no calibration (a rotation moves every point along the homography, so only translation leaves a residual).
 
 Combination (no per-clip constants; each threshold has its source beside it)::
@@ -45,9 +45,9 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from ss3d_core.evaluation.baselines.default_k import GUESS_FOCAL_PER_WIDTH
 from ss3d_core.geometry.features import MAX_FEATURES, extract_features, match_features
 from ss3d_core.geometry.model_selection import MIN_CORRESPONDENCES, fit_two_view_models
+from ss3d_eval.baselines.default_k import GUESS_FOCAL_PER_WIDTH
 
 __all__ = [
     "ANALYSIS_WIDTH_PX",

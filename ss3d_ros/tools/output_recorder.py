@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import transforms3d
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 
+from ss3d_core.pose import pose_from_quaternion_translation
 from ss3d_ros.conversions import camera_info_to_K, image_msg_to_depth_m, stamp_to_ns
 from ss3d_ros.node import OUTPUT_QOS
 
@@ -50,12 +50,9 @@ class RecordedOutputs:
 
 
 def odometry_to_T(msg: Odometry) -> np.ndarray:
-    """``T_odom_child`` 4×4 from a ``nav_msgs/Odometry`` pose (quaternion via transforms3d)."""
+    """``T_odom_child`` 4×4 from a ``nav_msgs/Odometry`` pose."""
     q, p = msg.pose.pose.orientation, msg.pose.pose.position
-    T = np.eye(4)
-    T[:3, :3] = transforms3d.quaternions.quat2mat([q.w, q.x, q.y, q.z])
-    T[:3, 3] = [p.x, p.y, p.z]
-    return T
+    return pose_from_quaternion_translation([q.x, q.y, q.z, q.w], [p.x, p.y, p.z])
 
 
 class OutputRecorder:

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ss3d_core.evaluation.figure_file import save_figure  # noqa: E402
+from ss3d_eval.figure_file import save_figure  # noqa: E402
 
 # Colour scale of depth previews: inverse depth between these percentiles of the frame (robust to outliers).
 DISPARITY_PERCENTILES = (5.0, 95.0)

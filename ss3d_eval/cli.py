@@ -3,7 +3,7 @@
 Example::
 
     ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
-    python -m ss3d_core.evaluation --checkpoint out/ckpt/ss3d_small --sequences seq1 seq2 --output r.json
+    python -m ss3d_eval --checkpoint out/ckpt/ss3d_small --sequences seq1 seq2 --output r.json
 
 Writes ``report.json``, ``report.md`` (same folder, same stem) and PNG figures in ``figures/`` next to them.
 A sequence that cannot be read (a file that does not decode, 8-bit depth, a depth image of another size than its
@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ss3d_core.backends import BACKEND_NAMES
     from ss3d_core.backends.base import PRECISIONS
     from ss3d_core.estimator import EstimatorConfig
-    from ss3d_core.evaluation.baselines.colmap_selfcalib import DEFAULT_TIMEOUT_S
-    from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS
+    from ss3d_eval.baselines.colmap_selfcalib import DEFAULT_TIMEOUT_S
+    from ss3d_eval.sequence_runner import GAP_FRAME_PERIODS
 
     parser = argparse.ArgumentParser(
         prog="ss3d_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -109,8 +109,8 @@ def _versions() -> dict[str, str]:
 
 
 def _write_figures(outcomes: list[Any], figures_dir: Path, n_depth: int) -> list[Path]:
-    from ss3d_core.evaluation.figures import depth_error_figure, trajectory_figure
-    from ss3d_core.evaluation.pose_metrics import MIN_ATE_POSES
+    from ss3d_eval.figures import depth_error_figure, trajectory_figure
+    from ss3d_eval.pose_metrics import MIN_ATE_POSES
 
     written = []
     for outcome in outcomes:
@@ -128,10 +128,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ss3d_core.backends import BackendUnavailable, create_backend
     from ss3d_core.checkpoint import CheckpointError, bundled_checkpoint
     from ss3d_core.estimator import Estimator, EstimatorConfig
-    from ss3d_core.evaluation.baselines.colmap_selfcalib import colmap_available
-    from ss3d_core.evaluation.report import build_report, write_json, write_markdown
-    from ss3d_core.evaluation.sequence_runner import GAP_FRAME_PERIODS, RunOptions
     from ss3d_core.io.tum_sequence import find_sequences
+    from ss3d_eval.baselines.colmap_selfcalib import colmap_available
+    from ss3d_eval.report import build_report, write_json, write_markdown
+    from ss3d_eval.sequence_runner import GAP_FRAME_PERIODS, RunOptions
 
     try:
         folders = find_sequences(args.sequences)
@@ -232,8 +232,8 @@ def _run_sequences(
 
 
 def _score(sequence: Any, estimator_factory: Callable[[Any], Any], options: Any) -> Any:
-    """:func:`~ss3d_core.evaluation.sequence_runner.run_sequence` on one sequence; logs its headline numbers."""
-    from ss3d_core.evaluation.sequence_runner import run_sequence
+    """:func:`~ss3d_eval.sequence_runner.run_sequence` on one sequence; logs its headline numbers."""
+    from ss3d_eval.sequence_runner import run_sequence
 
     outcome = run_sequence(sequence, estimator_factory, options)
     depth, pose = outcome.result["depth"] or {}, outcome.result["pose"] or {}

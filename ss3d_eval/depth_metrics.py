@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from ss3d_core.evaluation.statistics import mean_or_none
+from ss3d_eval.statistics import mean_or_none
 
 __all__ = [
     "MIN_DEPTH_M",

@@ -1,4 +1,5 @@
-"""Locate files of ``config/`` in a source checkout or in the installed ``share/ss3d_ros`` folder."""
+"""Files the tools ship with: ``config/`` of a source checkout or of the installed ``share/ss3d_ros`` folder, and the
+bundled sample clip (package data of ``ss3d_ros``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import os
 from pathlib import Path
 
 FASTDDS_PROFILE = "fastdds_large_messages.xml"
+# ss3d_ros/ (the package folder; tools/ is one level below it).
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# The bundled dashcam clip (samples/README.md: source and licence): what `make demo` and ss3d_bench play.
+SAMPLE_VIDEO = PACKAGE_DIR / "samples" / "udacity_solidwhiteright.mp4"
 
 
 def config_file(name: str) -> Path | None:
     """``config/<name>`` of this source checkout, else of the ament share folder, else ``None``."""
-    source = Path(__file__).resolve().parent.parent / "config" / name
+    source = PACKAGE_DIR.parent / "config" / name
     if source.is_file():
         return source
     try:

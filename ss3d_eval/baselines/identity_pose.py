@@ -1,7 +1,7 @@
 """The ``identity_pose`` baseline: "no motion" between consecutive frames (``T_prev_cur`` = the 4×4 identity).
 
 Scored on exactly the pairs the model is scored on (consecutive frames that both have a ground-truth pose) with the
-same :func:`~ss3d_core.evaluation.pose_metrics.relative_pose_error`:
+same :func:`~ss3d_eval.pose_metrics.relative_pose_error`:
 
 * rotation error: the geodesic angle of ``I^T R_gt = R_gt``, i.e. the ground-truth inter-frame rotation angle. Its
   mean is what a pose network scores by predicting nothing: the honest floor for "the rotation beats doing nothing".
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ss3d_core.evaluation.pose_metrics import TRANSLATION_NOISE_FLOOR_M, RelativePoseError, relative_pose_error
+from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, RelativePoseError, relative_pose_error
 
 __all__ = ["identity_T_prev_cur", "identity_pose_error"]
 
@@ -34,7 +34,7 @@ def identity_pose_error(
         noise_floor_m: ground-truth translations shorter than this skip the direction error (as for the model).
 
     Returns:
-        :class:`~ss3d_core.evaluation.pose_metrics.RelativePoseError` with ``rot_err_deg`` = the ground-truth rotation
+        :class:`~ss3d_eval.pose_metrics.RelativePoseError` with ``rot_err_deg`` = the ground-truth rotation
         angle (degrees) and ``tdir_err_deg`` = ``None``.
 
     Raises:

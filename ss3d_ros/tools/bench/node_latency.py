@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ss3d_ros.frame_sources import VideoSource
-from ss3d_ros.replay_session import run_session, summarise
-from ss3d_ros.share_files import config_file
 from ss3d_ros.stream_stats import STAGES
+from ss3d_ros.tools.frame_sources import VideoSource
+from ss3d_ros.tools.replay_session import run_session, summarise
+from ss3d_ros.tools.share_files import config_file
 
 LOG = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def measure_node(
         ``transport_and_executor`` (end-to-end p50 minus their sum).
 
     Raises:
-        ss3d_ros.replay_session.SessionError: the node did not start or died.
+        ss3d_ros.tools.replay_session.SessionError: the node did not start or died.
         ValueError: a non-positive ``input_hz``.
     """
     if input_hz <= 0:

@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ss3d_ros.tools.share_files import SAMPLE_VIDEO
+
 LOG = logging.getLogger("ss3d_bench")
-SAMPLE_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "udacity_solidwhiteright.mp4"
 DEFAULT_BACKENDS = ("torch", "onnxruntime", "torch-cuda", "tensorrt-fp16", "tensorrt-fp32")
 DEFAULT_RATES = (15, 30, 60)
 
@@ -86,8 +87,8 @@ def run_model(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_node(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, Any]:
     """Node figures keyed by input rate as a string, with ratios to the model-only p50 of the same run."""
-    from ss3d_ros.bench.node_latency import measure_node, node_arguments
-    from ss3d_ros.bench.report import bench_key
+    from ss3d_ros.tools.bench.node_latency import measure_node, node_arguments
+    from ss3d_ros.tools.bench.report import bench_key
 
     ros_args = node_arguments(args.node_backend, args.threads, args.param)
     if args.checkpoint:
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--frames and --threads must be >= 1, --node-frames >= 2")
     if any(not hz > 0 for hz in args.rates):
         parser.error(f"--rates must be > 0 Hz, got {args.rates}")
-    from ss3d_ros.bench.report import evaluate_targets, markdown
-    from ss3d_ros.replay_session import SessionError
+    from ss3d_ros.tools.bench.report import evaluate_targets, markdown
+    from ss3d_ros.tools.replay_session import SessionError
 
     report: dict[str, Any] = {"machine": _machine(), "checkpoint": args.checkpoint or "bundled",
                               "threads": args.threads}

@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from ss3d_core.evaluation.depth_metrics import aggregate_depth
-from ss3d_core.evaluation.intrinsics_metrics import aggregate_intrinsics
-from ss3d_core.evaluation.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
-from ss3d_core.evaluation.sequence_runner import SequenceOutcome
-from ss3d_core.evaluation.statistics import mean_or_none
+from ss3d_eval.depth_metrics import aggregate_depth
+from ss3d_eval.intrinsics_metrics import aggregate_intrinsics
+from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
+from ss3d_eval.sequence_runner import SequenceOutcome
+from ss3d_eval.statistics import mean_or_none
 
 __all__ = [
     "to_jsonable", "aggregate", "build_report", "write_json", "render_markdown", "write_markdown", "format_value"
@@ -324,7 +324,7 @@ def _sequence_table(report: dict[str, Any]) -> list[str]:
 
 def _depth_cue_table(report: dict[str, Any]) -> list[str]:
     """One row per scored depth image: Spearman correlations of the model's depth and of the ground truth with the
-    ground truth, brightness and image row (:mod:`ss3d_core.evaluation.depth_cues`)."""
+    ground truth, brightness and image row (:mod:`ss3d_eval.depth_cues`)."""
     header = "| sequence | frame | model ~ GT | model ~ brightness | GT ~ brightness | model ~ row | GT ~ row |"
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for name, seq in report["sequences"].items():

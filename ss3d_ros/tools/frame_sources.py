@@ -14,6 +14,7 @@ from std_msgs.msg import Header
 
 from ss3d_core.io.bag_errors import reading_bag
 from ss3d_core.io.bag_images import choose_image_topic
+from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND, seconds_to_ns
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.io.video import iter_video_frames, video_fps
 from ss3d_ros.conversions import (
@@ -92,7 +93,7 @@ class SequenceSource:
         count = len(sequence.rgb) if self.max_frames is None else min(self.max_frames, len(sequence.rgb))
         for i in range(count):
             rgb = sequence.read_rgb(i)
-            stamp = int(round(sequence.rgb[i][0] * 1e9))
+            stamp = seconds_to_ns(sequence.rgb[i][0])
             yield PlaybackFrame(stamp, rgb8_to_image_msg(rgb, _header(stamp, self.frame_id)), _preview(rgb))
 
 
@@ -142,7 +143,7 @@ class BagSource:
     def nominal_rate_hz(self) -> float:
         """Median message rate of the topic from header stamps."""
         stamps = [f.stamp_ns for f in self.frames()]
-        return float(1e9 / np.median(np.diff(stamps))) if len(stamps) > 1 else 1.0
+        return float(NANOSECONDS_PER_SECOND / np.median(np.diff(stamps))) if len(stamps) > 1 else 1.0
 
     def frames(self) -> Iterator[PlaybackFrame]:
         topic = self.image_topic()

@@ -1,11 +1,11 @@
-"""Publish :class:`~ss3d_ros.frame_sources.PlaybackFrame` s at the recorded rate, or lock-step with the node."""
+"""Publish :class:`~ss3d_ros.tools.frame_sources.PlaybackFrame` s at the recorded rate, or lock-step with the node."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
 
-from ss3d_ros.frame_sources import PlaybackFrame
+from ss3d_ros.tools.frame_sources import PlaybackFrame
 
 # Lock-step mode: how long to wait for the node's output of one frame before moving on (seconds).
 LOCKSTEP_TIMEOUT_S = 10.0

@@ -4,8 +4,8 @@ The model is the node's :class:`~ss3d_core.estimator.Estimator` (a fresh one per
 order, stamps from ``rgb.txt``); the baselines see the same frames and pairs:
 
 * depth: every frame with a depth image within ``max_time_diff_s`` of it (nearest timestamp), scored by
-  :func:`~ss3d_core.evaluation.depth_metrics.depth_metrics` with a per-sequence cap
-  (:func:`~ss3d_core.evaluation.depth_metrics.select_depth_cap`); the ``constant_depth`` baseline on the same images.
+  :func:`~ss3d_eval.depth_metrics.depth_metrics` with a per-sequence cap
+  (:func:`~ss3d_eval.depth_metrics.select_depth_cap`); the ``constant_depth`` baseline on the same images.
 * pose: every consecutive frame pair ``(i-1, i)`` whose two frames have a ground-truth pose within
   ``max_time_diff_s``; the model's ``T_prev_cur`` (``None`` after an odometry reset: counted, not scored), the
   ``identity_pose`` ("no motion") baseline and the two five-point baselines (a failure is counted, not scored).
@@ -34,9 +34,11 @@ import numpy as np
 import yaml
 
 from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate
-from ss3d_core.evaluation.baselines import colmap_selfcalib, constant_depth, default_k, five_point, identity_pose
-from ss3d_core.evaluation.depth_cues import image_depth_cues
-from ss3d_core.evaluation.depth_metrics import (
+from ss3d_core.io.stamps import seconds_to_ns
+from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, TumSequence
+from ss3d_eval.baselines import colmap_selfcalib, constant_depth, default_k, five_point, identity_pose
+from ss3d_eval.depth_cues import image_depth_cues
+from ss3d_eval.depth_metrics import (
     CALIB_CAP_KEY,
     MIN_DEPTH_M,
     DepthResult,
@@ -47,8 +49,8 @@ from ss3d_core.evaluation.depth_metrics import (
     scaled_prediction,
     select_depth_cap,
 )
-from ss3d_core.evaluation.intrinsics_metrics import intrinsics_errors
-from ss3d_core.evaluation.pose_metrics import (
+from ss3d_eval.intrinsics_metrics import intrinsics_errors
+from ss3d_eval.pose_metrics import (
     TRANSLATION_NOISE_FLOOR_M,
     AteResult,
     RelativePoseError,
@@ -57,7 +59,6 @@ from ss3d_core.evaluation.pose_metrics import (
     relative_motion,
     relative_pose_error,
 )
-from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, TumSequence
 
 __all__ = ["GAP_FRAME_PERIODS", "RunOptions", "DepthSample", "SequenceOutcome", "auto_gap_threshold_s", "run_sequence"]
 
@@ -65,7 +66,6 @@ LOG = logging.getLogger(__name__)
 
 # Ground-truth depth images read to decide the indoor/outdoor cap (evenly spaced over the sequence).
 CAP_DECISION_SAMPLES = 10
-NANOSECONDS_PER_SECOND = 1_000_000_000
 # Auto gap threshold, in median frame intervals: a gap means missing frames (two dropped in a row), not a low frame
 # rate, so a 1 Hz sequence must not restart odometry at every frame.
 GAP_FRAME_PERIODS = 3
@@ -333,7 +333,7 @@ def _run_frames(
     start = time.perf_counter()
     for i in range(plan.n):
         rgb = sequence.read_rgb(i)
-        est = estimator.estimate(rgb, int(round(plan.stamps[i] * NANOSECONDS_PER_SECOND)))
+        est = estimator.estimate(rgb, seconds_to_ns(plan.stamps[i]))
         loop.estimates.append(est)
         if i in plan.depth_frames:
             gt_depth = sequence.read_depth_m(plan.depth_frames[i])

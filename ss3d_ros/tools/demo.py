@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ss3d_ros.frame_sources import open_source
-from ss3d_ros.replay_session import SessionError, SessionResult, run_session, summarise
-from ss3d_ros.report_figures import contact_sheet, trajectory_plot
-from ss3d_ros.share_files import config_file
+from ss3d_ros.tools.frame_sources import open_source
+from ss3d_ros.tools.replay_session import SessionError, SessionResult, run_session, summarise
+from ss3d_ros.tools.report_figures import contact_sheet, trajectory_plot
+from ss3d_ros.tools.share_files import SAMPLE_VIDEO, config_file
 
 LOG = logging.getLogger("ss3d_demo")
-SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "udacity_solidwhiteright.mp4"
 # Frames shown in the contact sheet.
 CONTACT_SHEET_ROWS = 6
 

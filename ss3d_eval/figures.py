@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ss3d_core.evaluation.figure_file import save_figure
-from ss3d_core.evaluation.pose_metrics import AteResult
-from ss3d_core.evaluation.sequence_runner import DepthSample
+from ss3d_eval.figure_file import save_figure
+from ss3d_eval.pose_metrics import AteResult
+from ss3d_eval.sequence_runner import DepthSample
 
 __all__ = ["depth_error_figure", "trajectory_figure", "top_down_axes"]
 

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from ss3d_core.evaluation.depth_metrics import resize_depth, valid_depth_mask
-from ss3d_core.evaluation.statistics import spearman_or_none
+from ss3d_eval.depth_metrics import resize_depth, valid_depth_mask
+from ss3d_eval.statistics import spearman_or_none
 
 __all__ = ["DepthCues", "depth_cues", "image_depth_cues"]
 
@@ -85,7 +85,7 @@ def image_depth_cues(
 
     Args:
         pred_depth: ``h×w`` predicted depth (any unit); resized to the ground truth as in
-            :func:`ss3d_core.evaluation.depth_metrics.resize_depth`.
+            :func:`ss3d_eval.depth_metrics.resize_depth`.
         gt_depth_m: ``H×W`` ground truth in metres (0/NaN invalid, REP 118).
         rgb: ``H×W×3`` uint8 RGB image (resized to the ground truth's size when it differs).
         cap_m, min_m: valid ground-truth range ``(min_m, cap_m]``, metres.

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import transforms3d
 
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START
-from ss3d_core.evaluation.depth_metrics import aggregate_depth, depth_metrics, select_depth_cap
-from ss3d_core.evaluation.pose_metrics import aggregate_pose, ate_sim3, relative_pose_errors
 from ss3d_core.io.bag_errors import reading_bag
-from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S
+from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND, seconds_to_ns, stamp_to_ns
+from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, read_tum_trajectory
+from ss3d_core.pose import pose_from_quaternion_translation
+from ss3d_eval.depth_metrics import aggregate_depth, depth_metrics, select_depth_cap
+from ss3d_eval.pose_metrics import aggregate_pose, ate_sim3, relative_pose_errors
 from ss3d_ros.conversions import image_msg_to_depth_m
-from ss3d_ros.output_recorder import RecordedOutputs
+from ss3d_ros.tools.output_recorder import RecordedOutputs
 
-NS_PER_S = 1_000_000_000
 # Below this fraction of output frames with a ground-truth match the report warns (with both time ranges): so few
 # matches mean a clock or time-base mismatch, or ground truth of another run, far more often than a short gap.
 MIN_GT_MATCH_FRACTION = 0.5
@@ -31,7 +31,7 @@ def _time_range_s(stamps_ns: list[int] | np.ndarray) -> str:
     """``[first, last] s`` of integer-nanosecond stamps, or ``no stamps``."""
     if len(stamps_ns) == 0:
         return "no stamps"
-    return f"[{min(stamps_ns) / NS_PER_S:.3f}, {max(stamps_ns) / NS_PER_S:.3f}] s"
+    return f"[{min(stamps_ns) / NANOSECONDS_PER_SECOND:.3f}, {max(stamps_ns) / NANOSECONDS_PER_SECOND:.3f}] s"
 
 
 def match_warning(kind: str, n_matched: int, output_stamps_ns: list[int], gt_stamps_ns: list[int] | np.ndarray,
@@ -66,14 +66,7 @@ class GroundTruthTrajectory:
         if self.stamps_ns.size == 0:
             return None
         i = int(np.argmin(np.abs(self.stamps_ns - stamp_ns)))
-        return self.poses[i] if abs(int(self.stamps_ns[i]) - stamp_ns) <= max_diff_s * NS_PER_S else None
-
-
-def _pose(tx: float, ty: float, tz: float, qx: float, qy: float, qz: float, qw: float) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = transforms3d.quaternions.quat2mat([qw, qx, qy, qz])
-    T[:3, 3] = [tx, ty, tz]
-    return T
+        return self.poses[i] if abs(int(self.stamps_ns[i]) - stamp_ns) <= max_diff_s * NANOSECONDS_PER_SECOND else None
 
 
 def trajectory_from_tum_file(path: Path) -> GroundTruthTrajectory:
@@ -82,23 +75,10 @@ def trajectory_from_tum_file(path: Path) -> GroundTruthTrajectory:
     Raises:
         ValueError: on a malformed line.
     """
-    stamps, poses = [], []
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        values = line.split()
-        if len(values) != 8:
-            raise ValueError(f"{path}:{line_no}: expected 8 values 't tx ty tz qx qy qz qw'")
-        stamps.append(int(round(float(values[0]) * NS_PER_S)))
-        poses.append(_pose(*map(float, values[1:])))
+    stamps_s, poses = read_tum_trajectory(Path(path))
+    stamps = [seconds_to_ns(t) for t in stamps_s]
     order = np.argsort(stamps)
-    return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], np.array(poses).reshape(-1, 4, 4)[order],
-                                 f"TUM file {path}")
-
-
-def _stamp_ns(stamp: object) -> int:
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+    return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], poses[order], f"TUM file {path}")
 
 
 def trajectory_from_bag(bag: Path, topic: str, child_frame: str | None = None) -> GroundTruthTrajectory:
@@ -125,14 +105,14 @@ def trajectory_from_bag(bag: Path, topic: str, child_frame: str | None = None) -
             msg = reader.deserialize(raw, connection.msgtype)
             if msgtype == "nav_msgs/msg/Odometry":
                 p, q = msg.pose.pose.position, msg.pose.pose.orientation
-                stamps.append(_stamp_ns(msg.header.stamp))
-                poses.append(_pose(p.x, p.y, p.z, q.x, q.y, q.z, q.w))
+                stamps.append(stamp_to_ns(msg.header.stamp))
+                poses.append(pose_from_quaternion_translation([q.x, q.y, q.z, q.w], [p.x, p.y, p.z]))
                 continue
             for tf in msg.transforms:
                 if tf.child_frame_id == child_frame:
                     t, q = tf.transform.translation, tf.transform.rotation
-                    stamps.append(_stamp_ns(tf.header.stamp))
-                    poses.append(_pose(t.x, t.y, t.z, q.x, q.y, q.z, q.w))
+                    stamps.append(stamp_to_ns(tf.header.stamp))
+                    poses.append(pose_from_quaternion_translation([q.x, q.y, q.z, q.w], [t.x, t.y, t.z]))
     order = np.argsort(stamps)
     return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], np.array(poses).reshape(-1, 4, 4)[order],
                                  f"bag topic {topic}")
@@ -154,7 +134,7 @@ def depth_from_bag(bag: Path, topic: str) -> dict[int, np.ndarray]:
             raise ValueError(f"{bag}: no topic {topic}")
         for connection, _, raw in reader.messages(connections=connections):
             msg = reader.deserialize(raw, connection.msgtype)
-            depth[_stamp_ns(msg.header.stamp)] = image_msg_to_depth_m(msg)
+            depth[stamp_to_ns(msg.header.stamp)] = image_msg_to_depth_m(msg)
     return depth
 
 
@@ -167,7 +147,7 @@ def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str,
     """Relative errors over consecutive output frames and Sim(3) ATE over the longest odometry segment.
 
     Returns:
-        The :func:`~ss3d_core.evaluation.pose_metrics.aggregate_pose` keys, ``n_frames`` (odometry outputs),
+        The :func:`~ss3d_eval.pose_metrics.aggregate_pose` keys, ``n_frames`` (odometry outputs),
         ``n_frames_with_gt`` (those with a ground-truth pose within 20 ms), ``gt_source``, ``ate_m`` and, when under
         :data:`MIN_GT_MATCH_FRACTION` of the frames found ground truth, ``warning`` with both time ranges.
     """
@@ -194,7 +174,7 @@ def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str,
     longest = max(segments, key=len) if segments else []
     result["ate_m"] = None
     if len(longest) >= 3:
-        ate = ate_sim3([stamps[i] / NS_PER_S for i in longest], [estimates[i] for i in longest],
+        ate = ate_sim3([stamps[i] / NANOSECONDS_PER_SECOND for i in longest], [estimates[i] for i in longest],
                        [gts[i] for i in longest])
         result["ate_m"] = ate.rmse_m
         result["ate_note"] = ate.reason
@@ -211,7 +191,7 @@ def score_depth(outputs: RecordedOutputs, gt_depth: dict[int, np.ndarray], cap_m
         if gt_stamps.size == 0:
             break
         i = int(np.argmin(np.abs(gt_stamps - stamp)))
-        if abs(int(gt_stamps[i]) - stamp) <= DEFAULT_MAX_TIME_DIFF_S * NS_PER_S:
+        if abs(int(gt_stamps[i]) - stamp) <= DEFAULT_MAX_TIME_DIFF_S * NANOSECONDS_PER_SECOND:
             pairs.append((pred, gt_depth[int(gt_stamps[i])]))
     cap, reason = select_depth_cap([g for _, g in pairs], override_m=cap_m)
     result = aggregate_depth([depth_metrics(pred, gt, cap) for pred, gt in pairs])

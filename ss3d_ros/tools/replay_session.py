@@ -18,12 +18,12 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, Image
 
 from ss3d_core.io.bag_errors import BagReadError
-from ss3d_ros.frame_sources import PlaybackFrame
 from ss3d_ros.node import SENSOR_QOS
-from ss3d_ros.node_process import NodeProcess
-from ss3d_ros.output_recorder import OutputRecorder, RecordedOutputs
-from ss3d_ros.player import play
-from ss3d_ros.share_files import use_large_message_transport
+from ss3d_ros.tools.frame_sources import PlaybackFrame
+from ss3d_ros.tools.node_process import NodeProcess
+from ss3d_ros.tools.output_recorder import OutputRecorder, RecordedOutputs
+from ss3d_ros.tools.player import play
+from ss3d_ros.tools.share_files import use_large_message_transport
 
 LOG = logging.getLogger(__name__)
 # Model loading (and a first ONNX export) can take a while on a small CPU.

@@ -1,0 +1,33 @@
+"""The training command line: LightningCLI over :class:`~training.module.SS3DLightningModule` and
+:class:`~training.datamodule.ClipDataModule`, configured by ``configs/base.yaml`` plus one stage's override file.
+
+A run writes everything under ``trainer.default_root_dir`` (each stage's override sets ``out/train/<stage>``): the CSV
+logs (``logs/``, the logger's ``save_dir`` follows the run folder), Lightning's checkpoints (under the logs' version
+folder) and the exported SS3D checkpoint (``ss3d_small.*``, :class:`~training.export.ExportCheckpoint`). A fine-tuning
+stage starts from an export given on the command line (``--model.init_from out/train/<previous>/ss3d_small``), so
+stages chain by argument, not by paths written into the configs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningCLI
+
+from training.datamodule import ClipDataModule
+from training.module import SS3DLightningModule
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+BASE_CONFIG = CONFIG_DIR / "base.yaml"
+
+
+class SS3DCLI(LightningCLI):
+    """LightningCLI whose logger writes into the run folder (``trainer.default_root_dir``)."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("trainer.default_root_dir", "trainer.logger.init_args.save_dir")
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python -m training fit --config training/configs/base.yaml --config training/configs/<stage>.yaml``."""
+    SS3DCLI(SS3DLightningModule, ClipDataModule, save_config_kwargs={"overwrite": True}, args=args)
