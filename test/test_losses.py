@@ -74,27 +74,3 @@ def test_view_synthesis_loss_validates_inputs():
     with pytest.raises(ValueError):
         view_synthesis_loss(torch.rand(1, 3, 8, 8), [], [torch.ones(1, 1, 8, 8)], [], torch.eye(3)[None])
 
-
-def test_batched_view_synthesis_equals_one_warp_per_source_and_scale(sample_frames):
-    """The loss warps every (source, scale) in one batch; the result is the Monodepth2 sum of one warp each."""
-    import torch.nn.functional as F
-
-    from ss3d_core.warp import inverse_warp
-
-    target, prev, nxt = (_tensor(f).repeat(2, 1, 1, 1) for f in sample_frames)
-    generator = torch.Generator().manual_seed(0)
-    disparities = [torch.rand(2, 1, 64 // 2**s, 96 // 2**s, generator=generator) + 0.1 for s in range(4)]
-    T = [torch.eye(4).repeat(2, 1, 1) for _ in range(2)]
-    T[0][:, 0, 3], T[1][:, 2, 3] = 0.05, -0.1
-    K = torch.tensor([[80.0, 0, 47.5], [0, 80.0, 31.5], [0, 0, 1]]).repeat(2, 1, 1)
-    got = view_synthesis_loss(target, [prev, nxt], disparities, T, K, generator=torch.Generator().manual_seed(1))
-    identity = [photometric_error(s, target) for s in (prev, nxt)]
-    expected, noise = [], torch.Generator().manual_seed(1)
-    for disparity in disparities:
-        depth = 1.0 / F.interpolate(disparity, size=(64, 96), mode="bilinear", align_corners=False)
-        errors = []
-        for source, pose in zip((prev, nxt), T):
-            warped, valid = inverse_warp(source, depth, pose, K)
-            errors.append(photometric_error(warped, target) * valid + (1.0 - valid))
-        expected.append(min_reprojection_with_automask(errors, identity, noise)[0].mean())
-    assert torch.allclose(got.photometric, torch.stack(expected).mean(), rtol=1e-5, atol=1e-7)

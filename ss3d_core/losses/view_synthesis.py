@@ -56,24 +56,16 @@ def view_synthesis_loss(
     if len(sources) != len(T_source_target) or not sources:
         raise ValueError("need one pose per source frame and at least one source")
     h, w = target.shape[-2:]
-    b, n_sources, n_scales = target.shape[0], len(sources), len(disparities)
     identity = [photometric_error(s, target) for s in sources] if automask else None
-    # Every (source, scale) warp in one batch, ordered source-major: the same per-image arithmetic as one call each,
-    # with a tenth of the operator launches (on a CPU the loss was 60 % of a training step, mostly small-op overhead).
-    depth = torch.cat([1.0 / F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False)
-                       for d in disparities])  # (S·B)×1×H×W
-    warped, valid = inverse_warp(
-        torch.cat([s.repeat(n_scales, 1, 1, 1) for s in sources]),
-        depth.repeat(n_sources, 1, 1, 1),
-        torch.cat([T.repeat(n_scales, 1, 1) for T in T_source_target]),
-        K.repeat(n_sources * n_scales, 1, 1),
-    )
-    # Pixels that leave the source image cannot be explained by it: give them the worst error.
-    errors = photometric_error(warped, target.repeat(n_sources * n_scales, 1, 1, 1)) * valid + (1.0 - valid)
-    errors = errors.reshape(n_sources, n_scales, b, 1, h, w)
     photometric_terms, smooth_terms, mask_terms = [], [], []
     for scale, disparity in enumerate(disparities):
-        loss_map, mask = min_reprojection_with_automask(list(errors[:, scale]), identity, generator)
+        depth = 1.0 / F.interpolate(disparity, size=(h, w), mode="bilinear", align_corners=False)
+        errors = []
+        for source, T in zip(sources, T_source_target):
+            warped, valid = inverse_warp(source, depth, T, K)
+            # Pixels that leave the source image cannot be explained by it: give them the worst error.
+            errors.append(photometric_error(warped, target) * valid + (1.0 - valid))
+        loss_map, mask = min_reprojection_with_automask(errors, identity, generator)
         photometric_terms.append(loss_map.mean())
         mask_terms.append(mask.mean())
         image_at_scale = F.interpolate(target, size=disparity.shape[-2:], mode="area")
