@@ -1,223 +1,34 @@
 """Score outputs recorded from the running node against ground truth, with the metric code of ``ss3d_eval``.
 
-Ground truth can come from a TUM trajectory file (``T_world_camera`` of the optical frame), a ``nav_msgs/Odometry`` or
-``tf2_msgs/TFMessage`` topic of the replayed bag, and a depth image topic of the bag (``16UC1`` mm or ``32FC1`` m).
-Outputs and ground truth are associated by nearest stamp within 20 ms (TUM RGB-D practice).
+The scoring and the ground-truth readers are ROS-free and live in :mod:`ss3d_core.evaluation.stream_scoring` and
+:mod:`ss3d_core.io.ground_truth` (the fine-tuning report uses them without DDS); this module re-exports them under
+their historical names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from ss3d_core.evaluation.stream_scoring import (
+    MIN_GT_MATCH_FRACTION,
+    match_warning,
+    score_depth,
+    score_pose,
+)
+from ss3d_core.io.ground_truth import (
+    NS_PER_S,
+    GroundTruthTrajectory,
+    depth_from_bag,
+    trajectory_from_bag,
+    trajectory_from_tum_file,
+)
 
-import numpy as np
-import transforms3d
-
-from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START
-from ss3d_core.evaluation.depth_metrics import aggregate_depth, depth_metrics, select_depth_cap
-from ss3d_core.evaluation.pose_metrics import aggregate_pose, ate_sim3, relative_pose_errors
-from ss3d_core.io.bag_errors import reading_bag
-from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S
-from ss3d_ros.conversions import image_msg_to_depth_m
-from ss3d_ros.output_recorder import RecordedOutputs
-
-NS_PER_S = 1_000_000_000
-# Below this fraction of output frames with a ground-truth match the report warns (with both time ranges): so few
-# matches mean a clock or time-base mismatch, or ground truth of another run, far more often than a short gap.
-MIN_GT_MATCH_FRACTION = 0.5
-
-
-def _time_range_s(stamps_ns: list[int] | np.ndarray) -> str:
-    """``[first, last] s`` of integer-nanosecond stamps, or ``no stamps``."""
-    if len(stamps_ns) == 0:
-        return "no stamps"
-    return f"[{min(stamps_ns) / NS_PER_S:.3f}, {max(stamps_ns) / NS_PER_S:.3f}] s"
-
-
-def match_warning(kind: str, n_matched: int, output_stamps_ns: list[int], gt_stamps_ns: list[int] | np.ndarray,
-                  gt_source: str) -> str | None:
-    """A warning when fewer than :data:`MIN_GT_MATCH_FRACTION` of the outputs found ground truth, else ``None``.
-
-    Args:
-        kind: what was matched (``pose``, ``depth``), for the message.
-        n_matched: outputs with ground truth within the association tolerance.
-        output_stamps_ns: stamps of all outputs of that kind (integer nanoseconds).
-        gt_stamps_ns: stamps of the ground truth (integer nanoseconds).
-        gt_source: where the ground truth came from (file or topic), for the message.
-    """
-    total = len(output_stamps_ns)
-    if total == 0 or n_matched >= MIN_GT_MATCH_FRACTION * total:
-        return None
-    return (f"only {n_matched} of {total} output frames found a ground-truth {kind} within "
-            f"{DEFAULT_MAX_TIME_DIFF_S * 1e3:g} ms: outputs span {_time_range_s(output_stamps_ns)}, ground truth "
-            f"({gt_source}) spans {_time_range_s(gt_stamps_ns)}; a clock or time-base mismatch?")
-
-
-@dataclass(frozen=True)
-class GroundTruthTrajectory:
-    """``stamps_ns`` (N,) int64 and ``poses`` N×4×4 ``T_world_camera`` (metres), sorted by stamp."""
-
-    stamps_ns: np.ndarray
-    poses: np.ndarray
-    source: str
-
-    def pose_at(self, stamp_ns: int, max_diff_s: float = DEFAULT_MAX_TIME_DIFF_S) -> np.ndarray | None:
-        """Nearest pose within ``max_diff_s``, else ``None``."""
-        if self.stamps_ns.size == 0:
-            return None
-        i = int(np.argmin(np.abs(self.stamps_ns - stamp_ns)))
-        return self.poses[i] if abs(int(self.stamps_ns[i]) - stamp_ns) <= max_diff_s * NS_PER_S else None
-
-
-def _pose(tx: float, ty: float, tz: float, qx: float, qy: float, qz: float, qw: float) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = transforms3d.quaternions.quat2mat([qw, qx, qy, qz])
-    T[:3, 3] = [tx, ty, tz]
-    return T
-
-
-def trajectory_from_tum_file(path: Path) -> GroundTruthTrajectory:
-    """Read ``timestamp tx ty tz qx qy qz qw`` lines (seconds, metres; ``#`` comments).
-
-    Raises:
-        ValueError: on a malformed line.
-    """
-    stamps, poses = [], []
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        values = line.split()
-        if len(values) != 8:
-            raise ValueError(f"{path}:{line_no}: expected 8 values 't tx ty tz qx qy qz qw'")
-        stamps.append(int(round(float(values[0]) * NS_PER_S)))
-        poses.append(_pose(*map(float, values[1:])))
-    order = np.argsort(stamps)
-    return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], np.array(poses).reshape(-1, 4, 4)[order],
-                                 f"TUM file {path}")
-
-
-def _stamp_ns(stamp: object) -> int:
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
-
-
-def trajectory_from_bag(bag: Path, topic: str, child_frame: str | None = None) -> GroundTruthTrajectory:
-    """Ground-truth poses from a ``nav_msgs/msg/Odometry`` topic, or from a ``tf2_msgs/msg/TFMessage`` topic (the
-    transforms whose ``child_frame_id`` is ``child_frame``), read with rosbags.
-
-    Raises:
-        ValueError: unknown topic, unsupported type, or a TF topic without ``child_frame``.
-        ss3d_core.io.bag_errors.BagReadError: the bag cannot be opened or read.
-    """
-    from rosbags.highlevel import AnyReader
-
-    stamps, poses = [], []
-    with reading_bag(bag), AnyReader([Path(bag)]) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        if not connections:
-            raise ValueError(f"{bag}: no topic {topic}")
-        msgtype = connections[0].msgtype
-        if msgtype == "tf2_msgs/msg/TFMessage" and not child_frame:
-            raise ValueError("a TF ground-truth topic needs --gt-frame (the child frame of the camera pose)")
-        if msgtype not in ("nav_msgs/msg/Odometry", "tf2_msgs/msg/TFMessage"):
-            raise ValueError(f"{topic} is {msgtype}; expected nav_msgs/msg/Odometry or tf2_msgs/msg/TFMessage")
-        for connection, _, raw in reader.messages(connections=connections):
-            msg = reader.deserialize(raw, connection.msgtype)
-            if msgtype == "nav_msgs/msg/Odometry":
-                p, q = msg.pose.pose.position, msg.pose.pose.orientation
-                stamps.append(_stamp_ns(msg.header.stamp))
-                poses.append(_pose(p.x, p.y, p.z, q.x, q.y, q.z, q.w))
-                continue
-            for tf in msg.transforms:
-                if tf.child_frame_id == child_frame:
-                    t, q = tf.transform.translation, tf.transform.rotation
-                    stamps.append(_stamp_ns(tf.header.stamp))
-                    poses.append(_pose(t.x, t.y, t.z, q.x, q.y, q.z, q.w))
-    order = np.argsort(stamps)
-    return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], np.array(poses).reshape(-1, 4, 4)[order],
-                                 f"bag topic {topic}")
-
-
-def depth_from_bag(bag: Path, topic: str) -> dict[int, np.ndarray]:
-    """``{stamp_ns: H×W float32 metres, NaN invalid}`` of a depth image topic (REP 118 encodings).
-
-    Raises:
-        ValueError: unknown topic or a message that is not a REP 118 depth image.
-        ss3d_core.io.bag_errors.BagReadError: the bag cannot be opened or read.
-    """
-    from rosbags.highlevel import AnyReader
-
-    depth: dict[int, np.ndarray] = {}
-    with reading_bag(bag), AnyReader([Path(bag)]) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        if not connections:
-            raise ValueError(f"{bag}: no topic {topic}")
-        for connection, _, raw in reader.messages(connections=connections):
-            msg = reader.deserialize(raw, connection.msgtype)
-            depth[_stamp_ns(msg.header.stamp)] = image_msg_to_depth_m(msg)
-    return depth
-
-
-def _is_segment_start(T_odom_camera: np.ndarray) -> bool:
-    """The node restarts odometry exactly at ``T_ODOM_OPTICAL_START``; a real motion never lands there exactly."""
-    return bool(np.array_equal(T_odom_camera, T_ODOM_OPTICAL_START))
-
-
-def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str, object]:
-    """Relative errors over consecutive output frames and Sim(3) ATE over the longest odometry segment.
-
-    Returns:
-        The :func:`~ss3d_core.evaluation.pose_metrics.aggregate_pose` keys, ``n_frames`` (odometry outputs),
-        ``n_frames_with_gt`` (those with a ground-truth pose within 20 ms), ``gt_source``, ``ate_m`` and, when under
-        :data:`MIN_GT_MATCH_FRACTION` of the frames found ground truth, ``warning`` with both time ranges.
-    """
-    odometry = sorted(outputs.odometry, key=lambda x: x[0])
-    stamps = [s for s, _ in odometry]
-    estimates: list[np.ndarray | None] = [T for _, T in odometry]
-    gts = [gt.pose_at(s) for s in stamps]
-    errors = relative_pose_errors(estimates, gts)
-    # A pair straddling an odometry restart has no estimated motion.
-    errors = [None if _is_segment_start(estimates[i + 1]) else e for i, e in enumerate(errors)]
-    result = aggregate_pose(errors)
-    result["n_frames"] = len(stamps)
-    result["n_frames_with_gt"] = sum(g is not None for g in gts)
-    result["gt_source"] = gt.source
-    warning = match_warning("pose", result["n_frames_with_gt"], stamps, gt.stamps_ns, gt.source)
-    if warning:
-        result["warning"] = warning
-    segments: list[list[int]] = []
-    for i, T in enumerate(estimates):
-        if i == 0 or _is_segment_start(T):
-            segments.append([])
-        if gts[i] is not None:
-            segments[-1].append(i)
-    longest = max(segments, key=len) if segments else []
-    result["ate_m"] = None
-    if len(longest) >= 3:
-        ate = ate_sim3([stamps[i] / NS_PER_S for i in longest], [estimates[i] for i in longest],
-                       [gts[i] for i in longest])
-        result["ate_m"] = ate.rmse_m
-        result["ate_note"] = ate.reason
-    return result
-
-
-def score_depth(outputs: RecordedOutputs, gt_depth: dict[int, np.ndarray], cap_m: float | None) -> dict[str, object]:
-    """Median-scaled depth metrics of every recorded depth image with a GT image within 20 ms; ``n_frames`` counts
-    the recorded depth images, and ``warning`` (both time ranges) is set when under :data:`MIN_GT_MATCH_FRACTION`
-    of them found a GT image."""
-    gt_stamps = np.array(sorted(gt_depth), dtype=np.int64)
-    pairs = []
-    for stamp, pred in outputs.depth.items():
-        if gt_stamps.size == 0:
-            break
-        i = int(np.argmin(np.abs(gt_stamps - stamp)))
-        if abs(int(gt_stamps[i]) - stamp) <= DEFAULT_MAX_TIME_DIFF_S * NS_PER_S:
-            pairs.append((pred, gt_depth[int(gt_stamps[i])]))
-    cap, reason = select_depth_cap([g for _, g in pairs], override_m=cap_m)
-    result = aggregate_depth([depth_metrics(pred, gt, cap) for pred, gt in pairs])
-    result["cap_m"], result["cap_reason"] = cap, reason
-    result["n_frames"] = len(outputs.depth)
-    warning = match_warning("depth image", len(pairs), list(outputs.depth), gt_stamps, "depth topic")
-    if warning:
-        result["warning"] = warning
-    return result
+__all__ = [
+    "MIN_GT_MATCH_FRACTION",
+    "NS_PER_S",
+    "GroundTruthTrajectory",
+    "depth_from_bag",
+    "match_warning",
+    "score_depth",
+    "score_pose",
+    "trajectory_from_bag",
+    "trajectory_from_tum_file",
+]
