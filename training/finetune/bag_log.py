@@ -156,3 +156,25 @@ def write_sequence_bag(
             writer.write(info_conn, stamp_ns, typestore.serialize_cdr(info, CAMERA_INFO_TYPE))
             writer.write(image_conn, stamp_ns, typestore.serialize_cdr(image, "sensor_msgs/msg/Image"))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.finetune.bag_log --sequence DIR --out BAG [--storage mcap]``: write a TUM-layout sequence
+    as a rosbag2 (:func:`write_sequence_bag`) and copy its ``groundtruth.txt``, if any, to ``BAG_groundtruth.txt``."""
+    import argparse
+    import shutil
+
+    parser = argparse.ArgumentParser(prog="python -m training.finetune.bag_log", description=main.__doc__)
+    parser.add_argument("--sequence", required=True, type=Path, help="TUM-layout sequence (rgb.txt + calib.yaml)")
+    parser.add_argument("--out", required=True, type=Path, help="bag folder to create")
+    parser.add_argument("--storage", default="sqlite3", choices=("sqlite3", "mcap"))
+    args = parser.parse_args(argv)
+    write_sequence_bag(args.sequence, args.out, storage=args.storage)
+    if (args.sequence / "groundtruth.txt").is_file():
+        shutil.copyfile(args.sequence / "groundtruth.txt", f"{args.out}_groundtruth.txt")
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
