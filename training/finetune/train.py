@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from ss3d_core.checkpoint import read_metadata
+from ss3d_core.network import SS3DNetConfig
 from training.datamodule import ClipDataModule
 from training.export import ExportCheckpoint
 from training.finetune import recipe
@@ -95,6 +97,8 @@ def fit_on_log(
                    ModelCheckpoint(dirpath=str(out / "lightning"), save_last=True, every_n_epochs=1)],
     )
     LOG.info("training %s for at most %.1f min%s", start, budget_s / 60, f" (resuming {last})" if resumed else "")
-    # The resume checkpoint is this run's own file; Lightning loads it with torch.load.
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if resumed else None)
+    # The resume checkpoint is this run's own file; Lightning loads it with torch.load(weights_only=True), which needs
+    # the architecture dataclass in the saved hyperparameters allow-listed (a plain dataclass of numbers).
+    with torch.serialization.safe_globals([SS3DNetConfig]):
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resumed else None)
     return TrainingRun(export, trainer.global_step, resumed)
