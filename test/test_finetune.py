@@ -150,7 +150,7 @@ def test_the_euroc_bag_at_rest_is_refused(tmp_path, tiny_checkpoint, caplog):
     argv = ["--bag", str(SHARED_DATA / "bags" / "euroc_v101_cam0_sqlite3"), "--out", str(tmp_path / "run"),
             "--from-checkpoint", str(tiny_checkpoint)]
     assert main(argv) == EXIT_REFUSED
-    assert "refused" in caplog.text
+    assert "is too short to fine-tune on: 10 frames (0.9 s) at 10 Hz, where at least 23 are needed" in caplog.text
 
 
 def test_bad_input_is_one_clear_error(tmp_path, tiny_checkpoint, caplog):

@@ -129,9 +129,13 @@ def prepare_log_clip(
         size = (rgb.shape[1], rgb.shape[0])
         stamps.append(float(stamp))
         frames.append(analysis_frame(rgb))
-    if len(frames) < min_holdout_frames + 3:
-        raise NotEnoughMotion(f"refused: {bag} has {len(frames)} frames at {target_rate_hz:g} Hz; fine-tuning needs "
-                              f"at least {min_holdout_frames + 3} (a training triplet and a held-back part)")
+    # The shortest log that could pass: the usable triplets (and their two end frames) before the hold-out.
+    shortest = max(min_holdout_frames + 3, math.ceil((min_usable_triplets + 2) / (1.0 - holdout_fraction)))
+    if len(frames) < shortest:
+        duration = stamps[-1] - stamps[0] if stamps else 0.0
+        raise NotEnoughMotion(f"refused: {bag} is too short to fine-tune on: {len(frames)} frames ({duration:.1f} s) "
+                              f"at {target_rate_hz:g} Hz, where at least {shortest} are needed ({min_usable_triplets} "
+                              f"training triplets with motion, and the held-back last {holdout_fraction:.0%})")
     holdout = holdout_index(stamps, holdout_fraction)
     if len(frames) - holdout < min_holdout_frames:
         raise NotEnoughMotion(f"refused: the held-back last {holdout_fraction:.0%} of {bag} has "
