@@ -70,8 +70,9 @@ class SS3DLightningModule(L.LightningModule):
         use_known_intrinsics: every loss uses the batch's calibrated ``intrinsics`` (the DataModule's
             ``known_intrinsics``, already mapped through each sample's crop and flip) instead of the predicted K, so
             depth and pose adapt to the true camera (fine-tuning on a log with CameraInfo, ``training.finetune``);
-            the intrinsics head then gets no gradient and keeps its weights. A batch without ``intrinsics`` is an
-            error.
+            the intrinsics head's own weights then get no gradient, but the features it reads keep training, so
+            its (unused) output can drift: run the result with the calibration (the node's ``use_camera_info``).
+            A batch without ``intrinsics`` is an error.
 
     Raises:
         ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
