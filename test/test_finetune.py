@@ -132,8 +132,11 @@ def test_finetune_trains_exports_reports_and_resumes(tmp_path, tiny_checkpoint, 
         assert result["photometric"] > 0 and result["fx_rel_error_vs_camera_info"] is not None
     assert "| metric | before | after |" in (out / "report.md").read_text()
     step = report["global_step"]
-    assert main(argv) == 0  # the same command resumes: the budget is spent, the report is written again
-    assert json.loads((out / "report.json").read_text())["global_step"] == step
+    assert (out / "lightning" / "last.ckpt").is_file()
+    # The same command resumes from the last epoch's checkpoint with the budget it had spent (Lightning's Timer state):
+    # at most the steps after that checkpoint run again, and the report is written again.
+    assert main(argv) == 0
+    assert step <= json.loads((out / "report.json").read_text())["global_step"] <= step + 3
 
 
 def test_a_log_without_motion_is_refused_with_counts(tmp_path, tiny_checkpoint, video_frames, caplog):
