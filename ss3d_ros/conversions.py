@@ -41,14 +41,16 @@ from std_msgs.msg import Header
 from transforms3d.quaternions import mat2quat
 
 from ss3d_core.io.image_message import (
+    DEPTH_16UC1_INVALID,
     DEPTH_ENCODINGS,
     ENCODING_LAYOUT,
+    MILLIMETRES_PER_METRE,
     NANOSECONDS_PER_SECOND,
     RGB_CHANNELS,
     SUPPORTED_ENCODINGS,
     ImageConversionError,
     bytes_per_pixel,
-    compact_rows,
+    image_msg_to_depth_m,
     image_msg_to_rgb8,
     stamp_to_ns,
 )
@@ -72,9 +74,6 @@ __all__ = [
 
 # --- Image encodings ------------------------------------------------------------------------------------------------
 
-# REP 118: 16UC1 depth is in millimetres; 0 marks an invalid pixel.
-MILLIMETRES_PER_METRE = 1000.0
-DEPTH_16UC1_INVALID = 0
 # Largest depth a 16UC1 image can carry: uint16 max (65535) millimetres = 65.535 m.
 DEPTH_16UC1_MAX_MM = int(np.iinfo(np.uint16).max)
 
@@ -286,36 +285,6 @@ def depth_to_image_msg(depth_m: np.ndarray, header, encoding: str = "32FC1") -> 
         step=width * bytes_per_pixel(encoding),
         data=_to_uint8_array(pixels),
     )
-
-
-def image_msg_to_depth_m(msg) -> np.ndarray:
-    """Decode a REP 118 depth ``sensor_msgs/Image`` (``32FC1`` or ``16UC1``) into metres.
-
-    Args:
-        msg: Image-like object as for ``image_msg_to_rgb8``; ``step`` (row padding) and ``is_bigendian`` honoured.
-
-    Returns:
-        ``H×W`` float32 metres along +Z of the optical frame, C-contiguous copy; NaN where invalid (``32FC1``:
-        NaN, infinite or ``<= 0``; ``16UC1``: 0). ``16UC1`` values are divided by 1000 (millimetres -> metres).
-
-    Raises:
-        ImageConversionError: ``'unsupported_encoding'`` (not in ``DEPTH_ENCODINGS``), ``'empty'``,
-            ``'step_mismatch'`` or ``'size_mismatch'`` as in ``image_msg_to_rgb8``.
-    """
-    rows, bpp = compact_rows(msg, DEPTH_ENCODINGS)
-    height, width = rows.shape[0], rows.shape[1] // bpp
-    dtype, _ = ENCODING_LAYOUT[msg.encoding]
-    if int(msg.is_bigendian):
-        dtype = dtype.newbyteorder(">")
-    values = rows.view(dtype).reshape(height, width)
-    if msg.encoding == "32FC1":
-        depth = values.astype(np.float32)  # a native-endian copy
-        with np.errstate(invalid="ignore"):
-            depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
-        return depth
-    depth = values.astype(np.float32) / np.float32(MILLIMETRES_PER_METRE)
-    depth[values == DEPTH_16UC1_INVALID] = np.nan
-    return depth
 
 
 # --- Camera info ----------------------------------------------------------------------------------------------------

@@ -21,11 +21,11 @@ from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 
 from ss3d_core.io.bag_errors import BagReadError
+from ss3d_core.io.ground_truth import trajectory_from_bag
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_ros.conversions import ns_to_stamp, rgb8_to_image_msg
 from ss3d_ros.tools import demo, replay
 from ss3d_ros.tools.frame_sources import BagSource
-from ss3d_ros.tools.replay_scoring import trajectory_from_bag
 
 N_FRAMES = 12
 FRAME_SIZE = (160, 120)

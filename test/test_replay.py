@@ -15,10 +15,11 @@ from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START
+from ss3d_core.io.ground_truth import GroundTruthTrajectory, trajectory_from_tum_file
 from ss3d_core.io.tum_sequence import TumSequence
+from ss3d_eval.stream_scoring import score_depth, score_pose
 from ss3d_ros.conversions import depth_to_image_msg, ns_to_stamp, odometry_msg, rgb8_to_image_msg
 from ss3d_ros.tools.output_recorder import RecordedOutputs
-from ss3d_ros.tools.replay_scoring import GroundTruthTrajectory, score_depth, score_pose, trajectory_from_tum_file
 
 REPO = Path(__file__).resolve().parent.parent
 PAIR = REPO / "test" / "fixtures" / "tum_fr1_xyz_pair1"

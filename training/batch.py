@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import torch
 
@@ -18,6 +18,8 @@ class TripletSample(TypedDict):
             sample's pixels after augmentation, max-abs normalised; zeros where the fit failed).
         inlier_fraction: ``2`` float32 fraction of the sampled trusted flow fitting each F.
         clip: the clip's name.
+        intrinsics: optional ``4`` float32 calibrated normalised K after the sample's augmentation (only with the
+            DataModule's ``known_intrinsics``).
     """
 
     frames: torch.Tensor
@@ -26,6 +28,7 @@ class TripletSample(TypedDict):
     fundamental: torch.Tensor
     inlier_fraction: torch.Tensor
     clip: str
+    intrinsics: NotRequired[torch.Tensor]
 
 
 class TripletBatch(TypedDict):
@@ -37,6 +40,7 @@ class TripletBatch(TypedDict):
         flow_valid: ``B×2×1×H×W`` float32 {0, 1}.
         fundamental: ``B×2×3×3`` float32; inlier_fraction: ``B×2`` float32 (see :class:`TripletSample`).
         clip: ``B`` clip names.
+        intrinsics: optional ``B×4`` float32 (see :class:`TripletSample`).
     """
 
     frames: torch.Tensor
@@ -45,3 +49,4 @@ class TripletBatch(TypedDict):
     fundamental: torch.Tensor
     inlier_fraction: torch.Tensor
     clip: list[str]
+    intrinsics: NotRequired[torch.Tensor]

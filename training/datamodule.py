@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ss3d_core.camera import K_from_normalised, K_to_normalised
 from training.augmentation import (
     check_crop_fraction,
     crop_resize_matrix,
@@ -45,17 +46,21 @@ class TripletDataset(Dataset):
     Items are :class:`training.batch.TripletSample` dicts. When ``augment`` is set, a random resized crop (whole
     sample, see :mod:`training.augmentation`; only when ``min_crop_fraction < 1``) and a horizontal flip (whole
     sample, p = 0.5) are applied. Random draws come from torch's generator, so ``seed_everything`` makes them
-    reproducible.
+    reproducible. With ``known_intrinsics`` (normalised ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` of the uncropped
+    frame, e.g. a bag's CameraInfo), each item also carries ``intrinsics``: that K mapped through the sample's crop and
+    flip, normalised at the training size (4 floats).
     """
 
     def __init__(
-        self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, min_crop_fraction: float = 1.0
+        self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, min_crop_fraction: float = 1.0,
+        known_intrinsics: list[float] | None = None,
     ):
         check_crop_fraction(min_crop_fraction, "min_crop_fraction")
         self.clips = clips
         self.indices = indices
         self.augment = augment
         self.min_crop_fraction = min_crop_fraction
+        self.known_intrinsics = known_intrinsics
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -81,7 +86,7 @@ class TripletDataset(Dataset):
         fundamental = np.stack([transform_fundamental(F, A) for F in fundamental])
         # np.array copies: memory-mapped cache pages are read-only.
         tensor = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255.0
-        return {
+        sample: TripletSample = {
             "frames": tensor,
             "flows": torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 3, 1, 2),
             "flow_valid": torch.from_numpy(np.ascontiguousarray(np.stack(valid))).float().unsqueeze(1),
@@ -90,6 +95,19 @@ class TripletDataset(Dataset):
             "inlier_fraction": torch.tensor([clip.inliers_backward[t - 1], clip.inliers_forward[t]]),
             "clip": clip.name,
         }
+        if self.known_intrinsics is not None:
+            sample["intrinsics"] = torch.from_numpy(augmented_intrinsics(self.known_intrinsics, A, w, h)).float()
+        return sample
+
+
+def augmented_intrinsics(intrinsics_norm: list[float], A: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Normalised intrinsics (4 floats, see :func:`ss3d_core.camera.K_to_normalised`) of a frame of ``width×height``
+    pixels after the pixel map ``x' = A x`` (3×3, a crop-resize and/or flip of the same size,
+    :mod:`training.augmentation`). A flip mirrors the principal point; the focal lengths stay positive (the mirrored
+    image is what a mirrored camera would see)."""
+    K = A @ K_from_normalised(torch.tensor([intrinsics_norm], dtype=torch.float64), width, height)[0].numpy()
+    K[0, 0] = abs(K[0, 0])
+    return K_to_normalised(K, width, height)
 
 
 def split_indices(
@@ -137,6 +155,9 @@ class ClipDataModule(L.LightningDataModule):
             (:mod:`training.flow_verification`); stages 1 to 9 ran without it (their configs pin ``false``).
         cache_dir: the training cache (:mod:`training.corpus.cache`).
         seed: curriculum sampling seed.
+        known_intrinsics: calibrated normalised intrinsics ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` of every clip's
+            frames (one camera, e.g. a bag's CameraInfo); samples then carry ``intrinsics`` (see
+            :class:`TripletDataset`) for the module's ``use_known_intrinsics``. ``None``: no calibration.
     """
 
     def __init__(
@@ -159,6 +180,7 @@ class ClipDataModule(L.LightningDataModule):
         flow_match_check: bool = True,
         cache_dir: str = DEFAULT_CACHE_DIR,
         seed: int = 0,
+        known_intrinsics: list[float] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -237,8 +259,9 @@ class ClipDataModule(L.LightningDataModule):
         if not self.clips:
             raise RuntimeError(f"no usable clip in {self._roots()} (MVS scores: {hp.mvs_scores}, labels: {hp.labels})")
         train, val = split_indices(self.clips, hp.val_fraction, spans)
-        self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction)
-        self.val_set = TripletDataset(self.clips, val, augment=False)
+        self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction,
+                                        known_intrinsics=hp.known_intrinsics)
+        self.val_set = TripletDataset(self.clips, val, augment=False, known_intrinsics=hp.known_intrinsics)
         if hp.mvs_scores:
             scores = read_segment_scores(hp.mvs_scores)
             self.train_scores = np.array([window_score(scores[names[ci]], t) or 0.0 for ci, t in train])

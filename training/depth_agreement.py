@@ -119,31 +119,43 @@ class ClipDepthAgreement:
     better_than_constant: float | None
 
 
+def frame_pair_agreement(
+    net: SS3DNet, prev: np.ndarray, cur: np.ndarray, flow_match_check: bool = True
+) -> PairAgreement | None:
+    """Score the network's depth of ``cur`` against depth triangulated from the flow of the pair (see the module
+    docstring), both ``H×W×3`` uint8 RGB frames of one size, resized to the network input size as in training; with
+    ``flow_match_check`` a pair whose flow SIFT matches do not confirm is unlabelled, as in training.
+
+    Returns:
+        :class:`PairAgreement`, or ``None`` when the pair yields too few labelled pixels.
+    """
+    width, height = net.config.input_width, net.config.input_height
+    small_prev, small_cur = (cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in (prev, cur))
+    # The training flows (float16, forward-backward masked); the label's target is the current frame, so its
+    # flow is the backward one (current -> previous).
+    forward, forward_valid, backward, backward_valid = pair_flows(np.stack([small_prev, small_cur]))
+    if flow_match_check:  # the same check as training's load_clip_frames, on the full-size pair
+        _, backward_valid, _ = verify_pair_masks(forward, forward_valid, backward, backward_valid,
+                                                 [sparse_matches(prev, cur, width, height)])
+    flow, trusted = backward[0].astype(np.float32), backward_valid[0]
+    with torch.no_grad():
+        out = net(torch.from_numpy(to_network_input(small_prev, width, height)),
+                  torch.from_numpy(to_network_input(small_cur, width, height)))
+    labels = triangulated_labels(
+        torch.from_numpy(flow).permute(2, 0, 1)[None], torch.from_numpy(trusted)[None, None].float(), out.K
+    )
+    return pair_agreement(out.depth[0, 0].double().numpy(), labels.depth[0, 0].double().numpy(),
+                          labels.valid[0, 0].numpy())
+
+
 def clip_depth_agreement(
     net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float, flow_match_check: bool = True
 ) -> ClipDepthAgreement:
     """Score one clip (see the module docstring) on pairs from :func:`training.clip_check.sampled_pairs` (memory
-    bounded however long the log is), resized to the network input size as in training; with ``flow_match_check``
-    a pair whose flow SIFT matches do not confirm is unlabelled, as in training."""
-    width, height = net.config.input_width, net.config.input_height
+    bounded however long the log is) with :func:`frame_pair_agreement`."""
     scored, unlabelled = [], 0
-    for pair in sampled_pairs(clip, n_pairs, target_rate_hz):
-        prev, cur = (cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in pair)
-        # The training flows (float16, forward-backward masked); the label's target is the current frame, so its
-        # flow is the backward one (current -> previous).
-        forward, forward_valid, backward, backward_valid = pair_flows(np.stack([prev, cur]))
-        if flow_match_check:  # the same check as training's load_clip_frames, on the full-size pair
-            _, backward_valid, _ = verify_pair_masks(forward, forward_valid, backward, backward_valid,
-                                                     [sparse_matches(*pair, width, height)])
-        flow, trusted = backward[0].astype(np.float32), backward_valid[0]
-        with torch.no_grad():
-            out = net(torch.from_numpy(to_network_input(prev, width, height)),
-                      torch.from_numpy(to_network_input(cur, width, height)))
-        labels = triangulated_labels(
-            torch.from_numpy(flow).permute(2, 0, 1)[None], torch.from_numpy(trusted)[None, None].float(), out.K
-        )
-        result = pair_agreement(out.depth[0, 0].double().numpy(), labels.depth[0, 0].double().numpy(),
-                                labels.valid[0, 0].numpy())
+    for prev, cur in sampled_pairs(clip, n_pairs, target_rate_hz):
+        result = frame_pair_agreement(net, prev, cur, flow_match_check)
         if result is None:
             unlabelled += 1
         else:

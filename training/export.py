@@ -39,10 +39,13 @@ class ExportCheckpoint(L.Callback):
     Args:
         out: checkpoint path without suffix (default: ``<trainer.default_root_dir>/ss3d_small``, the run folder).
         command: the training command recorded in the metadata (default: this process's command line).
+        extra: more entries for the metadata's ``training`` block (JSON-ready; e.g. the fine-tuning run's bag, hash
+            and calibration).
     """
 
-    def __init__(self, out: str | None = None, command: str | None = None):
+    def __init__(self, out: str | None = None, command: str | None = None, extra: dict | None = None):
         self.out = out
+        self.extra = dict(extra or {})
         self.command = command or shlex.join([Path(sys.executable).name, "-m", "training", *sys.argv[1:]])
 
     def _export(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -62,6 +65,7 @@ class ExportCheckpoint(L.Callback):
                 "data_root": str(getattr(datamodule.hparams, "root", "")) if datamodule else "",
                 "clips": datamodule.clip_names() if hasattr(datamodule, "clip_names") else [],
                 "hyperparameters": {k: v for k, v in module.hparams.items() if k != "net"},
+                **self.extra,
             },
             metrics={"validation": metrics},
         )

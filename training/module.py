@@ -67,6 +67,12 @@ class SS3DLightningModule(L.LightningModule):
             (see ``ILLUMINATION_P``); off in stages 1 to 10.
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
             run, for a fine-tuning stage; its architecture must equal ``net``.
+        use_known_intrinsics: every loss uses the batch's calibrated ``intrinsics`` (the DataModule's
+            ``known_intrinsics``, already mapped through each sample's crop and flip) instead of the predicted K, so
+            depth and pose adapt to the true camera (fine-tuning on a log with CameraInfo, ``training.finetune``);
+            the intrinsics head's own weights then get no gradient, but the features it reads keep training, so
+            its (unused) output can drift: run the result with the calibration (the node's ``use_camera_info``).
+            A batch without ``intrinsics`` is an error.
 
     Raises:
         ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
@@ -87,6 +93,7 @@ class SS3DLightningModule(L.LightningModule):
         label_gate_max_depth_baselines: float | None = None,
         illumination_augmentation: bool = False,
         init_from: str | None = None,
+        use_known_intrinsics: bool = False,
     ):
         super().__init__()
         if motion_only and epipolar_weight <= 0:
@@ -133,7 +140,7 @@ class SS3DLightningModule(L.LightningModule):
         T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
         T_next_tgt = invert_pose_batch(T_tgt_next)
         intrinsics = 0.5 * (k_prev + k_next)
-        K = K_from_normalised(intrinsics, w, h)
+        K = K_from_normalised(self._known_intrinsics(batch) if self.hparams.use_known_intrinsics else intrinsics, w, h)
         if self.hparams.motion_only:
             if "flows" not in batch:
                 raise ValueError("motion_only needs optical flow in every batch")
@@ -183,6 +190,13 @@ class SS3DLightningModule(L.LightningModule):
             terms["epipolar"] = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
             terms["total"] = terms["total"] + self.hparams.epipolar_weight * terms["epipolar"]
         return terms, intrinsics
+
+    @staticmethod
+    def _known_intrinsics(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The batch's calibrated ``B×4`` normalised intrinsics (``use_known_intrinsics``)."""
+        if "intrinsics" not in batch:
+            raise ValueError("use_known_intrinsics needs calibrated intrinsics in every batch (data.known_intrinsics)")
+        return batch["intrinsics"].to(batch["frames"].dtype)
 
     @staticmethod
     def _epipolar(

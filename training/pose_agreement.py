@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from ss3d_core.camera import scale_K
 from ss3d_core.network import SS3DNet
 from ss3d_core.preprocess import to_network_input
 from ss3d_eval.baselines.five_point import estimate_relative_pose
-from ss3d_eval.pose_metrics import relative_pose_error
+from ss3d_eval.pose_metrics import RelativePoseError, relative_pose_error
 from ss3d_eval.report import format_value
 from ss3d_eval.statistics import median_or_none
 from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
@@ -54,26 +55,47 @@ class ClipAgreement:
     fx_norm: float | None
 
 
+def frame_pair_pose_agreement(
+    net: SS3DNet, prev: np.ndarray, cur: np.ndarray
+) -> tuple[RelativePoseError | None, float]:
+    """The network's ``T_prev_cur`` of one pair (``H×W×3`` uint8 RGB frames of one size) against the five-point
+    solution with the network's own K (see the module docstring).
+
+    Returns:
+        ``(error, fx_norm)``: the disagreement (``noise_floor_m = 0``: every pair has a direction) or ``None`` when
+        the five-point solver fails, and the network's focal length ``fx / W``.
+
+    Raises:
+        ValueError: if the frames differ in size.
+    """
+    if prev.shape != cur.shape:
+        raise ValueError(f"frames differ in size: {prev.shape} vs {cur.shape}")
+    width, height = net.config.input_width, net.config.input_height
+    with torch.no_grad():
+        out = net(torch.from_numpy(to_network_input(prev, width, height)),
+                  torch.from_numpy(to_network_input(cur, width, height)))
+    K_net = out.K[0].double().numpy()
+    K_frame = scale_K(K_net, (width, height), (cur.shape[1], cur.shape[0]))
+    five_point = estimate_relative_pose(prev, cur, K_frame)
+    if five_point.T_prev_cur is None:
+        return None, float(K_net[0, 0] / width)
+    error = relative_pose_error(out.T_prev_cur[0].double().numpy(), five_point.T_prev_cur, noise_floor_m=0.0)
+    return error, float(K_net[0, 0] / width)
+
+
 def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipAgreement:
     """Score one clip (see the module docstring) on full-resolution pairs from
     :func:`training.clip_check.sampled_pairs` (memory bounded however long the log is)."""
-    width, height = net.config.input_width, net.config.input_height
     rot, tdir, fx, failed = [], [], [], 0
     for prev, cur in sampled_pairs(clip, n_pairs, target_rate_hz):
         if prev.shape != cur.shape:
             failed += 1
             continue
-        with torch.no_grad():
-            out = net(torch.from_numpy(to_network_input(prev, width, height)),
-                      torch.from_numpy(to_network_input(cur, width, height)))
-        K_net = out.K[0].double().numpy()
-        fx.append(K_net[0, 0] / width)
-        K_frame = scale_K(K_net, (width, height), (cur.shape[1], cur.shape[0]))
-        five_point = estimate_relative_pose(prev, cur, K_frame)
-        if five_point.T_prev_cur is None:
+        error, fx_norm = frame_pair_pose_agreement(net, prev, cur)
+        fx.append(fx_norm)
+        if error is None:
             failed += 1
             continue
-        error = relative_pose_error(out.T_prev_cur[0].double().numpy(), five_point.T_prev_cur, noise_floor_m=0.0)
         rot.append(error.rot_err_deg)
         if error.tdir_err_deg is not None:
             tdir.append(error.tdir_err_deg)

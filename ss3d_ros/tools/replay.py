@@ -18,15 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
+from ss3d_core.io.ground_truth import depth_from_bag, trajectory_from_bag, trajectory_from_tum_file
+from ss3d_eval.stream_scoring import score_depth, score_pose
 from ss3d_ros.tools.demo import write_figures
 from ss3d_ros.tools.frame_sources import BagSource
-from ss3d_ros.tools.replay_scoring import (
-    depth_from_bag,
-    score_depth,
-    score_pose,
-    trajectory_from_bag,
-    trajectory_from_tum_file,
-)
 from ss3d_ros.tools.replay_session import SessionError, run_session, summarise
 from ss3d_ros.tools.share_files import config_file
 

@@ -1,4 +1,7 @@
-"""Score outputs recorded from the running node against ground truth, with the metric code of ``ss3d_eval``.
+"""Score a stream of estimator outputs against ground truth, with the metric code of ``ss3d_eval`` (no ROS).
+
+Used by ``ss3d_replay`` (outputs recorded from the running node over DDS, ``ss3d_ros.tools.replay`` imports this
+module) and by the fine-tuning report (``training.finetune``: the estimator run in process over a bag, no DDS).
 
 Ground truth can come from a TUM trajectory file (``T_world_camera`` of the optical frame), a ``nav_msgs/Odometry`` or
 ``tf2_msgs/TFMessage`` topic of the replayed bag, and a depth image topic of the bag (``16UC1`` mm or ``32FC1`` m).
@@ -7,20 +10,28 @@ Outputs and ground truth are associated by nearest stamp within 20 ms (TUM RGB-D
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START
-from ss3d_core.io.bag_errors import reading_bag
-from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND, seconds_to_ns, stamp_to_ns
-from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, read_tum_trajectory
-from ss3d_core.pose import pose_from_quaternion_translation
+from ss3d_core.io.ground_truth import GroundTruthTrajectory
+from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND
+from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S
 from ss3d_eval.depth_metrics import aggregate_depth, depth_metrics, select_depth_cap
 from ss3d_eval.pose_metrics import aggregate_pose, ate_sim3, relative_pose_errors
-from ss3d_ros.conversions import image_msg_to_depth_m
-from ss3d_ros.tools.output_recorder import RecordedOutputs
+
+
+class StreamOutputs(Protocol):
+    """What scoring reads of a stream's outputs (``ss3d_ros.tools.output_recorder.RecordedOutputs`` is one).
+
+    Attributes:
+        odometry: ``[(stamp_ns, T_odom_camera 4×4)]``, any order.
+        depth: ``{stamp_ns: h×w float32 depth}``.
+    """
+
+    odometry: list[tuple[int, np.ndarray]]
+    depth: dict[int, np.ndarray]
 
 # Below this fraction of output frames with a ground-truth match the report warns (with both time ranges): so few
 # matches mean a clock or time-base mismatch, or ground truth of another run, far more often than a short gap.
@@ -53,97 +64,12 @@ def match_warning(kind: str, n_matched: int, output_stamps_ns: list[int], gt_sta
             f"({gt_source}) spans {_time_range_s(gt_stamps_ns)}; a clock or time-base mismatch?")
 
 
-@dataclass(frozen=True)
-class GroundTruthTrajectory:
-    """``stamps_ns`` (N,) int64 and ``poses`` N×4×4 ``T_world_camera`` (metres), sorted by stamp."""
-
-    stamps_ns: np.ndarray
-    poses: np.ndarray
-    source: str
-
-    def pose_at(self, stamp_ns: int, max_diff_s: float = DEFAULT_MAX_TIME_DIFF_S) -> np.ndarray | None:
-        """Nearest pose within ``max_diff_s``, else ``None``."""
-        if self.stamps_ns.size == 0:
-            return None
-        i = int(np.argmin(np.abs(self.stamps_ns - stamp_ns)))
-        return self.poses[i] if abs(int(self.stamps_ns[i]) - stamp_ns) <= max_diff_s * NANOSECONDS_PER_SECOND else None
-
-
-def trajectory_from_tum_file(path: Path) -> GroundTruthTrajectory:
-    """Read ``timestamp tx ty tz qx qy qz qw`` lines (seconds, metres; ``#`` comments).
-
-    Raises:
-        ValueError: on a malformed line.
-    """
-    stamps_s, poses = read_tum_trajectory(Path(path))
-    stamps = [seconds_to_ns(t) for t in stamps_s]
-    order = np.argsort(stamps)
-    return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], poses[order], f"TUM file {path}")
-
-
-def trajectory_from_bag(bag: Path, topic: str, child_frame: str | None = None) -> GroundTruthTrajectory:
-    """Ground-truth poses from a ``nav_msgs/msg/Odometry`` topic, or from a ``tf2_msgs/msg/TFMessage`` topic (the
-    transforms whose ``child_frame_id`` is ``child_frame``), read with rosbags.
-
-    Raises:
-        ValueError: unknown topic, unsupported type, or a TF topic without ``child_frame``.
-        ss3d_core.io.bag_errors.BagReadError: the bag cannot be opened or read.
-    """
-    from rosbags.highlevel import AnyReader
-
-    stamps, poses = [], []
-    with reading_bag(bag), AnyReader([Path(bag)]) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        if not connections:
-            raise ValueError(f"{bag}: no topic {topic}")
-        msgtype = connections[0].msgtype
-        if msgtype == "tf2_msgs/msg/TFMessage" and not child_frame:
-            raise ValueError("a TF ground-truth topic needs --gt-frame (the child frame of the camera pose)")
-        if msgtype not in ("nav_msgs/msg/Odometry", "tf2_msgs/msg/TFMessage"):
-            raise ValueError(f"{topic} is {msgtype}; expected nav_msgs/msg/Odometry or tf2_msgs/msg/TFMessage")
-        for connection, _, raw in reader.messages(connections=connections):
-            msg = reader.deserialize(raw, connection.msgtype)
-            if msgtype == "nav_msgs/msg/Odometry":
-                p, q = msg.pose.pose.position, msg.pose.pose.orientation
-                stamps.append(stamp_to_ns(msg.header.stamp))
-                poses.append(pose_from_quaternion_translation([q.x, q.y, q.z, q.w], [p.x, p.y, p.z]))
-                continue
-            for tf in msg.transforms:
-                if tf.child_frame_id == child_frame:
-                    t, q = tf.transform.translation, tf.transform.rotation
-                    stamps.append(stamp_to_ns(tf.header.stamp))
-                    poses.append(pose_from_quaternion_translation([q.x, q.y, q.z, q.w], [t.x, t.y, t.z]))
-    order = np.argsort(stamps)
-    return GroundTruthTrajectory(np.array(stamps, dtype=np.int64)[order], np.array(poses).reshape(-1, 4, 4)[order],
-                                 f"bag topic {topic}")
-
-
-def depth_from_bag(bag: Path, topic: str) -> dict[int, np.ndarray]:
-    """``{stamp_ns: H×W float32 metres, NaN invalid}`` of a depth image topic (REP 118 encodings).
-
-    Raises:
-        ValueError: unknown topic or a message that is not a REP 118 depth image.
-        ss3d_core.io.bag_errors.BagReadError: the bag cannot be opened or read.
-    """
-    from rosbags.highlevel import AnyReader
-
-    depth: dict[int, np.ndarray] = {}
-    with reading_bag(bag), AnyReader([Path(bag)]) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        if not connections:
-            raise ValueError(f"{bag}: no topic {topic}")
-        for connection, _, raw in reader.messages(connections=connections):
-            msg = reader.deserialize(raw, connection.msgtype)
-            depth[stamp_to_ns(msg.header.stamp)] = image_msg_to_depth_m(msg)
-    return depth
-
-
 def _is_segment_start(T_odom_camera: np.ndarray) -> bool:
     """The node restarts odometry exactly at ``T_ODOM_OPTICAL_START``; a real motion never lands there exactly."""
     return bool(np.array_equal(T_odom_camera, T_ODOM_OPTICAL_START))
 
 
-def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str, object]:
+def score_pose(outputs: StreamOutputs, gt: GroundTruthTrajectory) -> dict[str, object]:
     """Relative errors over consecutive output frames and Sim(3) ATE over the longest odometry segment.
 
     Returns:
@@ -181,7 +107,7 @@ def score_pose(outputs: RecordedOutputs, gt: GroundTruthTrajectory) -> dict[str,
     return result
 
 
-def score_depth(outputs: RecordedOutputs, gt_depth: dict[int, np.ndarray], cap_m: float | None) -> dict[str, object]:
+def score_depth(outputs: StreamOutputs, gt_depth: dict[int, np.ndarray], cap_m: float | None) -> dict[str, object]:
     """Median-scaled depth metrics of every recorded depth image with a GT image within 20 ms; ``n_frames`` counts
     the recorded depth images, and ``warning`` (both time ranges) is set when under :data:`MIN_GT_MATCH_FRACTION`
     of them found a GT image."""

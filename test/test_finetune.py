@@ -1,0 +1,162 @@
+"""Fine-tuning on one robot log (``python -m training finetune``): the command, the report, the refusal, the
+calibrated K in training. Bags are written from real frames of the bundled dashcam video (and the shared EuRoC bag
+when present)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import NEEDS_SHARED, SAMPLE_VIDEO, SHARED_DATA
+
+from ss3d_core.camera import K_from_normalised
+from ss3d_core.checkpoint import load_checkpoint, read_metadata
+from ss3d_core.estimator import build_estimator
+from training.augmentation import CropWindow, crop_resize_matrix, flip_matrix
+from training.datamodule import augmented_intrinsics
+from training.finetune.bag_log import bag_sha256, read_camera_info, write_sequence_bag
+from training.finetune.cli import EXIT_REFUSED, main
+from training.finetune.log_clip import _stretches, holdout_index
+from training.module import SS3DLightningModule
+
+SIZE = (240, 136)  # frames written to the test bags (w, h)
+K_TEST = "width: 240\nheight: 136\nfx: 180.0\nfy: 180.0\ncx: 119.5\ncy: 67.5\n"
+
+
+def _sequence(tmp_path, frames, name="seq", moving_gt=False):
+    """A TUM-layout sequence at 10 Hz (stamps from 1 s) of ``frames`` with the test calibration; with ``moving_gt``
+    a ground-truth trajectory moving 1 m forward (+z of the camera) per frame, as a dashcam roughly does."""
+    seq = tmp_path / name
+    (seq / "rgb").mkdir(parents=True)
+    lines, gt = [], []
+    for i, rgb in enumerate(frames):
+        cv2.imwrite(str(seq / "rgb" / f"{i:04d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        lines.append(f"{1.0 + 0.1 * i:.6f} rgb/{i:04d}.png")
+        gt.append(f"{1.0 + 0.1 * i:.6f} 0 0 {float(i):.3f} 0 0 0 1")
+    (seq / "rgb.txt").write_text("\n".join(lines) + "\n")
+    (seq / "calib.yaml").write_text(K_TEST)
+    if moving_gt:
+        (seq / "groundtruth.txt").write_text("\n".join(gt) + "\n")
+    return seq
+
+
+@pytest.fixture(scope="module")
+def video_frames():
+    """40 real dashcam frames (every 2nd of the bundled video) at 240×136."""
+    from ss3d_core.io.video import iter_video_frames
+
+    return [cv2.resize(rgb, SIZE, interpolation=cv2.INTER_AREA)
+            for _, rgb in iter_video_frames(SAMPLE_VIDEO, stride=2, max_frames=40)]
+
+
+def test_holdout_is_the_last_part_by_time_and_stretches_cover_the_rest():
+    stamps = [0.1 * i for i in range(50)]
+    assert holdout_index(stamps, 0.2) == 40  # 4.9 s long: the hold-out starts at 3.92 s
+    assert holdout_index([0, 1, 2, 0.5, 3, 4], 0.5) == 4  # time that goes backwards counts as none
+    with pytest.raises(ValueError, match="hold-out fraction"):
+        holdout_index(stamps, 1.0)
+    assert _stretches([(0, 30), (30, 50)], 40, 20) == [(0, 20), (20, 30), (30, 40)]
+    assert _stretches([(0, 41)], 41, 20) == [(0, 20), (20, 41)]  # a 1-frame tail joins the previous stretch
+
+
+def test_calibrated_intrinsics_follow_crop_and_flip():
+    w, h = 224, 128
+    norm = [0.7, 1.2, 0.52, 0.48]
+    K = K_from_normalised(torch.tensor([norm], dtype=torch.float64), w, h)[0].numpy()
+    point = np.array([0.3, -0.2, 2.0])
+    A = flip_matrix(w) @ crop_resize_matrix(CropWindow(x0=20, y0=10, width=180, height=100), h, w)
+    K_aug = K_from_normalised(torch.from_numpy(augmented_intrinsics(norm, A, w, h))[None], w, h)[0].double().numpy()
+    mirrored = point * np.array([-1.0, 1.0, 1.0])  # the flipped image is what a mirrored camera sees
+    expected = A @ (K @ point)
+    got = K_aug @ mirrored
+    np.testing.assert_allclose(got[:2] / got[2], expected[:2] / expected[2], atol=1e-4)
+
+
+def test_known_intrinsics_drive_the_losses(tiny_config, monkeypatch):
+    import training.module
+
+    torch.manual_seed(0)
+    module = SS3DLightningModule(net=tiny_config, use_known_intrinsics=True).eval()
+    frames = torch.rand(2, 3, 3, tiny_config.input_height, tiny_config.input_width)
+    with pytest.raises(ValueError, match="use_known_intrinsics"):
+        module._step({"frames": frames}, augment=False)
+    used = []
+    monkeypatch.setattr(training.module, "K_from_normalised",
+                        lambda k, w, h: used.append(k) or K_from_normalised(k, w, h))
+    known = torch.tensor([[0.5, 0.9, 0.5, 0.5], [0.6, 1.0, 0.45, 0.55]])
+    with torch.no_grad():
+        terms, predicted = module._step({"frames": frames, "intrinsics": known}, augment=False)
+    assert torch.equal(used[0], known) and not torch.allclose(predicted, known)
+
+
+def test_sequence_bag_round_trip(tmp_path, video_frames):
+    grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for f in video_frames[:3]]
+    bag = write_sequence_bag(_sequence(tmp_path, grey), tmp_path / "bag", storage="mcap")
+    calibration = read_camera_info(bag)
+    assert calibration.topic == "/camera/camera_info" and (calibration.width, calibration.height) == SIZE
+    np.testing.assert_allclose(calibration.normalised(), [0.75, 180 / 136, 0.5, 0.5])
+    from training.bag_frames import iter_bag_frames
+
+    assert all(np.array_equal(a, b) for a, b in zip(iter_bag_frames(bag, 10.0), grey))  # mono8, exactly
+    assert len(bag_sha256(bag)) == 64
+    with pytest.raises(ValueError, match="not a sensor_msgs/msg/CameraInfo topic"):
+        read_camera_info(bag, "/camera/image_raw")
+
+
+def test_finetune_trains_exports_reports_and_resumes(tmp_path, tiny_checkpoint, video_frames):
+    seq = _sequence(tmp_path, video_frames, moving_gt=True)
+    bag = write_sequence_bag(seq, tmp_path / "bag")
+    out = tmp_path / "run"
+    argv = ["--bag", str(bag), "--out", str(out), "--from-checkpoint", str(tiny_checkpoint), "--max-minutes", "0.6",
+            "--use-camera-info", "--groundtruth", str(seq / "groundtruth.txt"), "--no-progress-bar"]
+    assert main(argv) == 0
+    export = out / "ss3d_small"
+    meta = read_metadata(export)
+    finetune = meta.training["finetune"]
+    assert finetune["bag_sha256"] == bag_sha256(bag) and "--use-camera-info" in finetune["command"]
+    assert finetune["intrinsics"]["source"] == "camera_info"
+    assert finetune["holdout"]["held_back_frames"] == 8 and finetune["holdout"]["training_frames"] == 32
+    assert meta.training["hyperparameters"]["use_known_intrinsics"] is True
+    load_checkpoint(export)  # what ss3d_eval loads
+    build_estimator(str(export), backend="torch")  # what the node loads
+    report = json.loads((out / "report.json").read_text())
+    for name in ("before", "after"):
+        result = report["results"][name]
+        assert result["n_stream_frames"] == 8 and result["n_triplets"] == 6
+        # Every held-back frame met its ground truth (the tiny untrained net predicts no motion at all, which the
+        # stream scoring reads as odometry restarts, so its pair count says nothing here).
+        assert result["pose"]["n_frames_with_gt"] == 8 and result["pose"]["gt_source"].startswith("TUM file")
+        assert result["photometric"] > 0 and result["fx_rel_error_vs_camera_info"] is not None
+    assert "| metric | before | after |" in (out / "report.md").read_text()
+    step = report["global_step"]
+    assert (out / "lightning" / "last.ckpt").is_file()
+    # The same command resumes from the last epoch's checkpoint with the budget it had spent (Lightning's Timer state):
+    # at most the steps after that checkpoint run again, and the report is written again.
+    assert main(argv) == 0
+    assert step <= json.loads((out / "report.json").read_text())["global_step"] <= step + 3
+
+
+def test_a_log_without_motion_is_refused_with_counts(tmp_path, tiny_checkpoint, video_frames, caplog):
+    bag = write_sequence_bag(_sequence(tmp_path, [video_frames[0]] * 30), tmp_path / "bag")
+    argv = ["--bag", str(bag), "--out", str(tmp_path / "run"), "--from-checkpoint", str(tiny_checkpoint)]
+    assert main(argv) == EXIT_REFUSED
+    assert "too little usable motion" in caplog.text and "0 training triplets where 16 are needed" in caplog.text
+    assert "still in 100% of the sampled pairs" in caplog.text
+    assert not (tmp_path / "run" / "ss3d_small.safetensors").exists()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "bags").is_dir(), reason=NEEDS_SHARED)
+def test_the_euroc_bag_at_rest_is_refused(tmp_path, tiny_checkpoint, caplog):
+    argv = ["--bag", str(SHARED_DATA / "bags" / "euroc_v101_cam0_sqlite3"), "--out", str(tmp_path / "run"),
+            "--from-checkpoint", str(tiny_checkpoint)]
+    assert main(argv) == EXIT_REFUSED
+    assert "is too short to fine-tune on: 10 frames (0.9 s) at 10 Hz, where at least 23 are needed" in caplog.text
+
+
+def test_bad_input_is_one_clear_error(tmp_path, tiny_checkpoint, caplog):
+    argv = ["--bag", str(tmp_path / "nope"), "--out", str(tmp_path / "run"), "--from-checkpoint", str(tiny_checkpoint)]
+    assert main(argv) == 2
+    assert "no such bag" in caplog.text
