@@ -24,7 +24,7 @@ def test_the_rule_on_synthetic_components():
 def test_domains_csv_keeps_only_filtered_clips(tmp_path):
     scores = tmp_path / "scores.csv"
     scores.write_text(HEADER + "drive,all,0,90,0.2,0.02,0.2,0.02\ndrive,0,0,90,0.2,0.02,0.2,0.02\n"
-                      "room,all,0,50,0.3,3.0,0.5,0.05\nhill,all,0,40,0.1,10,0.05,0.1\nstill,all,0,40,0.0,,0.01,0.0\n")
+                      "room,all,0,50,0.03,3.0,0.5,0.05\nroom,1,20,50,0.3,3.0,0.5,0.05\nhill,all,0,40,0.1,10,0.05,0.1\nstill,all,0,40,0.0,,0.01,0.0\n")
     groups = write_domains(scores, tmp_path / "out" / "domains.csv", min_score=0.05)
     assert groups == {"forward": ["drive"], "near_field": ["room"], "far_field": ["hill"]}
     assert read_domains(tmp_path / "out" / "domains.csv") == {"drive": "forward", "room": "near_field",

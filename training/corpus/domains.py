@@ -19,7 +19,8 @@ The rule reads two physical quantities of the clip's analysed pairs (medians ove
    as near field (``training/configs/near_field_expert.yaml``) 9 are at or above 0.05 and 4 below (0.02-0.04), and
    of the far-field drone and sports clips 3 are above; the split is a physical proxy, not a scene classifier.
 
-Clips the MVS filter drops (``mvs_score < min_score``) get no domain. ``domains.csv`` has one row per kept clip:
+Clips the MVS filter drops (:func:`training.corpus.curriculum.kept_segments`: no segment with ``mvs_score >=
+min_score``) get no domain. ``domains.csv`` has one row per kept clip:
 ``name, domain, mvs_score, epipole_offset, relative_depth``.
 """
 
@@ -32,6 +33,7 @@ import sys
 from pathlib import Path
 
 from ss3d_eval.baselines.default_k import GUESS_FOCAL_PER_WIDTH
+from training.corpus.curriculum import kept_segments, read_segment_scores
 
 __all__ = [
     "DOMAINS",
@@ -82,7 +84,7 @@ def _float(value: str) -> float:
 
 
 def write_domains(scores_csv: str | Path, output: str | Path, min_score: float) -> dict[str, list[str]]:
-    """Assign every clip of ``scores_csv`` that scores at least ``min_score`` a domain; write ``output``
+    """Assign every clip of ``scores_csv`` with a segment scoring at least ``min_score`` a domain; write ``output``
     (``domains.csv``, see the module docstring). Returns domain -> clip names (every domain of :data:`DOMAINS`).
 
     Raises:
@@ -95,7 +97,10 @@ def write_domains(scores_csv: str | Path, output: str | Path, min_score: float) 
         missing = needed - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{scores_csv}: missing columns {sorted(missing)} (rerun `python -m training mvs`)")
-        rows = [r for r in reader if r["segment"] == "all" and _float(r["mvs_score"]) >= min_score]
+        every = list(reader)
+    # Kept exactly as the DataModule keeps them; a kept clip's domain comes from its clip row (all its pairs).
+    kept = set(kept_segments(read_segment_scores(scores_csv), min_score))
+    rows = [r for r in every if r["segment"] == "all" and r["name"] in kept]
     out_rows = []
     for r in rows:
         epipole, parallax, displacement = (_float(r[k]) for k in ("epipole_offset", "parallax_deg", "displacement"))
