@@ -6,6 +6,7 @@ import logging
 
 import cv2
 import pytest
+import torch
 import yaml
 from conftest import FIXTURES, SAMPLE_VIDEO
 
@@ -85,6 +86,9 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
     assert set(student_hparams["distill_experts"]) == set(domains.values())
     metrics = (next((run / "student" / "logs").glob("version_*/metrics.csv"))).read_text()
     assert "train/distill_depth" in metrics
+    # The frozen experts stay out of the student's Lightning checkpoint (and so out of its export).
+    student_ckpt = torch.load(latest_checkpoint(run / "student"), map_location="cpu", weights_only=False)
+    assert student_ckpt["state_dict"] and all(k.startswith("net.") for k in student_ckpt["state_dict"])
     net, meta = load_checkpoint(run / "ss3d_small", map_location="cpu")
     assert meta.architecture.input_width == 96
     report = json.loads((run / "eval" / "report.json").read_text())
