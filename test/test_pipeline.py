@@ -77,7 +77,7 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
                for line in (run / "domains" / "domains.csv").read_text().splitlines()[1:]}
     assert set(domains) == {"drive", "pan"}
     steps = ["mvs", "domains", "stage1", *sorted(f"expert_{d}" for d in set(domains.values())), "student", "export",
-             "eval"]
+             "eval", "eval_shipped", "adoption"]
     assert sorted(p.parent.name for p in run.glob(f"*/{DONE}")) == sorted(steps)
     _, stage1 = load_checkpoint(run / "stage1" / "ss3d_small")
     assert stage1.training["global_step"] == 3  # resumed at step 1, not restarted: the limit counts over both runs
@@ -93,6 +93,8 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
     assert meta.architecture.input_width == 96
     report = json.loads((run / "eval" / "report.json").read_text())
     assert report["sequences"], report.keys()
+    verdict = (run / "adoption.md").read_text()
+    assert verdict.count(": ok") + verdict.count(": fails") == 3 and "abs_rel" in verdict
     stamps = {p: p.stat().st_mtime_ns for p in run.glob(f"*/{DONE}")}
     assert main(_args(tmp_path, tiny)) == 0  # everything done: nothing reruns
     assert {p: p.stat().st_mtime_ns for p in run.glob(f"*/{DONE}")} == stamps
@@ -114,3 +116,19 @@ def test_epochs_come_from_the_stage_configs_scaled():
     assert max_epochs((CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml"), 0.25) == 3
     with pytest.raises(ValueError, match="max_epochs"):
         max_epochs((), 1.0)
+
+
+def test_adoption_rule_needs_better_depth_and_rotation_and_no_worse_fx():
+    from training.adoption import adoption_verdict
+
+    def report(abs_rel, rot, fx):
+        return {"aggregate": {"depth": {"abs_rel": abs_rel}, "pose": {"rot_err_deg": rot},
+                              "intrinsics": {"fx_rel_err": fx}}}
+
+    shipped = report(0.20, 0.50, 0.10)
+    assert adoption_verdict(report(0.18, 0.40, 0.10), shipped).adopt
+    assert not adoption_verdict(report(0.18, 0.40, 0.11), shipped).adopt  # fx worse
+    assert not adoption_verdict(report(0.18, 0.50, 0.05), shipped).adopt  # rotation not better
+    assert not adoption_verdict(report(0.21, 0.40, 0.05), shipped).adopt  # depth worse
+    verdict = adoption_verdict(report(None, 0.40, 0.05), shipped)
+    assert not verdict.adopt and "fails" in verdict.lines[0]

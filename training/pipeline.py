@@ -12,8 +12,10 @@ rerun; delete its folder to redo it and everything after it that reads it):
 5. ``student``: the joint recipe on every kept clip plus distillation from the experts (``student_distill.yaml``),
    from stage 1's export: the network that ships.
 6. ``export``: the student's export copied to ``<workdir>/ss3d_small.{safetensors,json}``, loaded and run once on CPU.
-7. ``eval``: ``python -m ss3d_eval`` on the evaluation sequences, ``<workdir>/eval/report.json``; compare it with the
-   shipped checkpoint's report under the adoption rule written in ``student_distill.yaml``.
+7. ``eval``: ``python -m ss3d_eval`` on the evaluation sequences, ``<workdir>/eval/report.json``.
+8. ``eval_shipped`` and ``adoption``: the same evaluation of the shipped checkpoint, and ``<workdir>/adoption.md``, the
+   adoption rule written in ``student_distill.yaml`` applied to both reports (:mod:`training.adoption`). Nothing is
+   copied into ``ss3d_core/models``: adopting is a commit of ``<workdir>/ss3d_small.*`` when the verdict says so.
 
 Every fit is ``python -m training fit`` (LightningCLI) with ``base.yaml`` plus the stage's override files, then
 ``--fit-config`` files (e.g. a smaller network or a step limit), in a child process. An interrupted fit resumes from its
@@ -38,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+from training.adoption import write_verdict
 from training.cli import BASE_CONFIG, CONFIG_DIR
 from training.corpus.domains import DOMAINS, domain_clips, write_domains
 from training.datamodule import DEFAULT_MVS_MIN_SCORE
@@ -193,6 +196,13 @@ class Pipeline:
         evaluate = [sys.executable, "-m", "ss3d_eval", "--checkpoint", str(self.export), "--sequences",
                     *self.sequences, "--output", str(report), *self.eval_args]
         self._step("eval", lambda: self._run(evaluate), shlex.join(evaluate[1:]))
+        shipped = self.workdir / "eval_shipped" / "report.json"
+        evaluate_shipped = [sys.executable, "-m", "ss3d_eval", "--sequences", *self.sequences, "--output", str(shipped),
+                            *self.eval_args]
+        self._step("eval_shipped", lambda: self._run(evaluate_shipped), shlex.join(evaluate_shipped[1:]))
+        verdict = self.workdir / "adoption.md"
+        self._step("adoption", lambda: LOG.info("%s", write_verdict(report, shipped, verdict).markdown()),
+                   f"adoption rule: {report} against {shipped} -> {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
