@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv mvs finetune train train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
+.PHONY: demo test venv mvs finetune train train-legacy train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
 
 venv: $(STAMP)
 
@@ -35,8 +35,16 @@ finetune: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a intrinsics-first, 5 triangulated
-# depth, 9 label-dominant warm restart with the dashcam-aware label gate). Each stage is base.yaml plus its override,
+# The SS3D schedule in one resumable command (training/pipeline.py, docs/training.md): corpus + MVS -> filter and domains
+# -> stage 1 intrinsics-first from scratch -> one expert per domain -> distilled student -> export (checked on CPU) ->
+# ss3d_eval. Rerun after an interruption to continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or
+# "--dry-run". The adoption rule of the result is in training/configs/student_distill.yaml.
+WORKDIR ?= out/pipeline
+train: $(STAMP)
+	$(PY) -m training pipeline --workdir $(WORKDIR) $(ARGS)
+
+# The legacy chain of the bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a
+# intrinsics-first, 5 triangulated depth, 9 label-dominant warm restart with the dashcam-aware label gate). Each stage is base.yaml plus its override,
 # and each fine-tuning stage starts from the export named on its command line (the previous stage's by default;
 # INIT_FROM=path/to/ss3d_small replaces it for a single target).
 CONFIGS := training/configs
@@ -44,7 +52,7 @@ TRAIN := $(PY) -m training fit --config $(CONFIGS)/base.yaml --config
 # $(call from,STAGE): the starting weights of a fine-tuning stage, out/train/STAGE/ss3d_small unless INIT_FROM is set.
 from = --model.init_from $(or $(INIT_FROM),out/train/$(1)/ss3d_small)
 
-train: train-first train-finetune train-crop train-intrinsics train-triangulated train-labels
+train-legacy: train-first train-finetune train-crop train-intrinsics train-triangulated train-labels
 
 train-first: $(STAMP)
 	$(TRAIN) $(CONFIGS)/first_checkpoint.yaml

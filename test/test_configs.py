@@ -53,3 +53,11 @@ def test_configs_hold_no_starting_weights():
 
 def test_base_config_parses_alone():
     assert _parse("--config", str(BASE_CONFIG)).data.root == "../shared/data/web_clips"
+
+
+def test_the_student_stacks_on_the_joint_stage():
+    """make train's student is base + stage2_joint + student_distill (LightningCLI merges --config files in order)."""
+    config = _parse("--config", str(BASE_CONFIG), "--config", str(CONFIG_DIR / "stage2_joint.yaml"),
+                    "--config", str(CONFIG_DIR / "student_distill.yaml"))
+    assert config.model.distill_weight == 1.0 and config.model.lr_scales["intrinsics"] == 0.1
+    assert config.model.triangulation_weight == 1.0 and config.trainer.default_root_dir == "out/train/student_distill"

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from lightning.pytorch.cli import LightningCLI
 
+from ss3d_core.network import SS3DNetConfig
 from training.datamodule import ClipDataModule
 from training.module import SS3DLightningModule
 
@@ -30,4 +32,7 @@ class SS3DCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     """``python -m training fit --config training/configs/base.yaml --config training/configs/<stage>.yaml``."""
-    SS3DCLI(SS3DLightningModule, ClipDataModule, save_config_kwargs={"overwrite": True}, args=args)
+    # ``--ckpt_path`` (a resumed run, training/pipeline.py) is this run's own file; Lightning loads it with
+    # torch.load(weights_only=True), which needs the architecture dataclass of the saved hyperparameters allow-listed.
+    with torch.serialization.safe_globals([SS3DNetConfig]):
+        SS3DCLI(SS3DLightningModule, ClipDataModule, save_config_kwargs={"overwrite": True}, args=args)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -20,6 +22,9 @@ from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
 from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
+from training.distillation import Predictions, distillation_loss
+from training.param_groups import check_lr_scales, freeze_groups, optimiser_groups
+from training.teachers import DomainTeachers
 from training.triangulated_labels import triangulated_labels
 
 # Monodepth2 colour augmentation (brightness, contrast, saturation ±0.2, hue ±0.1, p = 0.5), applied to the
@@ -73,6 +78,16 @@ class SS3DLightningModule(L.LightningModule):
             the intrinsics head's own weights then get no gradient, but the features it reads keep training, so
             its (unused) output can drift: run the result with the calibration (the node's ``use_camera_info``).
             A batch without ``intrinsics`` is an error.
+        lr_scales: per-group learning-rate multipliers of the SS3D schedule's stage (:mod:`training.param_groups`:
+            ``encoder``, ``depth_decoder``, ``motion_trunk``, ``pose``, ``intrinsics``; 0 freezes a group, a missing
+            group trains at ``lr``). ``stage1_intrinsics_first.yaml`` and ``stage2_joint.yaml`` say why each stage
+            uses its multipliers.
+        distill_weight: weight of the distillation term (:mod:`training.distillation`) against the frozen domain
+            experts (``distill_experts``); 0 disables it.
+        distill_experts: domain -> expert export (path without suffix) of the student stage.
+        distill_domains: the corpus' ``domains.csv`` (:mod:`training.corpus.domains`) mapping each clip to its
+            domain; samples of a domain without an expert get no distillation term.
+        distill_term_weights: the distillation terms' weights (:data:`training.distillation.DEFAULT_WEIGHTS`).
 
     Raises:
         ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
@@ -94,10 +109,18 @@ class SS3DLightningModule(L.LightningModule):
         illumination_augmentation: bool = False,
         init_from: str | None = None,
         use_known_intrinsics: bool = False,
+        lr_scales: dict[str, float] | None = None,
+        distill_weight: float = 0.0,
+        distill_experts: dict[str, str] | None = None,
+        distill_domains: str | None = None,
+        distill_term_weights: dict[str, float] | None = None,
     ):
         super().__init__()
         if motion_only and epipolar_weight <= 0:
             raise ValueError("motion_only trains from the epipolar term alone: set epipolar_weight > 0")
+        check_lr_scales(lr_scales)
+        if distill_weight > 0 and not (distill_experts and distill_domains):
+            raise ValueError("distill_weight > 0 needs distill_experts and distill_domains")
         self.save_hyperparameters()
         self.net = SS3DNet(net or SS3DNetConfig())
         photometric = [ColorJitter(**COLOR_JITTER)]
@@ -111,6 +134,10 @@ class SS3DLightningModule(L.LightningModule):
         if motion_only:
             for module in (self.net.encoder, self.net.depth_decoder):
                 module.requires_grad_(False)
+        freeze_groups(self.net, lr_scales)
+        # Frozen experts, kept out of the state dict (checkpoints and the export hold the student only).
+        self.teachers = (DomainTeachers(distill_experts, distill_domains, self.net.config)
+                         if distill_weight > 0 else None)
 
     def on_train_epoch_start(self) -> None:
         if self.hparams.motion_only:  # frozen parts keep their batch-norm statistics
@@ -189,6 +216,15 @@ class SS3DLightningModule(L.LightningModule):
         if self.hparams.epipolar_weight > 0 and has_flow:
             terms["epipolar"] = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
             terms["total"] = terms["total"] + self.hparams.epipolar_weight * terms["epipolar"]
+        if self.teachers is not None:
+            teacher, mask = self.teachers.predict(frames, list(batch["clip"]))
+            terms["distilled_fraction"] = mask.float().mean()
+            if teacher is not None:
+                student = Predictions(1.0 / disparities[0], (T_prev_tgt, T_next_tgt), intrinsics).select(mask)
+                distill = distillation_loss(student, teacher, self.hparams.distill_term_weights)
+                terms.update({f"distill_{k}": v for k, v in distill.items() if k != "total"})
+                terms["distill"] = distill["total"]
+                terms["total"] = terms["total"] + self.hparams.distill_weight * distill["total"]
         return terms, intrinsics
 
     @staticmethod
@@ -235,12 +271,23 @@ class SS3DLightningModule(L.LightningModule):
         self._val_intrinsics.clear()
 
     def configure_optimizers(self) -> dict[str, object]:
-        """Adam over the trainable parameters, learning rate decayed (cosine) to ``final_lr_fraction · lr`` at the last
-        epoch."""
-        trainable = [p for p in self.net.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(trainable, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        """Adam over the trainable parameters, one group per :mod:`training.param_groups` group at ``lr`` × its
+        ``lr_scales`` multiplier; every group's learning rate decays (cosine, per epoch) to ``final_lr_fraction`` of
+        its start at the last epoch."""
+        groups = optimiser_groups(self.net, self.hparams.lr, self.hparams.lr_scales)
+        optimizer = torch.optim.Adam(groups, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         epochs = max(1, self.trainer.max_epochs or 1) if self._trainer is not None else 1
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=epochs, eta_min=self.hparams.lr * self.hparams.final_lr_fraction
-        )
+        floor = self.hparams.final_lr_fraction
+        if self.hparams.lr_scales is None:
+            # One learning rate: PyTorch's cosine schedule, whose state the Lightning checkpoints of runs started
+            # before lr_scales existed hold (a resume loads it).
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
+                                                                   eta_min=self.hparams.lr * floor)
+        else:
+            # Per-group rates: the same cosine relative to each group's start (CosineAnnealingLR's eta_min is one
+            # absolute rate for every group).
+            def cosine(epoch: int) -> float:
+                return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))
+
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -24,6 +24,11 @@ homography fits (:mod:`ss3d_core.geometry.model_selection`), and yields these co
   Irani & Anandan 1996), as an angle under the generic focal length of
   :func:`ss3d_eval.baselines.default_k.generic_guess_K`: a proxy of the triangulation angle that
   needs no calibration (a rotation moves every point along the homography, so only translation leaves a residual).
+- ``epipole_offset``: distance of the first frame's epipole (the right null vector of ``F``: the image of the second
+  camera centre, i.e. the direction of translation) from the image centre, in image widths, capped at
+  :data:`EPIPOLE_FAR`. Rotation does not move it, so it separates forward motion (driving, walking a corridor: the
+  focus of expansion lies in the view, offset < ~0.3) from sideways motion and orbits (epipole far outside). Not
+  part of the score; the domain grouping reads it (:mod:`training.corpus.domains`).
 
 Combination (no per-clip constants; each threshold has its source beside it)::
 
@@ -51,6 +56,7 @@ from ss3d_eval.baselines.default_k import GUESS_FOCAL_PER_WIDTH
 
 __all__ = [
     "ANALYSIS_WIDTH_PX",
+    "EPIPOLE_FAR",
     "PAIRS_PER_SEGMENT",
     "PAIR_SPAN_S",
     "PARALLAX_REFERENCE_DEG",
@@ -58,6 +64,7 @@ __all__ = [
     "ClipSignal",
     "PairSignal",
     "analysis_frame",
+    "epipole_offset",
     "pair_gap",
     "pair_signal",
     "score_segments",
@@ -75,6 +82,9 @@ PAIR_SPAN_S = 0.5
 STATIC_DISPLACEMENT = 0.002
 # Saturation of the parallax term: 1°, where triangulated depth is known to about 10 % (training.triangulated_labels).
 PARALLAX_REFERENCE_DEG = 1.0
+# Cap of ``epipole_offset`` (image widths): an epipole at infinity (pure sideways translation) or this far out is
+# "sideways" alike (10 widths is 3.6° off the image plane's direction under the 0.8-width generic focal length).
+EPIPOLE_FAR = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class PairSignal:
     parallax_deg: float
     static: bool
     signal: float
+    epipole_offset: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,7 @@ class ClipSignal:
             the pairs (NaN without pairs).
         static_fraction: fraction of pairs with a still camera.
         f_preferred_fraction: fraction of pairs whose GRIC prefers the fundamental matrix.
+        epipole_offset: median over the pairs with a fitted ``F`` (NaN without one).
     """
 
     mvs_score: float
@@ -116,6 +128,7 @@ class ClipSignal:
     n_matches: float
     static_fraction: float
     f_preferred_fraction: float
+    epipole_offset: float = math.nan
 
     def as_row(self) -> dict[str, float | int]:
         """The fields as a flat dict (one row of ``scores.csv``)."""
@@ -162,7 +175,19 @@ def pair_signal(frame_a: np.ndarray, frame_b: np.ndarray) -> PairSignal:
     if not static and preference > 0:
         signal = rigid_ratio * min(1.0, parallax_deg / PARALLAX_REFERENCE_DEG)
     return PairSignal(n, texture, displacement, frame_difference, preference, rigid_ratio, parallax_deg, static,
-                      signal)
+                      signal, epipole_offset(models.F, a.shape[1], a.shape[0]))
+
+
+def epipole_offset(F: np.ndarray | None, width: int, height: int) -> float:
+    """Distance of the first image's epipole (``F e = 0``) from the image centre, in image widths, capped at
+    :data:`EPIPOLE_FAR`; NaN without ``F``. Pixel coordinates of ``F``: ``x_bᵀ F x_a = 0`` with ``x = (u, v, 1)``."""
+    if F is None:
+        return math.nan
+    e = np.linalg.svd(F)[2][-1]
+    centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+    if abs(e[2]) * EPIPOLE_FAR * width <= np.linalg.norm(e[:2]):
+        return EPIPOLE_FAR
+    return float(min(EPIPOLE_FAR, np.linalg.norm(e[:2] / e[2] - centre) / width))
 
 
 def _median(values: list[float]) -> float:
@@ -174,7 +199,7 @@ def summarise(pairs: list[PairSignal]) -> ClipSignal:
     """Combine pair signals into a :class:`ClipSignal` (see the module docstring)."""
     if not pairs:
         nan = math.nan
-        return ClipSignal(0.0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        return ClipSignal(0.0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     return ClipSignal(
         mvs_score=float(np.mean([p.signal for p in pairs])),
         n_pairs=len(pairs),
@@ -187,6 +212,7 @@ def summarise(pairs: list[PairSignal]) -> ClipSignal:
         n_matches=_median([float(p.n_matches) for p in pairs]),
         static_fraction=float(np.mean([p.static for p in pairs])),
         f_preferred_fraction=float(np.mean([p.gric_preference > 0 for p in pairs])),
+        epipole_offset=_median([p.epipole_offset for p in pairs]),
     )
 
 

@@ -1,0 +1,148 @@
+"""The distillation loss of the SS3D student: agree with a domain expert's depth, ego-motion and intrinsics.
+
+SS3D (GUIDE §1) trains experts on sub-domains of the corpus and distils their predictions into the single student
+that ships. The student here learns from the expert of each sample's domain (:mod:`training.teachers`) on top of its
+own self-supervised loss; the three terms compare quantities that are defined up to what self-supervision leaves
+free:
+
+- **depth**: monocular self-supervised depth has an unknown global scale per image (and per network), so the term is
+  the scale-invariant log-depth L1 after median alignment: ``mean |(log d_s - med log d_s) - (log d_t - med log
+  d_t)|`` over the valid pixels of each sample (MiDaS' shift-and-scale-invariant loss in log space, Ranftl et al.
+  2020, with only a scale to remove because depth is positive). 0 when the student equals the teacher at any scale.
+- **pose**: the rotation's geodesic distance ``∠(R_sᵀ R_t)`` in radians (Hartley et al. 2013, "Rotation averaging")
+  plus the translation direction ``1 - cos ∠(t_s, t_t)`` (the translation's length shares depth's unknown scale).
+  Pairs whose teacher translation is below :data:`MIN_TRANSLATION` carry no direction and are left out of that
+  term.
+- **intrinsics**: L1 on the normalised ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)``
+  (:func:`ss3d_core.camera.K_to_normalised`), which the network predicts directly.
+
+Weights (:data:`DEFAULT_WEIGHTS`) bring each term to the size of the depth term at a typical disagreement, so that
+none dominates by its units alone: log-depth L1 between two plausible depth maps is ~0.1-0.3; an inter-frame rotation
+is ~0.2-2° (0.003-0.03 rad), so rotation is weighted 10 (a 1° disagreement then costs 0.17); a 10-25° translation
+direction gives 1 - cos = 0.015-0.1, weight 1; normalised K disagreements are ~0.02-0.2 (a 10 % focal error on
+fx/W ≈ 0.8 is 0.08), weight 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "MIN_TRANSLATION",
+    "Predictions",
+    "depth_distillation_loss",
+    "distillation_loss",
+    "rotation_geodesic",
+    "translation_direction_loss",
+]
+
+# Weights of the depth, rotation, translation-direction and intrinsics terms (see the module docstring).
+DEFAULT_WEIGHTS = {"depth": 1.0, "rotation": 10.0, "translation": 1.0, "intrinsics": 1.0}
+# A teacher translation shorter than this (in the network's depth units; its depth range is 0.1-100) is "no
+# translation": its direction is noise, the term skips the pair.
+MIN_TRANSLATION = 1e-4
+# Keeps the square roots and logs differentiable at 0.
+_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What the network predicts for a batch of ``(previous, target, next)`` triplets (student or teacher).
+
+    Attributes:
+        depth: ``B×1×H×W`` positive depth of the target frame (the network's units, arbitrary scale).
+        poses: ``T_source_target`` for each source (previous, next), each ``B×4×4`` (camera frames, OpenCV axes).
+        intrinsics: ``B×4`` normalised intrinsics ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)``.
+    """
+
+    depth: torch.Tensor
+    poses: tuple[torch.Tensor, ...]
+    intrinsics: torch.Tensor
+
+    def select(self, mask: torch.Tensor) -> Predictions:
+        """The samples where the ``B`` bool ``mask`` is set."""
+        return Predictions(self.depth[mask], tuple(T[mask] for T in self.poses), self.intrinsics[mask])
+
+
+def depth_distillation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Scale-invariant log-depth L1 after median alignment, averaged over samples (see the module docstring).
+
+    Args:
+        student, teacher: ``B×1×H×W`` positive depths (any units; each sample's scale is removed).
+        valid: optional ``B×1×H×W`` bool mask of pixels to compare (all when ``None``).
+
+    Returns:
+        A scalar tensor (0 for identical depths up to a per-sample scale).
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student depth {tuple(student.shape)} and teacher depth {tuple(teacher.shape)} differ")
+    if valid is None:
+        valid = torch.ones_like(student, dtype=torch.bool)
+    losses = []
+    for s, t, v in zip(student.clamp_min(_EPS).log(), teacher.clamp_min(_EPS).log(), valid):
+        if v.any():
+            s_v, t_v = s[v], t[v]
+            losses.append(((s_v - s_v.median()) - (t_v - t_v.median())).abs().mean())
+    return torch.stack(losses).mean() if losses else student.sum() * 0.0
+
+
+def rotation_geodesic(R_a: torch.Tensor, R_b: torch.Tensor) -> torch.Tensor:
+    """``B`` angles (radians, in [0, π]) of the rotations ``R_aᵀ R_b`` between ``B×3×3`` rotation matrices, computed as
+    ``atan2(|axis · sin|, cos)`` (stable near 0 and π, unlike ``acos`` of the trace)."""
+    R = R_a.transpose(-1, -2) @ R_b
+    cos = 0.5 * (R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0)
+    skew = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    sin = 0.5 * (skew.pow(2).sum(-1) + _EPS).sqrt()
+    return torch.atan2(sin, cos)
+
+
+def translation_direction_loss(t_student: torch.Tensor, t_teacher: torch.Tensor) -> torch.Tensor:
+    """Mean ``1 - cos`` of the angle between ``B×3`` translations, over the pairs whose teacher translation is at least
+    :data:`MIN_TRANSLATION` long (0 when there is none)."""
+    keep = t_teacher.norm(dim=-1) >= MIN_TRANSLATION
+    if not keep.any():
+        return t_student.sum() * 0.0
+    s, t = t_student[keep], t_teacher[keep]
+    cos = (s * t).sum(-1) / ((s.pow(2).sum(-1) + _EPS).sqrt() * t.norm(dim=-1))
+    return (1.0 - cos).mean()
+
+
+def distillation_loss(
+    student: Predictions, teacher: Predictions, weights: dict[str, float] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The weighted distillation loss and its terms (see the module docstring).
+
+    Args:
+        student: the student's predictions (with gradients).
+        teacher: the expert's predictions for the same samples (no gradient needed; detached here).
+        weights: per-term weights, keys of :data:`DEFAULT_WEIGHTS` (missing keys keep their default).
+
+    Returns:
+        ``{"total", "depth", "rotation", "translation", "intrinsics"}`` scalars; ``total`` is the weighted sum.
+
+    Raises:
+        ValueError: unknown weight names, mismatched depth shapes or a different number of poses.
+    """
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    if set(w) != set(DEFAULT_WEIGHTS):
+        raise ValueError(f"unknown distillation weights {sorted(set(w) - set(DEFAULT_WEIGHTS))}")
+    if len(student.poses) != len(teacher.poses):
+        raise ValueError(f"{len(student.poses)} student poses against {len(teacher.poses)} teacher poses")
+    terms = {
+        "depth": depth_distillation_loss(student.depth, teacher.depth.detach()),
+        "rotation": torch.stack([rotation_geodesic(s[:, :3, :3], t.detach()[:, :3, :3]).mean()
+                                 for s, t in zip(student.poses, teacher.poses)]).mean(),
+        "translation": torch.stack([translation_direction_loss(s[:, :3, 3], t.detach()[:, :3, 3])
+                                    for s, t in zip(student.poses, teacher.poses)]).mean(),
+        "intrinsics": (student.intrinsics - teacher.intrinsics.detach()).abs().mean(),
+    }
+    terms["total"] = sum(w[name] * value for name, value in terms.items())
+    return terms

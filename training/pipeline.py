@@ -1,0 +1,240 @@
+"""``python -m training pipeline --workdir out/pipeline``: the whole SS3D training schedule, one step after another,
+resumable (``make train`` runs it).
+
+Steps, each in ``<workdir>/<step>/`` and marked finished by ``<workdir>/<step>/DONE`` (a finished step is skipped on a
+rerun; delete its folder to redo it and everything after it that reads it):
+
+1. ``mvs``: the corpus manifest and the MVS-proxy scores of every clip (:mod:`training.corpus.mvs_cli`).
+2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
+3. ``stage1``: stage 1 of the schedule, intrinsics first, from scratch (``stage1_intrinsics_first.yaml``).
+4. ``expert_<domain>``: one expert per domain with at least ``--min-expert-clips`` clips: the joint recipe
+   (``stage2_joint.yaml``) on that domain's clips, from stage 1's export.
+5. ``student``: the joint recipe on every kept clip plus distillation from the experts (``student_distill.yaml``),
+   from stage 1's export: the network that ships.
+6. ``export``: the student's export copied to ``<workdir>/ss3d_small.{safetensors,json}``, loaded and run once on CPU.
+7. ``eval``: ``python -m ss3d_eval`` on the evaluation sequences, ``<workdir>/eval/report.json``.
+8. ``eval_shipped`` and ``adoption``: the same evaluation of the shipped checkpoint, and ``<workdir>/adoption.md``, the
+   adoption rule written in ``student_distill.yaml`` applied to both reports (:mod:`training.adoption`). Nothing is
+   copied into ``ss3d_core/models``: adopting is a commit of ``<workdir>/ss3d_small.*`` when the verdict says so.
+
+Every fit is ``python -m training fit`` (LightningCLI) with ``base.yaml`` plus the stage's override files, then
+``--fit-config`` files (e.g. a smaller network or a step limit), in a child process. An interrupted fit resumes from its
+newest Lightning checkpoint (``<step>/logs/version_*/checkpoints/*.ckpt``, written every 50 steps and at each epoch end)
+through ``--ckpt_path``. ``trainer.accelerator: auto`` in the stage configs uses a CUDA GPU when one is visible; batch
+size and workers are the configs' ``data.batch_size`` / ``data.num_workers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from training.adoption import write_verdict
+from training.cli import BASE_CONFIG, CONFIG_DIR
+from training.corpus.domains import DOMAINS, domain_clips, write_domains
+from training.datamodule import DEFAULT_MVS_MIN_SCORE
+from training.export import EXPORT_NAME
+
+LOG = logging.getLogger(__name__)
+
+DONE = "DONE"
+STAGE1 = (CONFIG_DIR / "stage1_intrinsics_first.yaml",)
+EXPERT = (CONFIG_DIR / "stage2_joint.yaml",)
+STUDENT = (CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml")
+# A domain with fewer clips trains no expert (its clips still train the student, self-supervised only): a couple of
+# clips is one scene, not a domain, and an expert fitted to it would teach the student that scene's depth.
+MIN_EXPERT_CLIPS = 3
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest Lightning checkpoint (``.ckpt``, by modification time) under ``run_dir/logs``; ``None`` if none."""
+    found = sorted((run_dir / "logs").glob("version_*/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime_ns)
+    return found[-1] if found else None
+
+
+def max_epochs(configs: tuple[Path, ...], scale: float) -> int:
+    """The last ``trainer.max_epochs`` among ``configs`` (base.yaml first) times ``scale``, rounded up (at least 1).
+
+    Raises:
+        ValueError: no config sets it.
+    """
+    epochs = None
+    for path in (BASE_CONFIG, *configs):
+        epochs = (yaml.safe_load(path.read_text()).get("trainer") or {}).get("max_epochs", epochs)
+    if epochs is None:
+        raise ValueError(f"no trainer.max_epochs in {[p.name for p in configs]}")
+    return max(1, math.ceil(epochs * scale))
+
+
+class Pipeline:
+    """The steps of one ``--workdir`` (see the module docstring); :meth:`run` executes them.
+
+    Args:
+        workdir: the run folder.
+        clips: corpus folder(s) (``python -m training mvs --clips``, ``data.root``).
+        sequences: evaluation sequences (never trained on).
+        fit_configs: extra ``--config`` files appended to every fit.
+        epochs_scale: multiplies every stage's ``max_epochs``.
+        min_score: the MVS filter (segments below do not train).
+        min_expert_clips: smallest domain that gets an expert.
+        mvs_args, eval_args: extra arguments of the ``mvs`` and ``ss3d_eval`` commands.
+        dry_run: print the commands, run nothing.
+    """
+
+    def __init__(self, workdir: Path, clips: list[str], sequences: list[str], fit_configs: list[Path],
+                 epochs_scale: float = 1.0, min_score: float = DEFAULT_MVS_MIN_SCORE,
+                 min_expert_clips: int = MIN_EXPERT_CLIPS, mvs_args: list[str] | None = None,
+                 eval_args: list[str] | None = None, dry_run: bool = False):
+        self.workdir = workdir
+        self.clips = clips
+        self.sequences = sequences
+        self.fit_configs = fit_configs
+        self.epochs_scale = epochs_scale
+        self.min_score = min_score
+        self.min_expert_clips = min_expert_clips
+        self.mvs_args = mvs_args or []
+        self.eval_args = eval_args or []
+        self.dry_run = dry_run
+        self.scores = workdir / "mvs" / "scores.csv"
+        self.domains = workdir / "domains" / "domains.csv"
+        self.export = workdir / EXPORT_NAME
+
+    def _export_of(self, step: str) -> Path:
+        return self.workdir / step / EXPORT_NAME
+
+    def _step(self, name: str, action: Callable[[], None], describe: str) -> None:
+        marker = self.workdir / name / DONE
+        if marker.is_file():
+            LOG.info("[%s] done already (%s), skipped", name, marker)
+            return
+        LOG.info("[%s] %s", name, describe)
+        if self.dry_run:
+            return
+        (self.workdir / name).mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        action()
+        marker.write_text(f"{time.monotonic() - start:.1f} s\n")
+        LOG.info("[%s] finished in %.1f s", name, time.monotonic() - start)
+
+    def _run(self, command: list[str]) -> None:
+        LOG.info("$ %s", shlex.join(command))
+        subprocess.run(command, check=True)
+
+    def fit_command(self, step: str, stage_configs: tuple[Path, ...], overrides: list[str]) -> list[str]:
+        """The ``python -m training fit`` command of one fit step (with ``--ckpt_path`` when it resumes)."""
+        run_dir = self.workdir / step
+        command = [sys.executable, "-m", "training", "fit", "--config", str(BASE_CONFIG)]
+        for config in (*stage_configs, *self.fit_configs):
+            command += ["--config", str(config)]
+        command += ["--trainer.default_root_dir", str(run_dir),
+                    "--trainer.max_epochs", str(max_epochs((*stage_configs, *self.fit_configs), self.epochs_scale)),
+                    "--data.root", json.dumps(self.clips), "--data.mvs_scores", str(self.scores),
+                    "--data.mvs_min_score", str(self.min_score), "--data.cache_dir", str(self.workdir / "cache"),
+                    *overrides]
+        resume = latest_checkpoint(run_dir)
+        if resume is not None:
+            command += ["--ckpt_path", str(resume)]
+        return command
+
+    def _fit(self, step: str, stage_configs: tuple[Path, ...], overrides: list[str]) -> None:
+        command = self.fit_command(step, stage_configs, overrides)
+        self._step(step, lambda: self._run(command), shlex.join(command[1:]))
+
+    def _export_student(self) -> None:
+        import torch
+
+        from ss3d_core.checkpoint import load_checkpoint
+
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(self._export_of("student").with_suffix(suffix), self.export.with_suffix(suffix))
+        net, metadata = load_checkpoint(self.export, map_location="cpu")
+        image = torch.rand(1, 3, metadata.architecture.input_height, metadata.architecture.input_width)
+        with torch.no_grad():
+            if not torch.isfinite(net(image, image).depth).all():
+                raise RuntimeError(f"{self.export}: the exported network predicts non-finite depth on CPU")
+
+    def experts(self) -> dict[str, list[str]]:
+        """Domain -> clips of the domains that get an expert (every domain, no clips known, before ``domains``)."""
+        if not self.domains.is_file():
+            return {d: [] for d in DOMAINS}
+        return {d: names for d, names in domain_clips(self.domains).items() if len(names) >= self.min_expert_clips}
+
+    def run(self) -> None:
+        """Run (or, with ``dry_run``, print) every step not yet done, in order.
+
+        Raises:
+            subprocess.CalledProcessError: a command failed (rerun to continue from there).
+            RuntimeError: the export does not run on CPU.
+        """
+        mvs = [sys.executable, "-m", "training", "mvs", "--clips", *self.clips, "--output", str(self.scores),
+               *self.mvs_args]
+        self._step("mvs", lambda: self._run(mvs), shlex.join(mvs[1:]))
+        self._step("domains", lambda: write_domains(self.scores, self.domains, self.min_score),
+                   f"domains of the clips scoring >= {self.min_score} -> {self.domains}")
+        self._fit("stage1", STAGE1, [])
+        stage1 = str(self._export_of("stage1"))
+        experts = self.experts()
+        for domain, names in experts.items():
+            self._fit(f"expert_{domain}", EXPERT, ["--model.init_from", stage1, "--data.clips", json.dumps(names)])
+        teachers = {d: str(self._export_of(f"expert_{d}")) for d in experts}
+        distill = (["--model.distill_experts", json.dumps(teachers), "--model.distill_domains", str(self.domains)]
+                   if teachers else ["--model.distill_weight", "0"])
+        self._fit("student", STUDENT, ["--model.init_from", stage1, *distill])
+        self._step("export", self._export_student, f"{self._export_of('student')} -> {self.export}, run on CPU")
+        report = self.workdir / "eval" / "report.json"
+        evaluate = [sys.executable, "-m", "ss3d_eval", "--checkpoint", str(self.export), "--sequences",
+                    *self.sequences, "--output", str(report), *self.eval_args]
+        self._step("eval", lambda: self._run(evaluate), shlex.join(evaluate[1:]))
+        shipped = self.workdir / "eval_shipped" / "report.json"
+        evaluate_shipped = [sys.executable, "-m", "ss3d_eval", "--sequences", *self.sequences, "--output", str(shipped),
+                            *self.eval_args]
+        self._step("eval_shipped", lambda: self._run(evaluate_shipped), shlex.join(evaluate_shipped[1:]))
+        verdict = self.workdir / "adoption.md"
+        self._step("adoption", lambda: LOG.info("%s", write_verdict(report, shipped, verdict).markdown()),
+                   f"adoption rule: {report} against {shipped} -> {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command (see the module docstring); returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m training pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path("out/pipeline"))
+    parser.add_argument("--clips", nargs="+", default=["../shared/data/web_clips"], help="training corpus folder(s)")
+    parser.add_argument("--sequences", nargs="+", default=["../shared/data/sequences"],
+                        help="evaluation sequences (never trained on)")
+    parser.add_argument("--fit-config", type=Path, action="append", default=[],
+                        help="extra --config for every fit (repeatable)")
+    parser.add_argument("--max-epochs-scale", type=float, default=1.0, help="multiplies every stage's max_epochs")
+    parser.add_argument("--min-score", type=float, default=DEFAULT_MVS_MIN_SCORE, help="MVS filter")
+    parser.add_argument("--min-expert-clips", type=int, default=MIN_EXPERT_CLIPS)
+    parser.add_argument("--mvs-args", default="", help="extra arguments of `python -m training mvs` (one string)")
+    parser.add_argument("--eval-args", default="", help="extra arguments of `python -m ss3d_eval` (one string)")
+    parser.add_argument("--dry-run", action="store_true", help="print the steps and commands, run nothing")
+    args = parser.parse_args(argv)
+    if not args.max_epochs_scale > 0 or args.min_expert_clips < 1:
+        parser.error("--max-epochs-scale must be > 0 and --min-expert-clips >= 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, args.max_epochs_scale,
+                        args.min_score, args.min_expert_clips, shlex.split(args.mvs_args), shlex.split(args.eval_args),
+                        args.dry_run)
+    try:
+        pipeline.run()
+    except subprocess.CalledProcessError as err:
+        LOG.error("step failed (%s); rerun the same command to continue from there", err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
