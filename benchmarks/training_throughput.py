@@ -29,6 +29,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from ss3d_core.network import SS3DNetConfig
 from training.clip_frames import load_clip_frames
 from training.clips import read_clip_index
 from training.datamodule import ClipDataModule, TripletDataset, split_indices
@@ -77,8 +78,6 @@ def _to(batch: dict, device: torch.device, keep_geometry: bool) -> dict:
 def time_loop(loader, device: torch.device, steps: int, warmup: int, keep_geometry: bool) -> dict[str, float]:
     """Run ``warmup + steps`` optimisation steps of the recipe; per-phase seconds per step and samples/s."""
     torch.manual_seed(0)
-    from ss3d_core.network import SS3DNetConfig
-
     module = SS3DLightningModule(net=SS3DNetConfig(input_height=HEIGHT, input_width=WIDTH), **RECIPE).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=RECIPE["lr"])
     timer = PhaseTimer(module.net, device)

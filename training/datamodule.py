@@ -28,7 +28,13 @@ from training.batch import TripletSample
 from training.clip_frames import ClipFrames
 from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.corpus.cache import build_entry, load_entry
-from training.corpus.curriculum import CurriculumSampler, kept_segments, read_segment_scores, window_score
+from training.corpus.curriculum import (
+    CurriculumSampler,
+    SegmentScore,
+    kept_segments,
+    read_segment_scores,
+    window_score,
+)
 from training.triangulated_labels import transform_fundamental
 
 LOG = logging.getLogger(__name__)
@@ -193,8 +199,11 @@ class ClipDataModule(L.LightningDataModule):
         root = self.hparams.root
         return [root] if isinstance(root, str) else list(root)
 
-    def select_clips(self) -> tuple[list[ClipSpec], dict[str, list[tuple[int, int]]] | None]:
-        """The clips to train on and, with MVS scores, each clip's kept segments.
+    def select_clips(
+        self,
+    ) -> tuple[list[ClipSpec], dict[str, list[tuple[int, int]]] | None, dict[str, list[SegmentScore]] | None]:
+        """The clips to train on and, with MVS scores, each clip's kept segments and its rows of ``scores.csv``
+        (read once here; ``None`` without ``mvs_scores``).
 
         Raises:
             ValueError: ``clips`` names a clip the index does not have.
@@ -205,9 +214,10 @@ class ClipDataModule(L.LightningDataModule):
             missing = sorted(set(hp.clips) - {c.name for c in index})
             if missing:
                 raise ValueError(f"clips not in {self._roots()}: {missing}")
-        kept = None
+        kept = scores = None
         if hp.mvs_scores:
-            kept = kept_segments(read_segment_scores(hp.mvs_scores), hp.mvs_min_score)
+            scores = read_segment_scores(hp.mvs_scores)
+            kept = kept_segments(scores, hp.mvs_min_score)
             selected = [c for c in index if c.name in kept]
             LOG.info("MVS filter (min score %.3f): %d of %d clips kept", hp.mvs_min_score, len(selected), len(index))
         else:
@@ -219,12 +229,12 @@ class ClipDataModule(L.LightningDataModule):
             filtered = sorted(set(hp.clips) - {c.name for c in specs})
             if filtered:
                 LOG.warning("data.clips %s left out by the MVS filter / labels / consecutive_only", filtered)
-        return specs, kept
+        return specs, kept, scores
 
     def prepare_data(self) -> None:
         """Build the cache entries of the selected clips that are missing (once, on one process per machine)."""
         hp = self.hparams
-        specs, _ = self.select_clips()
+        specs, _, _ = self.select_clips()
         for k, spec in enumerate(specs, 1):
             try:
                 folder, built = build_entry(spec, Path(hp.cache_dir), hp.height, hp.width, hp.target_rate_hz,
@@ -240,7 +250,7 @@ class ClipDataModule(L.LightningDataModule):
         if self.clips:
             return
         hp = self.hparams
-        specs, kept = self.select_clips()
+        specs, kept, scores = self.select_clips()
         spans, names = [], []
         for spec in specs:
             try:  # a hit when prepare_data ran (Lightning's fit does); built here otherwise
@@ -262,8 +272,7 @@ class ClipDataModule(L.LightningDataModule):
         self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction,
                                         known_intrinsics=hp.known_intrinsics)
         self.val_set = TripletDataset(self.clips, val, augment=False, known_intrinsics=hp.known_intrinsics)
-        if hp.mvs_scores:
-            scores = read_segment_scores(hp.mvs_scores)
+        if scores is not None:
             self.train_scores = np.array([window_score(scores[names[ci]], t) or 0.0 for ci, t in train])
         LOG.info("%d clips, %d training and %d validation triplets", len(self.clips), len(train), len(val))
 
