@@ -132,3 +132,18 @@ def test_adoption_rule_needs_better_depth_and_rotation_and_no_worse_fx():
     assert not adoption_verdict(report(0.21, 0.40, 0.05), shipped).adopt  # depth worse
     verdict = adoption_verdict(report(None, 0.40, 0.05), shipped)
     assert not verdict.adopt and "fails" in verdict.lines[0]
+
+
+def test_step_configs_reach_only_their_kind_of_fit(tmp_path):
+    student_epochs = tmp_path / "student_epochs.yaml"
+    student_epochs.write_text("trainer:\n  max_epochs: 5\n")
+    pipeline = Pipeline(tmp_path / "run", ["clips"], [], [], {"student": [student_epochs]})
+    student = pipeline.fit_command("student", (), [])
+    assert student[student.index("--trainer.max_epochs") + 1] == "5" and str(student_epochs) in student
+    for step in ("stage1", "expert_forward"):
+        command = pipeline.fit_command(step, (CONFIG_DIR / "stage2_joint.yaml",), [])
+        assert str(student_epochs) not in command and command[command.index("--trainer.max_epochs") + 1] == "12"
+    with pytest.raises(ValueError, match="unknown fits"):
+        Pipeline(tmp_path / "run", ["clips"], [], [], {"teacher": [student_epochs]})
+    with pytest.raises(SystemExit):
+        main(["--workdir", str(tmp_path / "run"), "--step-config", "student", "--dry-run"])

@@ -18,7 +18,9 @@ rerun; delete its folder to redo it and everything after it that reads it):
    copied into ``ss3d_core/models``: adopting is a commit of ``<workdir>/ss3d_small.*`` when the verdict says so.
 
 Every fit is ``python -m training fit`` (LightningCLI) with ``base.yaml`` plus the stage's override files, then
-``--fit-config`` files (e.g. a smaller network or a step limit), in a child process. An interrupted fit resumes from its
+``--fit-config`` files (e.g. a smaller network or a step limit), then the ``--step-config`` files of its kind
+(``stage1``, ``expert`` or ``student``, e.g. ``student=<file setting trainer.max_epochs>`` for an ablation at equal
+compute), in a child process. An interrupted fit resumes from its
 newest Lightning checkpoint (``<step>/logs/version_*/checkpoints/*.ckpt``, written every 50 steps and at each epoch end)
 through ``--ckpt_path``. ``trainer.accelerator: auto`` in the stage configs uses a CUDA GPU when one is visible; batch
 size and workers are the configs' ``data.batch_size`` / ``data.num_workers``.
@@ -55,6 +57,8 @@ STUDENT = (CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml"
 # A domain with fewer clips trains no expert (its clips still train the student, self-supervised only): a couple of
 # clips is one scene, not a domain, and an expert fitted to it would teach the student that scene's depth.
 MIN_EXPERT_CLIPS = 3
+# The kinds of fit a --step-config can address (every expert_<domain> step is an ``expert``).
+FIT_KINDS = ("stage1", "expert", "student")
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -85,6 +89,7 @@ class Pipeline:
         clips: corpus folder(s) (``python -m training mvs --clips``, ``data.root``).
         sequences: evaluation sequences (never trained on).
         fit_configs: extra ``--config`` files appended to every fit.
+        step_configs: kind of fit (:data:`FIT_KINDS`) -> extra ``--config`` files appended after ``fit_configs``.
         epochs_scale: multiplies every stage's ``max_epochs``.
         min_score: the MVS filter (segments below do not train).
         min_expert_clips: smallest domain that gets an expert.
@@ -93,13 +98,17 @@ class Pipeline:
     """
 
     def __init__(self, workdir: Path, clips: list[str], sequences: list[str], fit_configs: list[Path],
-                 epochs_scale: float = 1.0, min_score: float = DEFAULT_MVS_MIN_SCORE,
+                 step_configs: dict[str, list[Path]] | None = None, epochs_scale: float = 1.0, min_score: float = DEFAULT_MVS_MIN_SCORE,
                  min_expert_clips: int = MIN_EXPERT_CLIPS, mvs_args: list[str] | None = None,
                  eval_args: list[str] | None = None, dry_run: bool = False):
         self.workdir = workdir
         self.clips = clips
         self.sequences = sequences
         self.fit_configs = fit_configs
+        self.step_configs = step_configs or {}
+        unknown = set(self.step_configs) - set(FIT_KINDS)
+        if unknown:
+            raise ValueError(f"step configs for unknown fits {sorted(unknown)}; the fits are {FIT_KINDS}")
         self.epochs_scale = epochs_scale
         self.min_score = min_score
         self.min_expert_clips = min_expert_clips
@@ -134,11 +143,13 @@ class Pipeline:
     def fit_command(self, step: str, stage_configs: tuple[Path, ...], overrides: list[str]) -> list[str]:
         """The ``python -m training fit`` command of one fit step (with ``--ckpt_path`` when it resumes)."""
         run_dir = self.workdir / step
+        kind = "expert" if step.startswith("expert_") else step
+        configs = (*stage_configs, *self.fit_configs, *self.step_configs.get(kind, []))
         command = [sys.executable, "-m", "training", "fit", "--config", str(BASE_CONFIG)]
-        for config in (*stage_configs, *self.fit_configs):
+        for config in configs:
             command += ["--config", str(config)]
         command += ["--trainer.default_root_dir", str(run_dir),
-                    "--trainer.max_epochs", str(max_epochs((*stage_configs, *self.fit_configs), self.epochs_scale)),
+                    "--trainer.max_epochs", str(max_epochs(configs, self.epochs_scale)),
                     "--data.root", json.dumps(self.clips), "--data.mvs_scores", str(self.scores),
                     "--data.mvs_min_score", str(self.min_score), "--data.cache_dir", str(self.workdir / "cache"),
                     *overrides]
@@ -215,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="evaluation sequences (never trained on)")
     parser.add_argument("--fit-config", type=Path, action="append", default=[],
                         help="extra --config for every fit (repeatable)")
+    parser.add_argument("--step-config", action="append", default=[], metavar="KIND=FILE",
+                        help=f"extra --config for one kind of fit, {'/'.join(FIT_KINDS)} (repeatable)")
     parser.add_argument("--max-epochs-scale", type=float, default=1.0, help="multiplies every stage's max_epochs")
     parser.add_argument("--min-score", type=float, default=DEFAULT_MVS_MIN_SCORE, help="MVS filter")
     parser.add_argument("--min-expert-clips", type=int, default=MIN_EXPERT_CLIPS)
@@ -224,8 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.max_epochs_scale > 0 or args.min_expert_clips < 1:
         parser.error("--max-epochs-scale must be > 0 and --min-expert-clips >= 1")
+    step_configs: dict[str, list[Path]] = {}
+    for item in args.step_config:
+        kind, sep, path = item.partition("=")
+        if not sep or kind not in FIT_KINDS or not path:
+            parser.error(f"--step-config {item!r}: expected KIND=FILE with KIND one of {FIT_KINDS}")
+        step_configs.setdefault(kind, []).append(Path(path))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, args.max_epochs_scale,
+    pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, step_configs, args.max_epochs_scale,
                         args.min_score, args.min_expert_clips, shlex.split(args.mvs_args), shlex.split(args.eval_args),
                         args.dry_run)
     try:
