@@ -20,6 +20,7 @@ __all__ = [
     "K_from_normalised",
     "K_to_normalised",
     "scale_K",
+    "square_pixel_intrinsics",
     "backproject",
     "project",
 ]
@@ -52,6 +53,39 @@ def K_from_normalised(intrinsics_norm: torch.Tensor, width: int, height: int) ->
         torch.stack([zeros, zeros, ones], dim=1),
     ]
     return torch.stack(rows, dim=1)
+
+
+def square_pixel_intrinsics(intrinsics_norm: torch.Tensor, pixel_aspect: torch.Tensor, width: int,
+                            height: int) -> torch.Tensor:
+    """Normalised intrinsics with the same geometric-mean focal length ``sqrt(fx·fy)`` (pixels at ``width×height``)
+    and the focal-length ratio ``fy / fx = pixel_aspect`` the image is known to have.
+
+    A network that sees every image resized to one input size cannot see the source's aspect ratio, so its two focal
+    outputs are only trustworthy together (their geometric mean); a camera with square pixels whose ``W_s×H_s`` image
+    was resized (or cropped and resized) to ``width×height`` has ``fy / fx = (height / H_s) / (width / W_s)`` in the
+    resized pixels. This is the K the node publishes (``square_pixels``, :mod:`ss3d_core.estimator.estimator`), and
+    what training uses with ``model.square_pixels`` so that the losses see the K that ships.
+
+    Args:
+        intrinsics_norm: ``B×4`` float ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)``; fx and fy positive.
+        pixel_aspect: ``B`` float, ``fy / fx`` in pixels of the ``width×height`` image (1 for an undistorted resize
+            of a square-pixel image of the same aspect ratio), positive.
+        width, height: the image size in pixels.
+
+    Returns:
+        ``B×4`` normalised intrinsics: principal point unchanged, ``fx_px = f / sqrt(a)``, ``fy_px = f sqrt(a)`` with
+        ``f = sqrt(fx_px fy_px)``; differentiable in ``intrinsics_norm``.
+
+    Raises:
+        ValueError: shapes do not match (``B×4`` and ``B``).
+    """
+    if intrinsics_norm.ndim != 2 or intrinsics_norm.shape[1] != 4 or pixel_aspect.shape != intrinsics_norm.shape[:1]:
+        raise ValueError(f"intrinsics_norm must be B×4 and pixel_aspect B, got {tuple(intrinsics_norm.shape)} and "
+                         f"{tuple(pixel_aspect.shape)}")
+    fx_n, fy_n, cx_n, cy_n = intrinsics_norm.unbind(dim=1)
+    focal_px = torch.sqrt(fx_n * width * fy_n * height)
+    root = torch.sqrt(pixel_aspect.to(intrinsics_norm.dtype))
+    return torch.stack([focal_px / root / width, focal_px * root / height, cx_n, cy_n], dim=1)
 
 
 def K_to_normalised(K: np.ndarray, width: int, height: int) -> np.ndarray:

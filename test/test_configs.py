@@ -61,3 +61,19 @@ def test_the_student_stacks_on_the_joint_stage():
                     "--config", str(CONFIG_DIR / "student_distill.yaml"))
     assert config.model.distill_weight == 1.0 and config.model.lr_scales["intrinsics"] == 0.1
     assert config.model.triangulation_weight == 1.0 and config.trainer.default_root_dir == "out/train/student_distill"
+
+
+ABLATIONS = sorted((CONFIG_DIR / "ablation").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS, ids=lambda p: p.stem)
+def test_ablation_config_parses_over_a_stage_and_changes_it(ablation: Path):
+    """The ablation arms' --fit-config / --step-config files (docs/training.md) stack on a stage and change it."""
+    stage = ("--config", str(BASE_CONFIG), "--config", str(CONFIG_DIR / "stage2_joint.yaml"))
+    plain, changed = _parse(*stage), _parse(*stage, "--config", str(ablation))
+    assert changed != plain
+    assert changed.trainer.default_root_dir == plain.trainer.default_root_dir  # the pipeline sets the run folder
+
+
+def test_there_are_ablation_configs():
+    assert {p.stem for p in ABLATIONS} >= {"budget", "given_k", "no_curriculum", "single_student", "stage1_epochs"}

@@ -103,3 +103,21 @@ def test_twist_from_relative_pose():
 def test_invert_pose_batch_matches_numpy():
     T = pose_from_axis_angle_translation(torch.tensor([[0.1, -0.2, 0.3]]), torch.tensor([[1.0, -2.0, 0.5]]))
     np.testing.assert_allclose(invert_pose_batch(T)[0].numpy(), invert_pose(T[0].double().numpy()), atol=1e-6)
+
+
+def test_square_pixel_intrinsics_keep_the_geometric_mean_focal_and_set_the_ratio():
+    from ss3d_core.camera import square_pixel_intrinsics
+
+    # A 640×480 square-pixel camera (f = 500 px) resized to 224×128: fy/fx = (128/480) / (224/640) = 0.762.
+    w, h = 224, 128
+    true = torch.tensor([[500 / 640, 500 / 480, 0.5, 0.5]], dtype=torch.float64)
+    aspect = torch.tensor([(h / 480) / (w / 640)], dtype=torch.float64)
+    # A prediction with the right geometric mean but the focal lengths traded against each other.
+    fx, fy = true[0, 0] * w * 3.0, true[0, 1] * h / 3.0
+    predicted = torch.tensor([[fx / w, fy / h, 0.45, 0.55]], dtype=torch.float64, requires_grad=True)
+    fixed = square_pixel_intrinsics(predicted, aspect, w, h)
+    assert torch.allclose(fixed[:, :2], true[:, :2]) and torch.allclose(fixed[:, 2:], predicted[:, 2:])
+    fixed.sum().backward()
+    assert torch.isfinite(predicted.grad).all()
+    with pytest.raises(ValueError, match="B×4"):
+        square_pixel_intrinsics(predicted, aspect.repeat(2), w, h)

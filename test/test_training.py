@@ -116,6 +116,23 @@ def test_crop_augmentation_keeps_the_sample_consistent(sample_frames):
         TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=1.5)
 
 
+def test_pixel_aspect_follows_the_source_size_and_the_crop(sample_frames):
+    """fy/fx of a square-pixel camera in the sample's pixels: the resize's ratio, times the crop's y/x scale ratio
+    (a flip changes nothing)."""
+    frames = _small(sample_frames)
+    h, w = frames.shape[1:3]
+    clip = clip_frames_from_images("sample", list(frames))
+    plain = TripletDataset([clip], [(0, 1)], augment=False, source_sizes=[(640, 480)])[0]
+    assert float(plain["pixel_aspect"]) == pytest.approx((h / 480) / (w / 640))
+    assert "pixel_aspect" not in TripletDataset([clip], [(0, 1)], augment=False)[0]
+    torch.manual_seed(1)
+    dataset = TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=0.6, source_sizes=[(640, 480)])
+    aspects = {round(float(dataset[0]["pixel_aspect"]), 6) for _ in range(6)}
+    assert len(aspects) > 1 and all(0.6 * 0.762 < a < 0.762 / 0.6 for a in aspects)
+    with pytest.raises(ValueError, match="source sizes"):
+        TripletDataset([clip], [(0, 1)], augment=False, source_sizes=[])
+
+
 def _sample_data(tmp_path) -> ClipDataModule:
     """A one-clip corpus (the bundled real dashcam sample) at 96×64, 5 Hz."""
     from conftest import SAMPLE_VIDEO
@@ -178,6 +195,22 @@ def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
     assert torch.allclose(module.intrinsics_prior, torch.tensor([0.7, 1.1, 0.5, 0.5]))
     with pytest.raises(CheckpointError, match="architecture"):
         SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
+
+
+def test_square_pixels_train_the_published_K_and_need_the_pixel_aspect(tmp_path, tiny_config):
+    torch.manual_seed(0)
+    model = SS3DLightningModule(net=tiny_config, lr=1e-3, epipolar_weight=1.0, square_pixels=True)
+    data = _sample_data(tmp_path)
+    trainer = L.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=2)
+    trainer.fit(model, datamodule=data)
+    # The prior is the median of square-pixel K: fy/fx in network pixels is the sample video's (320×180 -> 96×64).
+    fx_n, fy_n = model.intrinsics_prior[:2].tolist()
+    assert (fy_n * 64) / (fx_n * 96) == pytest.approx((64 / 180) / (96 / 320), rel=1e-4)
+    batch = next(iter(data.train_dataloader()))
+    del batch["pixel_aspect"]
+    with pytest.raises(ValueError, match="pixel_aspect"):
+        model._step(batch, augment=False)
 
 
 def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_path, tiny_config):

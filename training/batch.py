@@ -20,6 +20,8 @@ class TripletSample(TypedDict):
         clip: the clip's name.
         intrinsics: optional ``4`` float32 calibrated normalised K after the sample's augmentation (only with the
             DataModule's ``known_intrinsics``).
+        pixel_aspect: optional float32 scalar, ``fy / fx`` of the sample's frames in pixels for a square-pixel camera
+            (after the resize to the training size and the sample's crop; the DataModule sets it).
     """
 
     frames: torch.Tensor
@@ -29,6 +31,7 @@ class TripletSample(TypedDict):
     inlier_fraction: torch.Tensor
     clip: str
     intrinsics: NotRequired[torch.Tensor]
+    pixel_aspect: NotRequired[torch.Tensor]
 
 
 class TripletBatch(TypedDict):
@@ -41,6 +44,7 @@ class TripletBatch(TypedDict):
         fundamental: ``B×2×3×3`` float32; inlier_fraction: ``B×2`` float32 (see :class:`TripletSample`).
         clip: ``B`` clip names.
         intrinsics: optional ``B×4`` float32 (see :class:`TripletSample`).
+        pixel_aspect: optional ``B`` float32 (see :class:`TripletSample`).
     """
 
     frames: torch.Tensor
@@ -50,3 +54,4 @@ class TripletBatch(TypedDict):
     inlier_fraction: torch.Tensor
     clip: list[str]
     intrinsics: NotRequired[torch.Tensor]
+    pixel_aspect: NotRequired[torch.Tensor]

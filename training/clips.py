@@ -109,6 +109,16 @@ class ClipSpec:
         for _, rgb in self.iter_stamped_frames(target_rate_hz):
             yield rgb
 
+    def frame_size(self, target_rate_hz: float) -> tuple[int, int]:
+        """``(width, height)`` in pixels of the clip's frames as decoded (its first frame; only that one is decoded).
+
+        Raises:
+            ValueError: the clip has no frame (or a reader's error, as :meth:`iter_stamped_frames`).
+        """
+        for rgb in self.iter_frames(target_rate_hz):
+            return rgb.shape[1], rgb.shape[0]
+        raise ValueError(f"clip {self.name}: no frames")
+
 
 def _iter_tum_frames(folder: Path, target_rate_hz: float) -> Iterator[tuple[float, np.ndarray]]:
     """Frames of a TUM-layout sequence (``rgb.txt`` + ``calib.yaml``, :class:`ss3d_core.io.tum_sequence.TumSequence`),

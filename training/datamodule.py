@@ -54,19 +54,25 @@ class TripletDataset(Dataset):
     sample, p = 0.5) are applied. Random draws come from torch's generator, so ``seed_everything`` makes them
     reproducible. With ``known_intrinsics`` (normalised ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` of the uncropped
     frame, e.g. a bag's CameraInfo), each item also carries ``intrinsics``: that K mapped through the sample's crop and
-    flip, normalised at the training size (4 floats).
+    flip, normalised at the training size (4 floats). With ``source_sizes`` (each clip's decoded ``(width, height)``
+    before the resize to the training size), each item carries ``pixel_aspect``: ``fy / fx`` in pixels of the item's
+    frames for a camera with square pixels, through the resize and the sample's crop
+    (:func:`ss3d_core.camera.square_pixel_intrinsics`, the module's ``square_pixels``).
     """
 
     def __init__(
         self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, min_crop_fraction: float = 1.0,
-        known_intrinsics: list[float] | None = None,
+        known_intrinsics: list[float] | None = None, source_sizes: list[tuple[int, int]] | None = None,
     ):
         check_crop_fraction(min_crop_fraction, "min_crop_fraction")
+        if source_sizes is not None and len(source_sizes) != len(clips):
+            raise ValueError(f"{len(source_sizes)} source sizes for {len(clips)} clips")
         self.clips = clips
         self.indices = indices
         self.augment = augment
         self.min_crop_fraction = min_crop_fraction
         self.known_intrinsics = known_intrinsics
+        self.source_sizes = source_sizes
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -103,6 +109,11 @@ class TripletDataset(Dataset):
         }
         if self.known_intrinsics is not None:
             sample["intrinsics"] = torch.from_numpy(augmented_intrinsics(self.known_intrinsics, A, w, h)).float()
+        if self.source_sizes is not None:
+            source_w, source_h = self.source_sizes[clip_i]
+            # fy/fx of the resize (h / source_h) / (w / source_w), times the crop-resize's y/x scale ratio.
+            resized = (h * source_w) / (w * source_h)
+            sample["pixel_aspect"] = torch.tensor(resized * abs(A[1, 1]) / abs(A[0, 0]), dtype=torch.float32)
         return sample
 
 
@@ -251,7 +262,7 @@ class ClipDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         specs, kept, scores = self.select_clips()
-        spans, names = [], []
+        spans, names, sizes = [], [], []
         for spec in specs:
             try:  # a hit when prepare_data ran (Lightning's fit does); built here otherwise
                 folder, _ = build_entry(spec, Path(hp.cache_dir), hp.height, hp.width, hp.target_rate_hz,
@@ -260,18 +271,25 @@ class ClipDataModule(L.LightningDataModule):
                 LOG.warning("clip %s cannot be read, skipped: %s", spec.name, err)
                 continue
             clip = load_entry(folder)
+            try:
+                size = spec.frame_size(hp.target_rate_hz)
+            except (ValueError, FileNotFoundError, OSError) as err:
+                LOG.warning("clip %s: first frame cannot be read, skipped: %s", spec.name, err)
+                continue
             if len(clip.frames) < 3:
                 LOG.warning("clip %s has %d frames; a triplet needs 3, skipped", spec.name, len(clip.frames))
                 continue
             self.clips.append(clip)
+            sizes.append(size)
             names.append(spec.name)
             spans.append(kept[spec.name] if kept is not None else [(0, len(clip.frames))])
         if not self.clips:
             raise RuntimeError(f"no usable clip in {self._roots()} (MVS scores: {hp.mvs_scores}, labels: {hp.labels})")
         train, val = split_indices(self.clips, hp.val_fraction, spans)
         self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction,
-                                        known_intrinsics=hp.known_intrinsics)
-        self.val_set = TripletDataset(self.clips, val, augment=False, known_intrinsics=hp.known_intrinsics)
+                                        known_intrinsics=hp.known_intrinsics, source_sizes=sizes)
+        self.val_set = TripletDataset(self.clips, val, augment=False, known_intrinsics=hp.known_intrinsics,
+                                      source_sizes=sizes)
         if scores is not None:
             self.train_scores = np.array([window_score(scores[names[ci]], t) or 0.0 for ci, t in train])
         LOG.info("%d clips, %d training and %d validation triplets", len(self.clips), len(train), len(val))

@@ -14,7 +14,7 @@ from kornia.augmentation import (
     VideoSequential,
 )
 
-from ss3d_core.camera import K_from_normalised
+from ss3d_core.camera import K_from_normalised, square_pixel_intrinsics
 from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.losses import view_synthesis_loss
 from ss3d_core.losses.epipolar import epipolar_flow_loss
@@ -78,6 +78,14 @@ class SS3DLightningModule(L.LightningModule):
             the intrinsics head's own weights then get no gradient, but the features it reads keep training, so
             its (unused) output can drift: run the result with the calibration (the node's ``use_camera_info``).
             A batch without ``intrinsics`` is an error.
+        square_pixels: the losses use the predicted K with its geometric-mean focal length and the focal ratio
+            ``fy / fx`` of a square-pixel camera seen through the sample's resize and crop (the batch's
+            ``pixel_aspect``; :func:`ss3d_core.camera.square_pixel_intrinsics`): the K the node publishes (its
+            ``square_pixels``, on by default). The network cannot see the source's aspect ratio (every frame is
+            resized to the input size), so without this the two focal outputs are free to trade against each other:
+            measured, stage 1 drove ``fx/W`` from 1.2 to 2.7 and ``fy/H`` to 0.64 (fy/fx in pixels 0.14, a real
+            resize of 16:9 to 4:3 frames gives 0.75-1.0). A batch without ``pixel_aspect`` is an error; ignored with
+            ``use_known_intrinsics``.
         lr_scales: per-group learning-rate multipliers of the SS3D schedule's stage (:mod:`training.param_groups`:
             ``encoder``, ``depth_decoder``, ``motion_trunk``, ``pose``, ``intrinsics``; 0 freezes a group, a missing
             group trains at ``lr``). ``stage1_intrinsics_first.yaml`` and ``stage2_joint.yaml`` say why each stage
@@ -109,6 +117,7 @@ class SS3DLightningModule(L.LightningModule):
         illumination_augmentation: bool = False,
         init_from: str | None = None,
         use_known_intrinsics: bool = False,
+        square_pixels: bool = False,
         lr_scales: dict[str, float] | None = None,
         distill_weight: float = 0.0,
         distill_experts: dict[str, str] | None = None,
@@ -167,6 +176,10 @@ class SS3DLightningModule(L.LightningModule):
         T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
         T_next_tgt = invert_pose_batch(T_tgt_next)
         intrinsics = 0.5 * (k_prev + k_next)
+        if self.hparams.square_pixels and not self.hparams.use_known_intrinsics:
+            if "pixel_aspect" not in batch:
+                raise ValueError("square_pixels needs pixel_aspect in every batch (ClipDataModule sets it)")
+            intrinsics = square_pixel_intrinsics(intrinsics, batch["pixel_aspect"], w, h)
         K = K_from_normalised(self._known_intrinsics(batch) if self.hparams.use_known_intrinsics else intrinsics, w, h)
         if self.hparams.motion_only:
             if "flows" not in batch:
@@ -220,6 +233,10 @@ class SS3DLightningModule(L.LightningModule):
             teacher, mask = self.teachers.predict(frames, list(batch["clip"]))
             terms["distilled_fraction"] = mask.float().mean()
             if teacher is not None:
+                if self.hparams.square_pixels and not self.hparams.use_known_intrinsics:
+                    # The experts' K the same way as the student's: only the geometric-mean focal is taught.
+                    teacher = Predictions(teacher.depth, teacher.poses, square_pixel_intrinsics(
+                        teacher.intrinsics, batch["pixel_aspect"][mask], w, h))
                 student = Predictions(1.0 / disparities[0], (T_prev_tgt, T_next_tgt), intrinsics).select(mask)
                 distill = distillation_loss(student, teacher, self.hparams.distill_term_weights)
                 terms.update({f"distill_{k}": v for k, v in distill.items() if k != "total"})
