@@ -14,8 +14,8 @@ COMMANDS = {"mvs": "training.corpus.mvs_cli", "finetune": "training.finetune.cli
 
 
 def main() -> None:
-    """Dispatch ``mvs``, ``domains``, ``pipeline``, ``targets`` and ``finetune`` to their commands; everything else goes to
-    LightningCLI."""
+    """Dispatch ``mvs``, ``domains``, ``pipeline``, ``targets`` and ``finetune`` to their commands; everything else
+    goes to LightningCLI."""
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         import importlib
 

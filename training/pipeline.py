@@ -98,7 +98,8 @@ class Pipeline:
     """
 
     def __init__(self, workdir: Path, clips: list[str], sequences: list[str], fit_configs: list[Path],
-                 step_configs: dict[str, list[Path]] | None = None, epochs_scale: float = 1.0, min_score: float = DEFAULT_MVS_MIN_SCORE,
+                 step_configs: dict[str, list[Path]] | None = None, epochs_scale: float = 1.0,
+                 min_score: float = DEFAULT_MVS_MIN_SCORE,
                  min_expert_clips: int = MIN_EXPERT_CLIPS, mvs_args: list[str] | None = None,
                  eval_args: list[str] | None = None, dry_run: bool = False):
         self.workdir = workdir
