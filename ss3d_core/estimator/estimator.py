@@ -9,9 +9,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+import torch
 
 from ss3d_core.backends.base import InferenceBackend
-from ss3d_core.camera import K_to_normalised
+from ss3d_core.camera import K_to_normalised, square_pixel_intrinsics
 from ss3d_core.estimator.frame_estimate import FrameEstimate, IntrinsicsSource, ResetReason
 from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
 from ss3d_core.estimator.odometry import OdometryIntegrator
@@ -113,9 +114,10 @@ class Estimator:
             source = IntrinsicsSource.LEARNED if self.intrinsics.num_updates else IntrinsicsSource.PRIOR
         fx_n, fy_n, cx_n, cy_n = norm
         if self.config.square_pixels and source is not IntrinsicsSource.KNOWN:
-            in_w, in_h = input_size
-            focal_px = float(np.sqrt(fx_n * in_w * fy_n * in_h))  # square pixels of the input image
-            fx_n, fy_n = focal_px / in_w, focal_px / in_h
+            # Square pixels of the input image (fy/fx = 1 there), the same geometric-mean focal length.
+            square = square_pixel_intrinsics(torch.tensor([[fx_n, fy_n, cx_n, cy_n]], dtype=torch.float64),
+                                             torch.ones(1, dtype=torch.float64), *input_size)
+            fx_n, fy_n = square[0, :2].tolist()
         K = np.array([[fx_n * width, 0.0, cx_n * width - 0.5], [0.0, fy_n * height, cy_n * height - 0.5], [0, 0, 1.0]])
         return K, source
 
