@@ -176,7 +176,8 @@ class SS3DLightningModule(L.LightningModule):
         T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
         T_next_tgt = invert_pose_batch(T_tgt_next)
         intrinsics = 0.5 * (k_prev + k_next)
-        if self.hparams.square_pixels and not self.hparams.use_known_intrinsics:
+        square_pixels = self.hparams.square_pixels and not self.hparams.use_known_intrinsics
+        if square_pixels:
             if "pixel_aspect" not in batch:
                 raise ValueError("square_pixels needs pixel_aspect in every batch (ClipDataModule sets it)")
             intrinsics = square_pixel_intrinsics(intrinsics, batch["pixel_aspect"], w, h)
@@ -233,7 +234,7 @@ class SS3DLightningModule(L.LightningModule):
             teacher, mask = self.teachers.predict(frames, list(batch["clip"]))
             terms["distilled_fraction"] = mask.float().mean()
             if teacher is not None:
-                if self.hparams.square_pixels and not self.hparams.use_known_intrinsics:
+                if square_pixels:
                     # The experts' K the same way as the student's: only the geometric-mean focal is taught.
                     teacher = Predictions(teacher.depth, teacher.poses, square_pixel_intrinsics(
                         teacher.intrinsics, batch["pixel_aspect"][mask], w, h))

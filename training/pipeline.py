@@ -241,13 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     step_configs: dict[str, list[Path]] = {}
     for item in args.step_config:
         kind, sep, path = item.partition("=")
-        if not sep or kind not in FIT_KINDS or not path:
+        if not sep or not kind or not path:
             parser.error(f"--step-config {item!r}: expected KIND=FILE with KIND one of {FIT_KINDS}")
         step_configs.setdefault(kind, []).append(Path(path))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, step_configs, args.max_epochs_scale,
-                        args.min_score, args.min_expert_clips, shlex.split(args.mvs_args), shlex.split(args.eval_args),
-                        args.dry_run)
+    try:  # the Pipeline checks the kinds
+        pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, step_configs,
+                            args.max_epochs_scale, args.min_score, args.min_expert_clips, shlex.split(args.mvs_args),
+                            shlex.split(args.eval_args), args.dry_run)
+    except ValueError as err:
+        parser.error(str(err))
     try:
         pipeline.run()
     except subprocess.CalledProcessError as err:
