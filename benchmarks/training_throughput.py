@@ -1,19 +1,26 @@
-"""Training throughput of the shipped recipe: samples per second and where the time goes, cache against baseline.
+"""Training throughput: samples per second of the shipped recipe and of the pipeline's stage 1, and where the time goes.
 
-Two loops over the same clips, recipe and size, in the same run:
+Three loops over the same clips and training size, in the same run:
 
 - ``baseline``: the loop before the corpus stage: every clip decoded and given its flow in RAM at setup, and the
   triangulated labels' pose fitted per sample with OpenCV inside ``training_step`` (the cached fundamental matrices
-  are withheld from the batch, so the labels fit them in the step, as the five-point fit did).
-- ``cache``: the corpus-stage loop: clips memory-mapped from the on-disk cache (``prepare_data``), the labels'
-  geometry read from it, only tensor work in the step.
+  are withheld from the batch, so the labels fit them in the step, as the five-point fit did); the shipped recipe.
+- ``cache``: the corpus-stage loop (clips memory-mapped from the on-disk cache, only tensor work in the step) with the
+  shipped recipe: ``base.yaml`` + ``warm_dashcam_labels.yaml`` (stage 9: rigid flow, epipolar and triangulated-label
+  terms) and the training step's settings in ``base.yaml`` (``loss_scales``, ``network_precision``,
+  ``channels_last``). Its ``samples_per_s`` is the number to compare across commits: run this file in both trees.
+- ``stage1``: the same loop with the pipeline's stage 1 (``base.yaml`` + ``stage1_intrinsics_first.yaml``).
 
-For each it times ``--steps`` optimisation steps after ``--warmup`` and splits them into data (waiting for the
-batch), forward (the network), losses and backward (with the optimiser step). It also reports the time to build the
-cache (cold) and to open it again (warm). On a CUDA device (``--device cuda``, the default when one is visible) the
-step runs there; the data path is the same. Example (about 5 minutes on 2 cores)::
+Each loop times ``--steps`` optimisation steps after ``--warmup`` and splits them into data (waiting for the batch),
+forward (the network), losses and backward (with the optimiser step); the losses' forward time is split further into
+colour augmentation, SSIM, warps, smoothness and the flow terms (rigid flow, epipolar, triangulated labels). It also
+reports the time to build the cache (cold) and to open it again (warm). On a CUDA device (``--device cuda``, the
+default when one is visible) the step runs there; the data path is the same. Example (about 6 minutes on 2 cores)::
 
     .venv/bin/python -m benchmarks.training_throughput --output out/bench/training_throughput.json
+
+Timings mean something only on an otherwise idle machine: on 2 cores, any other busy process (even at nice 19) stalls
+torch's two OpenMP threads at every parallel region (measured: 2-6× slower steps).
 """
 
 from __future__ import annotations
@@ -24,47 +31,102 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import torch
+import yaml
 
+import ss3d_core.losses.photometric as photometric
+import ss3d_core.losses.view_synthesis as view_synthesis
+import training.module as module_code
 from ss3d_core.network import SS3DNetConfig
+from training.cli import BASE_CONFIG, CONFIG_DIR
 from training.clip_frames import load_clip_frames
 from training.clips import read_clip_index
 from training.datamodule import ClipDataModule, TripletDataset, split_indices
 from training.module import SS3DLightningModule
 
-# The shipped recipe (training/configs/warm_dashcam_labels.yaml, stage 9): size, batch and loss weights.
-RECIPE = dict(lr=1.0e-3, flow_weight=2.0, epipolar_weight=8.0, triangulation_weight=1.0)
-HEIGHT, WIDTH, BATCH, MIN_CROP = 128, 224, 8, 0.7
+# The shipped recipe (stage 9) and the pipeline's stage 1, each base.yaml plus its override.
+RECIPES = {"cache": (BASE_CONFIG, CONFIG_DIR / "warm_dashcam_labels.yaml"),
+           "stage1": (BASE_CONFIG, CONFIG_DIR / "stage1_intrinsics_first.yaml")}
+BATCH, MIN_CROP = 8, 0.7
 DEFAULT_CLIPS = ("udacity_highway_solidwhiteright", "rtabmap_corridor_walk", "chrono_elephant_room",
                  "realsense_office_desk")
+# Loss phases timed inside the step: (module, attribute) of each function, grouped by phase name.
+LOSS_PHASES = {
+    "colour_aug": (),  # the module's kornia augmentation, wrapped per instance
+    "ssim": ((photometric, "ssim"),),
+    "warps": ((view_synthesis, "inverse_warp"),),
+    "smoothness": ((view_synthesis, "edge_aware_smoothness"),),
+    "flow_terms": ((module_code, "rigid_flow"), (module_code, "flow_consistency_loss"),
+                   (module_code, "epipolar_flow_loss"), (module_code, "triangulated_labels")),
+}
+
+
+def recipe(configs: tuple[Path, ...]) -> dict:
+    """The ``model`` section of ``configs`` merged in order (LightningCLI's rule for plain keys)."""
+    merged: dict = {}
+    for path in configs:
+        merged.update((yaml.safe_load(path.read_text()) or {}).get("model") or {})
+    return merged
 
 
 class PhaseTimer:
-    """Wall time of the network's forward calls inside a step (synchronised on CUDA)."""
+    """Forward wall time of named phases of a step (synchronised on CUDA); nested calls count once."""
 
-    def __init__(self, net: torch.nn.Module, device: torch.device):
-        self.seconds = 0.0
+    def __init__(self, device: torch.device):
         self.device = device
-        for name in ("encode", "predict_motion", "predict_depth"):
-            setattr(net, name, self._timed(getattr(net, name)))
+        self.seconds: dict[str, float] = {}
+        self._depth = 0
+        self._undo: list[Callable[[], None]] = []
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _timed(self, fn):
-        def wrapper(*args, **kwargs):
+    def wrap(self, owner: object, name: str, phase: str) -> None:
+        """Time every call of ``owner.name`` as ``phase`` (undone by :meth:`restore`)."""
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            if self._depth:
+                return original(*args, **kwargs)
+            self._depth += 1
             self._sync()
             start = time.perf_counter()
-            out = fn(*args, **kwargs)
-            self._sync()
-            self.seconds += time.perf_counter() - start
-            return out
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._sync()
+                self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+                self._depth -= 1
 
-        return wrapper
+        setattr(owner, name, timed)
+        self._undo.append(lambda: setattr(owner, name, original))
+
+    def restore(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+
+@contextmanager
+def timed_module(module: SS3DLightningModule, device: torch.device):
+    """A :class:`PhaseTimer` over the module's network calls and the loss phases of :data:`LOSS_PHASES`."""
+    timer = PhaseTimer(device)
+    for name in ("encode", "predict_motion", "predict_depth"):
+        timer.wrap(module.net, name, "network")
+    timer.wrap(module.color_aug, "forward", "colour_aug")
+    for phase, targets in LOSS_PHASES.items():
+        for owner, name in targets:
+            timer.wrap(owner, name, phase)
+    try:
+        yield timer
+    finally:
+        timer.restore()
 
 
 def _to(batch: dict, device: torch.device, keep_geometry: bool) -> dict:
@@ -75,43 +137,63 @@ def _to(batch: dict, device: torch.device, keep_geometry: bool) -> dict:
     return out
 
 
-def time_loop(loader, device: torch.device, steps: int, warmup: int, keep_geometry: bool) -> dict[str, float]:
-    """Run ``warmup + steps`` optimisation steps of the recipe; per-phase seconds per step and samples/s."""
+def time_loop(loader, device: torch.device, model_args: dict, steps: int, warmup: int,
+              keep_geometry: bool) -> dict[str, float]:
+    """Run ``warmup + steps`` optimisation steps of a recipe; per-phase seconds per step and samples/s."""
     torch.manual_seed(0)
-    module = SS3DLightningModule(net=SS3DNetConfig(input_height=HEIGHT, input_width=WIDTH), **RECIPE).to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=RECIPE["lr"])
-    timer = PhaseTimer(module.net, device)
+    net = SS3DNetConfig(**model_args.get("net", {}))
+    kwargs = {k: v for k, v in model_args.items() if k not in ("net", "init_from")}
+    module = SS3DLightningModule(net=net, **kwargs).to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=kwargs.get("lr", 1e-4))
     totals = {"data": 0.0, "forward": 0.0, "losses": 0.0, "backward": 0.0}
     batches = iter(loader)
-    for k in range(warmup + steps):
-        if k == warmup:
-            totals = dict.fromkeys(totals, 0.0)
-            timer.seconds = 0.0
-        start = time.perf_counter()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            batch = next(batches)
-        batch = _to(batch, device, keep_geometry)
-        fetched = time.perf_counter()
-        forward_before = timer.seconds
-        terms, _ = module._step(batch, augment=True)
-        timer._sync()
-        stepped = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        optimizer.step()
-        timer._sync()
-        done = time.perf_counter()
-        forward = timer.seconds - forward_before
-        totals["data"] += fetched - start
-        totals["forward"] += forward
-        totals["losses"] += stepped - fetched - forward
-        totals["backward"] += done - stepped
+    with timed_module(module, device) as timer:
+        for k in range(warmup + steps):
+            if k == warmup:
+                totals = dict.fromkeys(totals, 0.0)
+                timer.seconds.clear()
+            start = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                batch = next(batches)
+            batch = _to(batch, device, keep_geometry)
+            fetched = time.perf_counter()
+            network_before = timer.seconds.get("network", 0.0)
+            terms, _ = module._step(batch, augment=True)
+            timer._sync()
+            stepped = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            timer._sync()
+            done = time.perf_counter()
+            forward = timer.seconds.get("network", 0.0) - network_before
+            totals["data"] += fetched - start
+            totals["forward"] += forward
+            totals["losses"] += stepped - fetched - forward
+            totals["backward"] += done - stepped
+        phases = {phase: timer.seconds.get(phase, 0.0) / steps for phase in LOSS_PHASES}
     per_step = {k: v / steps for k, v in totals.items()}
     per_step["samples_per_s"] = BATCH / sum(per_step.values())
+    per_step["loss_phases"] = phases
     return per_step
+
+
+def _table(result: dict, loops: list[str]) -> str:
+    rows = ["| loop | samples/s | data | forward | losses | backward | setup s |", "|---|---|---|---|---|---|---|"]
+    for name in loops:
+        r = result[name]
+        rows.append(f"| {name} | {r['samples_per_s']:.2f} | " + " | ".join(
+            f"{1000 * r[k]:.0f} ms" for k in ("data", "forward", "losses", "backward")) + f" | {r['setup_s']:.1f} |")
+    rows += ["", "| loop | " + " | ".join(LOSS_PHASES) + " | other |", "|---|" + "---|" * (len(LOSS_PHASES) + 1)]
+    for name in loops:
+        r = result[name]
+        other = r["losses"] - sum(r["loss_phases"].values())
+        rows.append(f"| {name} | " + " | ".join(f"{1000 * v:.0f} ms" for v in r["loss_phases"].values())
+                    + f" | {1000 * other:.0f} ms |")
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", nargs="+", default=list(DEFAULT_CLIPS))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=1, help="loader workers of the cache loop")
+    parser.add_argument("--workers", type=int, default=1, help="loader workers of the cache loops")
+    parser.add_argument("--loops", nargs="+", choices=("baseline", "cache", "stage1"),
+                        default=["baseline", "cache", "stage1"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
@@ -130,19 +214,24 @@ def main(argv: list[str] | None = None) -> int:
     specs = [s for s in read_clip_index(args.root) if s.name in args.clips]
     if not specs:
         parser.error(f"none of {args.clips} in {args.root}")
+    recipes = {name: recipe(configs) for name, configs in RECIPES.items()}
+    height, width = recipes["cache"]["net"]["input_height"], recipes["cache"]["net"]["input_width"]
+    result = {"device": str(device), "torch_threads": torch.get_num_threads(), "clips": [s.name for s in specs],
+              "batch": BATCH, "size": [height, width], "steps": args.steps, "recipes": recipes}
 
-    start = time.perf_counter()
-    clips = [load_clip_frames(s, HEIGHT, WIDTH, 10.0, True) for s in specs]
-    baseline_setup = time.perf_counter() - start
-    train, _ = split_indices(clips, 0.1)
-    baseline_loader = torch.utils.data.DataLoader(TripletDataset(clips, train, True, MIN_CROP), batch_size=BATCH,
-                                                  shuffle=True, drop_last=True)
-    baseline = time_loop(baseline_loader, device, args.steps, args.warmup, keep_geometry=False)
-    baseline["setup_s"] = baseline_setup
+    if "baseline" in args.loops:
+        start = time.perf_counter()
+        clips = [load_clip_frames(s, height, width, 10.0, True) for s in specs]
+        baseline_setup = time.perf_counter() - start
+        train, _ = split_indices(clips, 0.1)
+        loader = torch.utils.data.DataLoader(TripletDataset(clips, train, True, MIN_CROP), batch_size=BATCH,
+                                             shuffle=True, drop_last=True)
+        result["baseline"] = time_loop(loader, device, recipes["cache"], args.steps, args.warmup, keep_geometry=False)
+        result["baseline"]["setup_s"] = baseline_setup
 
     cache_dir = Path(tempfile.mkdtemp(prefix="ss3d_bench_cache_"))
     try:
-        data = ClipDataModule(root=args.root, clips=[s.name for s in specs], height=HEIGHT, width=WIDTH,
+        data = ClipDataModule(root=args.root, clips=[s.name for s in specs], height=height, width=width,
                               batch_size=BATCH, num_workers=args.workers, min_crop_fraction=MIN_CROP,
                               cache_dir=str(cache_dir))
         start = time.perf_counter()
@@ -151,22 +240,22 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         data.setup()
         warm = time.perf_counter() - start
-        cached = time_loop(data.train_dataloader(), device, args.steps, args.warmup, keep_geometry=True)
-        cached.update(cache_build_s=build, setup_s=warm)
+        for name in ("cache", "stage1"):
+            if name in args.loops:
+                result[name] = time_loop(data.train_dataloader(), device, recipes[name], args.steps, args.warmup,
+                                         keep_geometry=True)
+                result[name].update(cache_build_s=build, setup_s=warm)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
-    result = {"device": str(device), "torch_threads": torch.get_num_threads(), "clips": [s.name for s in specs],
-              "batch": BATCH, "size": [HEIGHT, WIDTH], "steps": args.steps, "baseline": baseline, "cache": cached,
-              "speedup": cached["samples_per_s"] / baseline["samples_per_s"]}
-    rows = ["| loop | samples/s | data | forward | losses | backward | setup s |", "|---|---|---|---|---|---|---|"]
-    for name in ("baseline", "cache"):
-        r = result[name]
-        rows.append(f"| {name} | {r['samples_per_s']:.2f} | " + " | ".join(
-            f"{1000 * r[k]:.0f} ms" for k in ("data", "forward", "losses", "backward")) + f" | {r['setup_s']:.1f} |")
-    rows.append(f"\ncache/baseline: {result['speedup']:.2f}x; cache build (cold) {cached['cache_build_s']:.1f} s, "
-                f"open (warm) {cached['setup_s']:.2f} s; device {device}, {torch.get_num_threads()} torch threads")
-    print("\n".join(rows))
+    loops = [name for name in ("baseline", "cache", "stage1") if name in result]
+    text = _table(result, loops)
+    if "baseline" in result and "cache" in result:
+        result["speedup"] = result["cache"]["samples_per_s"] / result["baseline"]["samples_per_s"]
+        text += f"\n\ncache/baseline: {result['speedup']:.2f}x"
+    text += (f"\ncache build (cold) {build:.1f} s, open (warm) {warm:.2f} s; device {device}, "
+             f"{torch.get_num_threads()} torch threads")
+    print(text)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(result, indent=1) + "\n")

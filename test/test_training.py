@@ -322,3 +322,48 @@ def test_each_export_carries_the_prior_of_its_own_validation(tmp_path, tiny_conf
     assert len(seen) == 2
     for exported, current in seen:
         assert exported == pytest.approx(current, rel=1e-6)
+
+
+def _real_triplet_batch(sample_frames, height: int, width: int) -> dict:
+    frames = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in sample_frames]
+    clip = clip_frames_from_images("sample", frames)
+    return torch.utils.data.default_collate([TripletDataset([clip], [(0, 1)], augment=False)[0]])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_faster_step_settings_keep_the_loss(sample_frames, tiny_config, channels_last):
+    """bf16 autocast of the network (emulated where the CPU has no bf16) and channels-last memory give the loss of
+    the float32 step on a real triplet, within bf16's rounding. The network is fitted to the triplet first: an
+    untrained network's zero motion warps every border pixel onto the image edge, where any rounding flips it in or
+    out of the image."""
+    batch = _real_triplet_batch(sample_frames, tiny_config.input_height, tiny_config.input_width)
+    torch.manual_seed(0)
+    reference = SS3DLightningModule(net=tiny_config, flow_weight=2.0, automask=False, loss_scales=1)
+    optimiser = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    for _ in range(20):
+        terms, _ = reference._step(batch, augment=False)
+        optimiser.zero_grad()
+        terms["total"].backward()
+        optimiser.step()
+    fast = SS3DLightningModule(net=tiny_config, flow_weight=2.0, automask=False, loss_scales=1,
+                               network_precision="bf16", channels_last=channels_last)
+    fast.load_state_dict(reference.state_dict())
+    for module in (reference, fast):
+        module.eval()  # batch-norm statistics of the stored weights: the same network in both
+    with torch.no_grad():
+        expected, _ = reference._step(batch, augment=False)
+        got, _ = fast._step(batch, augment=False)
+    for term in ("total", "photometric", "smoothness", "flow"):
+        assert got[term].dtype == torch.float32
+        assert got[term].item() == pytest.approx(expected[term].item(), rel=0.01), term
+
+
+def test_network_precision_auto_uses_bf16_only_where_it_is_native(monkeypatch):
+    import training.precision as precision
+
+    monkeypatch.setattr(precision, "bf16_is_native", lambda device_type: device_type == "cuda")
+    assert precision.resolve_precision("auto", "cpu") == "fp32"
+    assert precision.resolve_precision("auto", "cuda") == "bf16"
+    assert precision.resolve_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(ValueError, match="network_precision"):
+        SS3DLightningModule(network_precision="fp16")

@@ -24,6 +24,7 @@ from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
 from training.distillation import Predictions, distillation_loss
 from training.param_groups import check_lr_scales, freeze_groups, optimiser_groups
+from training.precision import network_autocast, resolve_precision
 from training.teachers import DomainTeachers
 from training.triangulated_labels import triangulated_labels
 
@@ -96,6 +97,12 @@ class SS3DLightningModule(L.LightningModule):
         distill_domains: the corpus' ``domains.csv`` (:mod:`training.corpus.domains`) mapping each clip to its
             domain; samples of a domain without an expert get no distillation term.
         distill_term_weights: the distillation terms' weights (:data:`training.distillation.DEFAULT_WEIGHTS`).
+        loss_scales: the view-synthesis, rigid-flow and triangulation terms score only the finest this many disparity
+            scales (each at full resolution; ``None``: all ``net.num_scales``, Monodepth2's recipe and stages 1 to
+            11). Each scale costs a full-resolution warp, SSIM and flow term per source.
+        network_precision: ``fp32``, ``bf16`` (autocast of the encoder, which runs on all three frames) or ``auto``
+            (bf16 where the hardware runs it natively, :mod:`training.precision`).
+        channels_last: run the network in the channels-last memory format (oneDNN's preferred layout on CPUs).
 
     Raises:
         ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
@@ -123,8 +130,12 @@ class SS3DLightningModule(L.LightningModule):
         distill_experts: dict[str, str] | None = None,
         distill_domains: str | None = None,
         distill_term_weights: dict[str, float] | None = None,
+        loss_scales: int | None = None,
+        network_precision: str = "fp32",
+        channels_last: bool = False,
     ):
         super().__init__()
+        resolve_precision(network_precision, "cpu")  # a misspelt value fails here, not at the first step
         if motion_only and epipolar_weight <= 0:
             raise ValueError("motion_only trains from the epipolar term alone: set epipolar_weight > 0")
         check_lr_scales(lr_scales)
@@ -132,6 +143,8 @@ class SS3DLightningModule(L.LightningModule):
             raise ValueError("distill_weight > 0 needs distill_experts and distill_domains")
         self.save_hyperparameters()
         self.net = SS3DNet(net or SS3DNetConfig())
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         photometric = [ColorJitter(**COLOR_JITTER)]
         if illumination_augmentation:
             photometric += [RandomLinearIllumination(p=ILLUMINATION_P), RandomGaussianIllumination(p=ILLUMINATION_P)]
@@ -168,9 +181,14 @@ class SS3DLightningModule(L.LightningModule):
         b, t, _, h, w = frames.shape
         if t != 3:
             raise ValueError(f"expected (previous, target, next) triplets, got {t} frames")
-        net_input = self.color_aug(frames) if augment else frames
-        features = self.net.encode(net_input.flatten(0, 1))
-        per_frame = [f.unflatten(0, (b, t)) for f in features]
+        net_input = (self.color_aug(frames) if augment else frames).flatten(0, 1)
+        if self.hparams.channels_last:
+            net_input = net_input.contiguous(memory_format=torch.channels_last)
+        precision = resolve_precision(self.hparams.network_precision, frames.device.type)
+        with network_autocast(precision, frames.device.type):
+            features = self.net.encode(net_input)
+        # The depth decoder, the motion head and the losses run in float32 (training.precision).
+        per_frame = [f.float().unflatten(0, (b, t)) for f in features]
         f_prev, f_tgt, f_next = ([f[:, i] for f in per_frame] for i in range(3))
         T_prev_tgt, k_prev = self.net.predict_motion(f_prev, f_tgt)
         T_tgt_next, k_next = self.net.predict_motion(f_tgt, f_next)
@@ -196,6 +214,7 @@ class SS3DLightningModule(L.LightningModule):
             K=K,
             automask=self.hparams.automask,
             smoothness_weight=self.hparams.smoothness_weight,
+            scales=self.hparams.loss_scales,
         )
         terms = {
             "total": synthesis.total,
@@ -206,7 +225,8 @@ class SS3DLightningModule(L.LightningModule):
         has_flow = "flows" in batch
         # Full-resolution depth of every scale (Monodepth2 multi-scale), for the terms against observed flow.
         if has_flow and (self.hparams.flow_weight > 0 or self.hparams.triangulation_weight > 0):
-            depths = [1.0 / F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False) for d in disparities]
+            depths = [1.0 / F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False)
+                      for d in disparities[:self.hparams.loss_scales]]
         if self.hparams.flow_weight > 0 and has_flow:
             terms["flow"] = torch.stack([
                 flow_consistency_loss(rigid_flow(depth, T, K), batch["flows"][:, i], batch["flow_valid"][:, i])

@@ -15,7 +15,7 @@ Split in two so that no per-sample CPU work runs inside ``training_step``:
    (:func:`transform_fundamental`).
 2. **Per batch, on the tensor device** (:func:`triangulated_labels`): with the network's current ``K``, the essential
    matrix ``E = Kᵀ F K`` (Hartley & Zisserman 2004, eq. 9.12) is decomposed and the candidate motion with the most
-   points in front of both cameras is kept (kornia's ``motion_from_essential_choose_solution``, the
+   points in front of both cameras is kept (:func:`ss3d_core.geometry.triangulation.choose_essential_motion`, the
    ``cv2.recoverPose`` rule), then every pixel consistent with that calibrated motion is triangulated.
 
 A pair direction gives no labels when less than :data:`MIN_INLIER_FRACTION` of its sampled flow fits ``F`` or lies in
@@ -30,14 +30,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from kornia.geometry.epipolar import (
-    essential_from_fundamental,
-    motion_from_essential_choose_solution,
-    sampson_epipolar_distance,
-)
+from kornia.geometry.epipolar import essential_from_fundamental, sampson_epipolar_distance
 
 from ss3d_core.geometry.model_selection import RANSAC_THRESHOLD_PX, fit_fundamental
-from ss3d_core.geometry.triangulation import triangulate_flow
+from ss3d_core.geometry.triangulation import choose_essential_motion, triangulate_flow
 from ss3d_core.losses.epipolar import flow_sampson_distance, fundamental_matrix
 
 # Robust estimator of the cached F: OpenCV's USAC_DEFAULT (LO-RANSAC with its degeneracy checks). On a near-planar
@@ -142,7 +138,7 @@ def triangulated_labels(
     consistent = sampson_epipolar_distance(target, source, F) < RANSAC_THRESHOLD_PX
     voters = consistent & trusted[:, 0, v, u]
     E = essential_from_fundamental(F, K64, K64)
-    R, t, points, _ = motion_from_essential_choose_solution(E, K64, K64, target, source, voters)
+    R, t, points = choose_essential_motion(E, K64, target, source, voters)
     T = torch.eye(4, dtype=torch.float64, device=device).repeat(b, 1, 1)
     T[:, :3, :3], T[:, :3, 3] = R, t.reshape(b, 3)
     gate = math.inf if pose_gate_max_depth_baselines is None else pose_gate_max_depth_baselines

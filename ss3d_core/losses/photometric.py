@@ -4,29 +4,32 @@
 from __future__ import annotations
 
 import torch
-from kornia.metrics import ssim
+
+from ss3d_core.losses.ssim import SSIMTarget, ssim
 
 # Weight of the SSIM term against L1 (Godard et al. 2017, eq. 2; Monodepth2 keeps 0.85).
 SSIM_WEIGHT = 0.85
-# SSIM window (Monodepth2 uses a 3×3 window).
-SSIM_WINDOW = 3
 # Tie-breaking noise added to the identity reprojection error so that, on exact ties, the warped source wins
 # (Monodepth2 trainer: ``torch.randn(...) * 0.00001``).
 AUTOMASK_TIE_BREAK = 1e-5
 
 
-def photometric_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def photometric_error(prediction: torch.Tensor, target: torch.Tensor | SSIMTarget) -> torch.Tensor:
     """SSIM + L1 error per pixel.
 
     Args:
         prediction: ``B×3×H×W`` float image in [0, 1] (e.g. a warped source frame).
-        target: ``B×3×H×W`` float image in [0, 1].
+        target: ``B×3×H×W`` float image in [0, 1], or its :class:`~ss3d_core.losses.ssim.SSIMTarget` (the target's
+            SSIM statistics computed once for every source and scale of a batch). The target is data: no gradient
+            flows into it.
 
     Returns:
-        ``B×1×H×W`` error ``α·(1 - SSIM)/2 + (1 - α)·|p - t|``, channel-averaged, ``α = SSIM_WEIGHT``.
+        ``B×1×H×W`` error ``α·(1 - SSIM)/2 + (1 - α)·|p - t|``, channel-averaged, ``α = SSIM_WEIGHT``; SSIM on 3×3
+        windows (:func:`ss3d_core.losses.ssim.ssim`, Monodepth2's).
     """
-    l1 = (prediction - target).abs().mean(dim=1, keepdim=True)
-    dssim = ((1.0 - ssim(prediction, target, SSIM_WINDOW)) / 2.0).clamp(0.0, 1.0).mean(dim=1, keepdim=True)
+    stats = target if isinstance(target, SSIMTarget) else SSIMTarget.of(target)
+    l1 = (prediction - stats.image).abs().mean(dim=1, keepdim=True)
+    dssim = ((1.0 - ssim(prediction, stats)) / 2.0).clamp(0.0, 1.0).mean(dim=1, keepdim=True)
     return SSIM_WEIGHT * dssim + (1.0 - SSIM_WEIGHT) * l1
 
 
