@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv mvs finetune train train-legacy train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
+.PHONY: demo test venv mvs sfm finetune train train-legacy train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ test: $(STAMP)
 # MVS proxy scores of the shared web clips (the corpus stage's filter and curriculum read them), about 3 minutes.
 mvs: $(STAMP)
 	$(PY) -m training mvs --clips ../shared/data/web_clips --output out/mvs/web_clips/scores.csv
+
+# The SfM teacher: one COLMAP reconstruction per shared web clip (K, poses, sparse depth), stored once per clip
+# (training/sfm, docs/sfm_teacher.md); a rerun reuses what is stored. ARGS e.g. "--shard 0/2" or "--timeout-s 1800".
+sfm: $(STAMP)
+	$(PY) -m training sfm --clips ../shared/data/web_clips --output out/sfm/web_clips --jobs 2 $(ARGS)
 
 # Fine-tune on your own rosbag2 with a before/after report (training/finetune): make finetune BAG=my_run/ OUT=out/finetune/my_run
 # [ARGS="--use-camera-info --groundtruth my_run_groundtruth.txt --max-minutes 20"]; rerun to resume.

@@ -14,7 +14,8 @@ Report layout (``report.json``)::
                    "five_point_calibrated": {"pose": {...}, "paired_with_model": {...}},
                    "five_point_guess_k": {"pose": {...}, "paired_with_model": {...}},
                    "default_k": {"intrinsics": {...}},
-                   "colmap_selfcalib": {"status": ..., "intrinsics": {...}, "per_sequence": {...}}}}
+                   "colmap_selfcalib": {"status": ..., "intrinsics": {...}, "pose": {...}, "paired_with_model": {...},
+                                        "per_sequence": {...}}}}
 
 Aggregates are means over images (depth), pairs (pose), sequences (intrinsics, ATE, and the depth scale-ratio
 spread, which is a within-sequence quantity). A metric without data is
@@ -44,8 +45,14 @@ __all__ = [
 ]
 
 FIVE_POINT_BASELINES = ("five_point_calibrated", "five_point_guess_k")
-# Pose baselines scored on the model's GT pairs: "no motion" first, then the classical five-point estimates.
-POSE_BASELINES = ("identity_pose", *FIVE_POINT_BASELINES)
+# Pose baselines scored on the model's GT pairs: "no motion" first, then the classical five-point estimates and the
+# SfM teacher (COLMAP's multi-view poses).
+POSE_BASELINES = ("identity_pose", *FIVE_POINT_BASELINES, "colmap_selfcalib")
+# Where SequenceOutcome.baselines keeps a pose baseline's per-pair list when its name holds something else.
+_POSE_LIST_KEYS = {"colmap_selfcalib": "colmap_selfcalib_pose"}
+# Per-sequence COLMAP fields copied into the report's colmap_selfcalib.per_sequence.
+_COLMAP_FIELDS = ("status", "reason", "n_images", "n_registered", "models", "seconds", "points_per_image",
+                  "median_triangulation_angle_deg")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -69,10 +76,22 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _pose_list(outcome: SequenceOutcome, name: str) -> list:
+    """A pose baseline's per-pair errors in one sequence (aligned with ``outcome.pose``; empty if it did not run)."""
+    return outcome.baselines.get(_POSE_LIST_KEYS.get(name, name), [])
+
+
 def _colmap_aggregate(outcomes: Sequence[SequenceOutcome]) -> dict[str, Any]:
     runs = {o.name: o.result["baselines"]["colmap_selfcalib"] for o in outcomes}
-    keys = ("status", "reason", "n_registered", "seconds")
-    per_sequence = {name: {k: run.get(k) for k in keys} for name, run in runs.items()}
+    per_sequence = {
+        name: {**{k: run.get(k) for k in _COLMAP_FIELDS},
+               "fx_rel_err": (run.get("intrinsics") or {}).get("fx_rel_err"),
+               "rot_err_deg": (run.get("pose") or {}).get("rot_err_deg"),
+               "tdir_err_deg": (run.get("pose") or {}).get("tdir_err_deg"),
+               "n_pairs": (run.get("pose") or {}).get("n_pairs"),
+               "n_failed_pairs": (run.get("pose") or {}).get("n_failed_pairs")}
+        for name, run in runs.items()
+    }
     scored = [o.baselines["colmap_selfcalib"] for o in outcomes if o.baselines.get("colmap_selfcalib")]
     statuses = {run.get("status") for run in runs.values()}
     if scored:
@@ -90,7 +109,7 @@ def _colmap_aggregate(outcomes: Sequence[SequenceOutcome]) -> dict[str, Any]:
 
 def _paired_with_model(outcomes: Sequence[SequenceOutcome], name: str) -> dict[str, Any]:
     """Model vs a pose baseline on exactly the pairs both scored (the runner keeps the lists aligned)."""
-    pairs = [(m, b) for o in outcomes for m, b in zip(o.pose, o.baselines[name]) if m is not None and b is not None]
+    pairs = [(m, b) for o in outcomes for m, b in zip(o.pose, _pose_list(o, name)) if m is not None and b is not None]
     tdir = [(m, b) for m, b in pairs if m.tdir_err_deg is not None and b.tdir_err_deg is not None]
     return {
         "n_pairs": len(pairs),
@@ -123,11 +142,11 @@ def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict
     }
     baselines["constant_depth"]["depth"]["n_sequences"] = depth["n_sequences"]
     for name in POSE_BASELINES:
-        summary = aggregate_pose([e for o in outcomes for e in o.baselines[name]])
+        summary = aggregate_pose([e for o in outcomes for e in _pose_list(o, name)])
         summary["n_failed_pairs"] = summary.pop("n_skipped_pairs")
         baselines[name] = {"pose": summary, "paired_with_model": _paired_with_model(outcomes, name)}
     baselines["default_k"] = {"intrinsics": aggregate_intrinsics([o.baselines["default_k"] for o in outcomes])}
-    baselines["colmap_selfcalib"] = _colmap_aggregate(outcomes)
+    baselines["colmap_selfcalib"].update(_colmap_aggregate(outcomes))
     return {"depth": depth, "pose": pose, "intrinsics": intrinsics}, baselines
 
 
@@ -245,7 +264,7 @@ _SUMMARY_ROWS = (
     ("cy relative error ↓", "intrinsics", "cy_rel_err", ("default_k", "colmap_selfcalib")),
     ("sequences (intrinsics)", "intrinsics", "n_sequences", ("default_k", "colmap_selfcalib")),
 )
-_BASELINE_COLUMNS = ("constant_depth", *POSE_BASELINES, "default_k", "colmap_selfcalib")
+_BASELINE_COLUMNS = ("constant_depth", *POSE_BASELINES, "default_k")
 
 
 def _summary_table(report: dict[str, Any]) -> list[str]:
@@ -322,6 +341,24 @@ def _sequence_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _colmap_table(report: dict[str, Any]) -> list[str]:
+    """One row per sequence of the COLMAP baseline (the SfM teacher): registration, K and pose errors, time."""
+    colmap = report["baselines"]["colmap_selfcalib"]
+    if colmap["status"] in {"unavailable", "disabled"}:
+        return []
+    lines = ["| sequence | status | registered / frames | models | fx err | rot (°) | tdir (°) | pairs scored / failed "
+             "| seconds | reason |", "|---" * 10 + "|"]
+    for name, run in colmap["per_sequence"].items():
+        cells = [name, format_value(run.get("status")),
+                 f"{format_value(run.get('n_registered'))} / {format_value(run.get('n_images'))}",
+                 format_value(run.get("models")), format_value(run.get("fx_rel_err")),
+                 format_value(run.get("rot_err_deg"), 3), format_value(run.get("tdir_err_deg"), 2),
+                 f"{format_value(run.get('n_pairs'))} / {format_value(run.get('n_failed_pairs'))}",
+                 format_value(run.get("seconds"), 1), format_value(run.get("reason")).replace("|", "/")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _depth_cue_table(report: dict[str, Any]) -> list[str]:
     """One row per scored depth image: Spearman correlations of the model's depth and of the ground truth with the
     ground truth, brightness and image row (:mod:`ss3d_eval.depth_cues`)."""
@@ -368,6 +405,12 @@ def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
         *_sequence_table(report),
         "",
     ]
+    colmap_rows = _colmap_table(report)
+    if colmap_rows:
+        lines += ["## COLMAP, the SfM teacher, per sequence", "",
+                  "The training corpus's COLMAP settings (ss3d_core.sfm) on the first frames of each sequence; pose "
+                  "errors on the model's GT pairs, a pair with an unregistered frame counts as failed.", "",
+                  *colmap_rows, ""]
     cue_rows = _depth_cue_table(report)
     if cue_rows:
         lines += [

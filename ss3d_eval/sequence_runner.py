@@ -13,6 +13,8 @@ order, stamps from ``rgb.txt``); the baselines see the same frames and pairs:
   at resets).
 * intrinsics: the estimator's final K (after the last frame) against ``calib.yaml``; ``default_k`` and
   ``colmap_selfcalib`` likewise.
+* ``colmap_selfcalib`` (the SfM teacher, :mod:`ss3d_eval.baselines.colmap_selfcalib`) also scores the relative pose
+  of its reconstruction on the model's GT pairs (a pair with an unregistered frame counts as failed).
 
 The estimator restarts odometry when consecutive stamps are more than ``gap_threshold_s`` apart. With
 ``RunOptions.gap_threshold_s = None`` (auto) the threshold is chosen per sequence by :func:`auto_gap_threshold_s`, so
@@ -36,6 +38,7 @@ import yaml
 from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate
 from ss3d_core.io.stamps import seconds_to_ns
 from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, TumSequence
+from ss3d_core.pose import invert_pose
 from ss3d_eval.baselines import colmap_selfcalib, constant_depth, default_k, five_point, identity_pose
 from ss3d_eval.depth_cues import image_depth_cues
 from ss3d_eval.depth_metrics import (
@@ -134,8 +137,10 @@ class SequenceOutcome:
         intrinsics: model intrinsics errors, or ``None``.
         baselines: per baseline, the same lists/dicts (``constant_depth`` -> depth list, ``identity_pose`` and
             ``five_point_*`` -> pose list with ``None`` for failures (never for ``identity_pose``),
-            ``default_k``/``colmap_selfcalib`` -> intrinsics dict or ``None``). ``pose``, ``identity_pose`` and the
-            ``five_point_*`` lists are aligned: entry ``k`` of each is the same GT pair.
+            ``default_k``/``colmap_selfcalib`` -> intrinsics dict or ``None``, ``colmap_selfcalib_pose`` -> COLMAP's
+            pose list, ``None`` where a frame did not register; empty when COLMAP is disabled). ``pose``,
+            ``identity_pose``, the ``five_point_*`` lists and a non-empty ``colmap_selfcalib_pose`` are aligned:
+            entry ``k`` of each is the same GT pair.
         depth_samples: frames kept for figures.
     """
 
@@ -405,17 +410,33 @@ def _intrinsics_section(outcome: SequenceOutcome, sequence: TumSequence, last: F
     }
 
 
-def _colmap(sequence: TumSequence, n: int, options: RunOptions) -> dict[str, object]:
-    """COLMAP self-calibration on the first ``n`` frames, scored like the model's K."""
+def _colmap(
+    sequence: TumSequence, plan: _Plan, options: RunOptions
+) -> tuple[dict[str, object], list[RelativePoseError | None]]:
+    """COLMAP (the SfM teacher) on the first frames: its K scored like the model's, and its relative pose on every
+    GT pair the model is scored on, in the order of ``outcome.pose`` (``None``: a frame of the pair is not
+    registered, or COLMAP made no model)."""
     if not options.colmap:
-        return {"status": "disabled", "reason": "--no-colmap"}
-    run = colmap_selfcalib.colmap_selfcalibration(
-        sequence.root, [p for _, p in sequence.rgb[:n]], timeout_s=options.colmap_timeout_s
+        return {"status": "disabled", "reason": "--no-colmap"}, []
+    run, model = colmap_selfcalib.colmap_selfcalibration(
+        (sequence.read_rgb(i) for i in range(plan.n)), plan.n, timeout_s=options.colmap_timeout_s
     )
     if run.get("status") == "ok":
         K = np.array([[run["fx"], 0.0, run["cx"]], [0.0, run["fy"], run["cy"]], [0.0, 0.0, 1.0]])
         run["intrinsics"] = _intrinsics_block(K, (int(run["width"]), int(run["height"])), sequence)
-    return run
+    errors: list[RelativePoseError | None] = []
+    for i in (i for i in range(1, plan.n) if plan.has_gt_pair(i)):
+        if model is None or i >= model.n_frames or not (model.registered[i - 1] and model.registered[i]):
+            errors.append(None)
+            continue
+        T_prev_cur = model.T_camera_world[i - 1] @ invert_pose(model.T_camera_world[i])
+        errors.append(relative_pose_error(T_prev_cur, relative_motion(plan.gt[i - 1], plan.gt[i]),
+                                          options.noise_floor_m))
+    if sequence.gt_stamps.size:
+        pose = aggregate_pose(errors)
+        pose["n_failed_pairs"] = pose.pop("n_skipped_pairs")
+        run["pose"] = pose
+    return run, errors
 
 
 def _identity_summary(errors: list[RelativePoseError | None]) -> dict[str, object]:
@@ -435,7 +456,7 @@ def _baselines_section(
     for name in five.variants:
         outcome.baselines[name] = five.errors[name]
     outcome.baselines["default_k"] = _intrinsics_block(default_k.generic_guess_K(*size), size, sequence)
-    colmap = _colmap(sequence, plan.n, options)
+    colmap, outcome.baselines["colmap_selfcalib_pose"] = _colmap(sequence, plan, options)
     outcome.baselines["colmap_selfcalib"] = colmap.get("intrinsics")
     has_gt = bool(sequence.gt_stamps.size)
     constant = aggregate_depth(outcome.baselines["constant_depth"]) if plan.depth_frames else None

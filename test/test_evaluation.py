@@ -16,6 +16,8 @@ from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
 from ss3d_core.camera import scale_K
 from ss3d_core.estimator import IntrinsicsSource
 from ss3d_core.io.tum_sequence import TumSequence
+from ss3d_core.sfm import runner as sfm_runner
+from ss3d_core.sfm.reconstruction import SfmReconstruction
 from ss3d_eval.baselines import colmap_selfcalib
 from ss3d_eval.cli import main
 from ss3d_eval.pose_metrics import relative_motion
@@ -241,11 +243,52 @@ def test_auto_gap_threshold_keeps_a_1hz_sequence_in_one_segment(tiny_checkpoint,
     assert seq["baselines"]["identity_pose"]["pose"]["n_pairs"] == 1
 
 
-def test_colmap_baseline_unavailable_or_skipped(monkeypatch, tmp_path):
-    assert colmap_selfcalib.colmap_selfcalibration(PAIR, ["a.png", "b.png"])["status"] in {"skipped", "unavailable"}
-    monkeypatch.setattr(colmap_selfcalib.importlib.util, "find_spec", lambda name: None)
-    result = colmap_selfcalib.colmap_selfcalibration(PAIR, ["a.png"] * 5)
-    assert result["status"] == "unavailable" and "pycolmap" in result["reason"]
+def test_colmap_baseline_unavailable_or_skipped(monkeypatch):
+    frames = [np.zeros((48, 64, 3), np.uint8)] * 5
+    result, model = colmap_selfcalib.colmap_selfcalibration(iter(frames[:2]), 2)
+    assert result["status"] in {"skipped", "unavailable"} and model is None
+    monkeypatch.setattr(sfm_runner.importlib.util, "find_spec", lambda name: None)
+    result, model = colmap_selfcalib.colmap_selfcalibration(iter(frames), 5)
+    assert result["status"] == "unavailable" and "pycolmap" in result["reason"] and model is None
+
+
+@pytest.mark.parametrize("registered", [(True, True), (True, False)])
+def test_colmap_poses_are_scored_on_the_models_pairs(monkeypatch, registered):
+    """COLMAP's ``T_camera_world`` becomes ``T_prev_cur`` on the model's GT pairs: poses equal to the ground truth
+    score zero, a pair with an unregistered frame counts as failed, and the report carries its row."""
+    sequence = TumSequence.load(PAIR)
+    gt = [sequence.gt_pose_for_frame(i) for i in range(2)]
+    T_camera_world = np.stack([np.linalg.inv(T) for T in gt])
+    T_camera_world[~np.array(registered)] = np.nan
+    calib = sequence.calibration
+    stats = {"registered": sum(registered), "models": 1, "seconds": 1.0, "points_per_image": 0.0,
+             "median_track_length": 3.0, "median_triangulation_angle_deg": 1.0, "mean_reprojection_error_px": 0.5}
+    model = SfmReconstruction(calib.K, calib.width, calib.height, T_camera_world, np.array(registered),
+                              np.zeros((0, 3), np.float32), np.zeros(3, np.int64), stats)
+
+    def fake_colmap(frames, n_frames, timeout_s):
+        assert len(list(frames)) == n_frames == 2
+        result = {"status": "ok", "fx": calib.K[0, 0], "fy": calib.K[1, 1], "cx": calib.K[0, 2],
+                  "cy": calib.K[1, 2], "width": calib.width, "height": calib.height, "n_images": 2,
+                  "n_registered": sum(registered), **stats}
+        return result, model
+
+    monkeypatch.setattr(colmap_selfcalib, "colmap_selfcalibration", fake_colmap)
+    outcome = oracle_run(PAIR, options=RunOptions())
+    run = outcome.result["baselines"]["colmap_selfcalib"]
+    assert run["intrinsics"]["fx_rel_err"] == pytest.approx(0.0, abs=1e-12)
+    report = build_report("oracle", [outcome])
+    colmap = report["baselines"]["colmap_selfcalib"]
+    if all(registered):
+        assert run["pose"]["n_pairs"] == 1 and run["pose"]["rot_err_deg"] == pytest.approx(0.0, abs=1e-6)
+        assert run["pose"]["tdir_err_deg"] == pytest.approx(0.0, abs=1e-4)
+        assert colmap["paired_with_model"]["n_pairs"] == 1
+    else:
+        assert run["pose"]["n_pairs"] == 0 and run["pose"]["n_failed_pairs"] == 1
+    assert colmap["pose"]["n_failed_pairs"] == (0 if all(registered) else 1)
+    assert colmap["per_sequence"][PAIR.name]["n_registered"] == sum(registered)
+    markdown = render_markdown(report)
+    assert "| colmap_selfcalib | " in markdown and "## COLMAP, the SfM teacher, per sequence" in markdown
 
 
 # --- report -----------------------------------------------------------------------------------------------------
@@ -264,6 +307,7 @@ def test_report_shape_nulls_and_no_nan(tmp_path):
     assert report["sequences"]["seq"]["depth"] is None and report["sequences"]["seq"]["pose"] is None
     assert set(report["baselines"]) == {"constant_depth", "identity_pose", "five_point_calibrated",
                                         "five_point_guess_k", "default_k", "colmap_selfcalib"}
+    assert report["baselines"]["colmap_selfcalib"]["status"] == "disabled"
     assert report["baselines"]["five_point_calibrated"]["pose"]["rot_err_deg"] is None
     assert report["baselines"]["identity_pose"]["pose"]["rot_err_deg"] is None
     assert report["sequences"]["seq"]["baselines"]["identity_pose"]["pose"] is None

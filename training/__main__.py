@@ -1,6 +1,7 @@
 """``python -m training <command>``: ``fit`` / ``validate`` (LightningCLI over the SS3D trainer, :mod:`training.cli`;
 see ``--help``), ``mvs`` (score a corpus with the multi-view-signal proxy, :mod:`training.corpus.mvs_cli`),
-``domains`` (group the filtered corpus into the experts' domains, :mod:`training.corpus.domains`), ``pipeline`` (the
+``domains`` (group the filtered corpus into the experts' domains, :mod:`training.corpus.domains`), ``sfm`` (the SfM
+teacher's COLMAP reconstruction of every clip, :mod:`training.sfm.cli`), ``pipeline`` (the
 whole schedule, resumable, ``make train``: :mod:`training.pipeline`), ``targets`` (the quality targets table of
 ``ss3d_eval`` reports, :mod:`training.targets`) or ``finetune`` (fine-tune on one robot log with
 a before/after report, :mod:`training.finetune.cli`)."""
@@ -10,12 +11,12 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {"mvs": "training.corpus.mvs_cli", "finetune": "training.finetune.cli", "domains": "training.corpus.domains",
-            "pipeline": "training.pipeline", "targets": "training.targets"}
+            "pipeline": "training.pipeline", "targets": "training.targets", "sfm": "training.sfm.cli"}
 
 
 def main() -> None:
-    """Dispatch ``mvs``, ``domains``, ``pipeline``, ``targets`` and ``finetune`` to their commands; everything else
-    goes to LightningCLI."""
+    """Dispatch ``mvs``, ``domains``, ``sfm``, ``pipeline``, ``targets`` and ``finetune`` to their commands; everything
+    else goes to LightningCLI."""
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         import importlib
 
