@@ -5,14 +5,9 @@ import math
 import pytest
 import torch
 
+from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_direction_loss
 from ss3d_core.pose import pose_from_axis_angle_translation
-from training.distillation import (
-    Predictions,
-    depth_distillation_loss,
-    distillation_loss,
-    rotation_geodesic,
-    translation_direction_loss,
-)
+from training.distillation import Predictions, depth_distillation_loss, distillation_loss
 
 
 def _predictions(seed: int, b: int = 3) -> Predictions:

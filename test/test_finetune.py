@@ -15,8 +15,7 @@ from conftest import NEEDS_SHARED, SAMPLE_VIDEO, SHARED_DATA
 from ss3d_core.camera import K_from_normalised
 from ss3d_core.checkpoint import load_checkpoint, read_metadata
 from ss3d_core.estimator import build_estimator
-from training.augmentation import CropWindow, crop_resize_matrix, flip_matrix
-from training.datamodule import augmented_intrinsics
+from training.augmentation import CropWindow, augmented_intrinsics, crop_resize_matrix, flip_matrix
 from training.finetune.bag_log import bag_sha256, read_camera_info, write_sequence_bag
 from training.finetune.cli import EXIT_REFUSED, main
 from training.finetune.log_clip import _stretches, holdout_index

@@ -47,6 +47,7 @@ def _args(tmp_path, *fit_configs):
     return ["--workdir", str(tmp_path / "run"), "--clips", str(tmp_path / "clips"),
             "--sequences", str(FIXTURES / "tum_fr1_xyz_pair1"), "--min-score", "0", "--min-expert-clips", "1",
             "--mvs-args", "--pairs-per-segment 2 --target-rate-hz 5", "--eval-args", "--no-colmap --backend torch",
+            "--sfm-args", "--target-rate-hz 5 --timeout-s 120",
             *[a for c in fit_configs for a in ("--fit-config", str(c))]]
 
 
@@ -76,13 +77,15 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
     domains = {line.split(",")[0]: line.split(",")[1]
                for line in (run / "domains" / "domains.csv").read_text().splitlines()[1:]}
     assert set(domains) == {"drive", "pan"}
-    steps = ["mvs", "domains", "stage1", *sorted(f"expert_{d}" for d in set(domains.values())), "student", "export",
+    steps = ["sfm", "mvs", "domains", "stage1", *sorted(f"expert_{d}" for d in set(domains.values())), "student", "export",
              "eval", "eval_shipped", "adoption"]
     assert sorted(p.parent.name for p in run.glob(f"*/{DONE}")) == sorted(steps)
     _, stage1 = load_checkpoint(run / "stage1" / "ss3d_small")
     assert stage1.training["global_step"] == 3  # resumed at step 1, not restarted: the limit counts over both runs
     student_hparams = yaml.safe_load(next((run / "student" / "logs").glob("version_*/hparams.yaml")).read_text())
     assert student_hparams["distill_weight"] == 1.0
+    assert student_hparams["sfm_rotation_weight"] > 0  # the SfM teacher's terms are on in every fit
+    assert (run / "sfm" / "summary.csv").is_file()
     assert set(student_hparams["distill_experts"]) == set(domains.values())
     metrics = (next((run / "student" / "logs").glob("version_*/metrics.csv"))).read_text()
     assert "train/distill_depth" in metrics
@@ -104,7 +107,7 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="training.pipeline"):
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run"]) == 0
     text = caplog.text
-    for step in ("[mvs]", "[domains]", "[stage1]", "[expert_forward]", "[expert_near_field]", "[expert_far_field]",
+    for step in ("[sfm]", "[mvs]", "[domains]", "[stage1]", "[expert_forward]", "[expert_near_field]", "[expert_far_field]",
                  "[student]", "[export]", "[eval]"):
         assert step in text
     assert "stage1_intrinsics_first.yaml" in text and "student_distill.yaml" in text

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+
+from ss3d_core.camera import K_from_normalised, K_to_normalised
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,13 @@ def crop_resize_matrix(window: CropWindow, height: int, width: int) -> np.ndarra
 def flip_matrix(width: int) -> np.ndarray:
     """``3×3`` float64 pixel map ``x' = A x`` of :func:`flip_triplet` (``u' = width - 1 - u``)."""
     return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def augmented_intrinsics(intrinsics_norm: list[float], A: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Normalised intrinsics (4 floats, see :func:`ss3d_core.camera.K_to_normalised`) of a frame of ``width×height``
+    pixels after the pixel map ``x' = A x`` (3×3, a crop-resize and/or flip of the same size,
+    :mod:`training.augmentation`). A flip mirrors the principal point; the focal lengths stay positive (the mirrored
+    image is what a mirrored camera would see)."""
+    K = A @ K_from_normalised(torch.tensor([intrinsics_norm], dtype=torch.float64), width, height)[0].numpy()
+    K[0, 0] = abs(K[0, 0])
+    return K_to_normalised(K, width, height)

@@ -22,6 +22,13 @@ class TripletSample(TypedDict):
             DataModule's ``known_intrinsics``).
         pixel_aspect: optional float32 scalar, ``fy / fx`` of the sample's frames in pixels for a square-pixel camera
             (after the resize to the training size and the sample's crop; the DataModule sets it).
+        sfm_*: optional, all together when the DataModule has an SfM store (``sfm_dir``), the SfM teacher's labels
+            after the sample's resize, crop and flip (:mod:`training.sfm.triplet_labels`):
+            ``sfm_intrinsics`` ``4`` float32 normalised K with ``sfm_intrinsics_valid`` bool scalar;
+            ``sfm_poses`` ``2×4×4`` float32 ``(T_prev_tgt, T_next_tgt)`` (arbitrary translation scale) with
+            ``sfm_rotation_valid`` / ``sfm_translation_valid`` ``2`` bool; ``sfm_depth`` ``1×H×W`` float32 sparse depth
+            of the target (arbitrary scale, 0 where no point) with ``sfm_depth_valid`` ``1×H×W`` bool. A clip whose
+            reconstruction failed or did not register the frames has every mask false.
     """
 
     frames: torch.Tensor
@@ -32,6 +39,13 @@ class TripletSample(TypedDict):
     clip: str
     intrinsics: NotRequired[torch.Tensor]
     pixel_aspect: NotRequired[torch.Tensor]
+    sfm_intrinsics: NotRequired[torch.Tensor]
+    sfm_intrinsics_valid: NotRequired[torch.Tensor]
+    sfm_poses: NotRequired[torch.Tensor]
+    sfm_rotation_valid: NotRequired[torch.Tensor]
+    sfm_translation_valid: NotRequired[torch.Tensor]
+    sfm_depth: NotRequired[torch.Tensor]
+    sfm_depth_valid: NotRequired[torch.Tensor]
 
 
 class TripletBatch(TypedDict):
@@ -45,6 +59,7 @@ class TripletBatch(TypedDict):
         clip: ``B`` clip names.
         intrinsics: optional ``B×4`` float32 (see :class:`TripletSample`).
         pixel_aspect: optional ``B`` float32 (see :class:`TripletSample`).
+        sfm_*: optional SfM labels with a leading ``B`` (see :class:`TripletSample`).
     """
 
     frames: torch.Tensor
@@ -55,3 +70,10 @@ class TripletBatch(TypedDict):
     clip: list[str]
     intrinsics: NotRequired[torch.Tensor]
     pixel_aspect: NotRequired[torch.Tensor]
+    sfm_intrinsics: NotRequired[torch.Tensor]
+    sfm_intrinsics_valid: NotRequired[torch.Tensor]
+    sfm_poses: NotRequired[torch.Tensor]
+    sfm_rotation_valid: NotRequired[torch.Tensor]
+    sfm_translation_valid: NotRequired[torch.Tensor]
+    sfm_depth: NotRequired[torch.Tensor]
+    sfm_depth_valid: NotRequired[torch.Tensor]

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ss3d_core.camera import K_from_normalised, K_to_normalised
 from training.augmentation import (
+    augmented_intrinsics,
     check_crop_fraction,
     crop_resize_matrix,
     crop_resize_triplet,
@@ -35,6 +35,8 @@ from training.corpus.curriculum import (
     read_segment_scores,
     window_score,
 )
+from training.sfm.store import SfmLabels, load_sfm
+from training.sfm.triplet_labels import triplet_labels
 from training.triangulated_labels import transform_fundamental
 
 LOG = logging.getLogger(__name__)
@@ -57,22 +59,28 @@ class TripletDataset(Dataset):
     flip, normalised at the training size (4 floats). With ``source_sizes`` (each clip's decoded ``(width, height)``
     before the resize to the training size), each item carries ``pixel_aspect``: ``fy / fx`` in pixels of the item's
     frames for a camera with square pixels, through the resize and the sample's crop
-    (:func:`ss3d_core.camera.square_pixel_intrinsics`, the module's ``square_pixels``).
+    (:func:`ss3d_core.camera.square_pixel_intrinsics`, the module's ``square_pixels``). With ``sfm`` (each clip's
+    SfM teacher labels, or ``None`` for a clip without), each item carries the ``sfm_*`` labels of
+    :mod:`training.sfm.triplet_labels`, mapped through the item's crop and flip.
     """
 
     def __init__(
         self, clips: list[ClipFrames], indices: list[tuple[int, int]], augment: bool, min_crop_fraction: float = 1.0,
         known_intrinsics: list[float] | None = None, source_sizes: list[tuple[int, int]] | None = None,
+        sfm: list[SfmLabels | None] | None = None,
     ):
         check_crop_fraction(min_crop_fraction, "min_crop_fraction")
         if source_sizes is not None and len(source_sizes) != len(clips):
             raise ValueError(f"{len(source_sizes)} source sizes for {len(clips)} clips")
+        if sfm is not None and len(sfm) != len(clips):
+            raise ValueError(f"{len(sfm)} SfM label sets for {len(clips)} clips")
         self.clips = clips
         self.indices = indices
         self.augment = augment
         self.min_crop_fraction = min_crop_fraction
         self.known_intrinsics = known_intrinsics
         self.source_sizes = source_sizes
+        self.sfm = sfm
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -114,17 +122,9 @@ class TripletDataset(Dataset):
             # fy/fx of the resize (h / source_h) / (w / source_w), times the crop-resize's y/x scale ratio.
             resized = (h * source_w) / (w * source_h)
             sample["pixel_aspect"] = torch.tensor(resized * abs(A[1, 1]) / abs(A[0, 0]), dtype=torch.float32)
+        if self.sfm is not None:
+            sample.update(triplet_labels(self.sfm[clip_i], t, A, w, h))
         return sample
-
-
-def augmented_intrinsics(intrinsics_norm: list[float], A: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Normalised intrinsics (4 floats, see :func:`ss3d_core.camera.K_to_normalised`) of a frame of ``width×height``
-    pixels after the pixel map ``x' = A x`` (3×3, a crop-resize and/or flip of the same size,
-    :mod:`training.augmentation`). A flip mirrors the principal point; the focal lengths stay positive (the mirrored
-    image is what a mirrored camera would see)."""
-    K = A @ K_from_normalised(torch.tensor([intrinsics_norm], dtype=torch.float64), width, height)[0].numpy()
-    K[0, 0] = abs(K[0, 0])
-    return K_to_normalised(K, width, height)
 
 
 def split_indices(
@@ -175,6 +175,9 @@ class ClipDataModule(L.LightningDataModule):
         known_intrinsics: calibrated normalised intrinsics ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` of every clip's
             frames (one camera, e.g. a bag's CameraInfo); samples then carry ``intrinsics`` (see
             :class:`TripletDataset`) for the module's ``use_known_intrinsics``. ``None``: no calibration.
+        sfm_dir: the SfM teacher's store (``python -m training sfm --output``, :mod:`training.sfm.store`); samples
+            then carry its ``sfm_*`` labels (clips without a usable reconstruction train on the self-supervised
+            terms alone, with one log line each). ``None``: no SfM labels.
     """
 
     def __init__(
@@ -198,6 +201,7 @@ class ClipDataModule(L.LightningDataModule):
         cache_dir: str = DEFAULT_CACHE_DIR,
         seed: int = 0,
         known_intrinsics: list[float] | None = None,
+        sfm_dir: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -262,7 +266,7 @@ class ClipDataModule(L.LightningDataModule):
             return
         hp = self.hparams
         specs, kept, scores = self.select_clips()
-        spans, names, sizes = [], [], []
+        spans, names, sizes, sfm = [], [], [], []
         for spec in specs:
             try:  # a hit when prepare_data ran (Lightning's fit does); built here otherwise
                 folder, _ = build_entry(spec, Path(hp.cache_dir), hp.height, hp.width, hp.target_rate_hz,
@@ -280,19 +284,32 @@ class ClipDataModule(L.LightningDataModule):
                 LOG.warning("clip %s has %d frames; a triplet needs 3, skipped", spec.name, len(clip.frames))
                 continue
             self.clips.append(clip)
+            sfm.append(self._sfm_labels(spec, len(clip.frames)) if hp.sfm_dir else None)
             sizes.append(size)
             names.append(spec.name)
             spans.append(kept[spec.name] if kept is not None else [(0, len(clip.frames))])
         if not self.clips:
             raise RuntimeError(f"no usable clip in {self._roots()} (MVS scores: {hp.mvs_scores}, labels: {hp.labels})")
         train, val = split_indices(self.clips, hp.val_fraction, spans)
+        labels = sfm if hp.sfm_dir else None
+        if labels is not None:
+            LOG.info("SfM labels for %d of %d clips (%s)", sum(x is not None for x in labels), len(labels), hp.sfm_dir)
         self.train_set = TripletDataset(self.clips, train, augment=True, min_crop_fraction=hp.min_crop_fraction,
-                                        known_intrinsics=hp.known_intrinsics, source_sizes=sizes)
+                                        known_intrinsics=hp.known_intrinsics, source_sizes=sizes, sfm=labels)
         self.val_set = TripletDataset(self.clips, val, augment=False, known_intrinsics=hp.known_intrinsics,
-                                      source_sizes=sizes)
+                                      source_sizes=sizes, sfm=labels)
         if scores is not None:
             self.train_scores = np.array([window_score(scores[names[ci]], t) or 0.0 for ci, t in train])
         LOG.info("%d clips, %d training and %d validation triplets", len(self.clips), len(train), len(val))
+
+    def _sfm_labels(self, spec: ClipSpec, n_frames: int) -> SfmLabels | None:
+        """The clip's SfM labels when its reconstruction is usable and has the cache's frames, else ``None``."""
+        labels = load_sfm(self.hparams.sfm_dir, spec, self.hparams.target_rate_hz)
+        if labels is not None and len(labels.registered) != n_frames:
+            LOG.warning("clip %s: SfM has %d frames, the training cache %d; no SfM labels", spec.name,
+                        len(labels.registered), n_frames)
+            return None
+        return labels
 
     def clip_names(self) -> list[str]:
         """Names of the clips in use (for checkpoint metadata)."""

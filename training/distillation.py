@@ -10,9 +10,9 @@ free:
   d_t)|`` over the valid pixels of each sample (MiDaS' shift-and-scale-invariant loss in log space, Ranftl et al.
   2020, with only a scale to remove because depth is positive). 0 when the student equals the teacher at any scale.
 - **pose**: the rotation's geodesic distance ``∠(R_sᵀ R_t)`` in radians (Hartley et al. 2013, "Rotation averaging")
-  plus the translation direction ``1 - cos ∠(t_s, t_t)`` (the translation's length shares depth's unknown scale).
-  Pairs whose teacher translation is below :data:`MIN_TRANSLATION` carry no direction and are left out of that
-  term.
+  plus the translation direction ``1 - cos ∠(t_s, t_t)`` (the translation's length shares depth's unknown scale;
+  :mod:`ss3d_core.losses.pose_supervision`). Pairs whose teacher translation is below ``MIN_TRANSLATION`` carry no
+  direction and are left out of that term.
 - **intrinsics**: L1 on the normalised ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)``
   (:func:`ss3d_core.camera.K_to_normalised`), which the network predicts directly.
 
@@ -29,21 +29,17 @@ from dataclasses import dataclass
 
 import torch
 
+from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_direction_loss
+
 __all__ = [
     "DEFAULT_WEIGHTS",
-    "MIN_TRANSLATION",
     "Predictions",
     "depth_distillation_loss",
     "distillation_loss",
-    "rotation_geodesic",
-    "translation_direction_loss",
 ]
 
 # Weights of the depth, rotation, translation-direction and intrinsics terms (see the module docstring).
 DEFAULT_WEIGHTS = {"depth": 1.0, "rotation": 10.0, "translation": 1.0, "intrinsics": 1.0}
-# A teacher translation shorter than this (in the network's depth units; its depth range is 0.1-100) is "no
-# translation": its direction is noise, the term skips the pair.
-MIN_TRANSLATION = 1e-4
 # Keeps the square roots and logs differentiable at 0.
 _EPS = 1e-8
 
@@ -92,27 +88,6 @@ def depth_distillation_loss(
             s_v, t_v = s[v], t[v]
             losses.append(((s_v - s_v.median()) - (t_v - t_v.median())).abs().mean())
     return torch.stack(losses).mean() if losses else student.sum() * 0.0
-
-
-def rotation_geodesic(R_a: torch.Tensor, R_b: torch.Tensor) -> torch.Tensor:
-    """``B`` angles (radians, in [0, π]) of the rotations ``R_aᵀ R_b`` between ``B×3×3`` rotation matrices, computed as
-    ``atan2(|axis · sin|, cos)`` (stable near 0 and π, unlike ``acos`` of the trace)."""
-    R = R_a.transpose(-1, -2) @ R_b
-    cos = 0.5 * (R.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0)
-    skew = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
-    sin = 0.5 * (skew.pow(2).sum(-1) + _EPS).sqrt()
-    return torch.atan2(sin, cos)
-
-
-def translation_direction_loss(t_student: torch.Tensor, t_teacher: torch.Tensor) -> torch.Tensor:
-    """Mean ``1 - cos`` of the angle between ``B×3`` translations, over the pairs whose teacher translation is at least
-    :data:`MIN_TRANSLATION` long (0 when there is none)."""
-    keep = t_teacher.norm(dim=-1) >= MIN_TRANSLATION
-    if not keep.any():
-        return t_student.sum() * 0.0
-    s, t = t_student[keep], t_teacher[keep]
-    cos = (s * t).sum(-1) / ((s.pow(2).sum(-1) + _EPS).sqrt() * t.norm(dim=-1))
-    return (1.0 - cos).mean()
 
 
 def distillation_loss(

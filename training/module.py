@@ -19,6 +19,7 @@ from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.losses import view_synthesis_loss
 from ss3d_core.losses.epipolar import epipolar_flow_loss
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
+from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_direction_loss
 from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
@@ -36,6 +37,9 @@ COLOR_JITTER = dict(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.1, p=0.5
 # image, the same on the three frames of a sample, so that regional brightness says less about depth (against the
 # "bright sky is far" shortcut of outdoor clips, see ss3d_eval/depth_cues.py).
 ILLUMINATION_P = 0.5
+# A target image with fewer SfM points (after the resize to the training size) has too little structure to fix its
+# depth scale: the per-image median of 20 log-ratios has a standard error of about a quarter of their spread.
+SFM_MIN_DEPTH_POINTS = 20
 
 
 class SS3DLightningModule(L.LightningModule):
@@ -103,6 +107,13 @@ class SS3DLightningModule(L.LightningModule):
         network_precision: ``fp32``, ``bf16`` (autocast of the encoder, which runs on all three frames) or ``auto``
             (bf16 where the hardware runs it natively, :mod:`training.precision`).
         channels_last: run the network in the channels-last memory format (oneDNN's preferred layout on CPUs).
+        sfm_depth_weight, sfm_rotation_weight, sfm_translation_weight, sfm_intrinsics_weight: weights of the SfM
+            teacher's terms (:mod:`training.sfm`; batches need the DataModule's ``sfm_dir``): the scale-invariant
+            log-depth L1 on the target's sparse points (:func:`ss3d_core.losses.triangulated_depth.
+            triangulated_depth_loss`, per-image median alignment), the geodesic rotation error in radians and
+            ``1 - cos`` of the translation direction of ``T_prev_tgt`` and ``T_next_tgt``
+            (:mod:`ss3d_core.losses.pose_supervision`), and the L1 error of the normalised K. 0 disables a term;
+            batches (or samples) without labels skip it. The stage configs say why each weight has its value.
 
     Raises:
         ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
@@ -133,6 +144,10 @@ class SS3DLightningModule(L.LightningModule):
         loss_scales: int | None = None,
         network_precision: str = "fp32",
         channels_last: bool = False,
+        sfm_depth_weight: float = 0.0,
+        sfm_rotation_weight: float = 0.0,
+        sfm_translation_weight: float = 0.0,
+        sfm_intrinsics_weight: float = 0.0,
     ):
         super().__init__()
         resolve_precision(network_precision, "cpu")  # a misspelt value fails here, not at the first step
@@ -204,7 +219,10 @@ class SS3DLightningModule(L.LightningModule):
             if "flows" not in batch:
                 raise ValueError("motion_only needs optical flow in every batch")
             epipolar = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
-            return {"total": self.hparams.epipolar_weight * epipolar, "epipolar": epipolar}, intrinsics
+            terms = {"total": self.hparams.epipolar_weight * epipolar, "epipolar": epipolar}
+            if "sfm_depth" in batch:  # the depth decoder is not run: pose and K labels only
+                self._add_sfm_terms(terms, batch, None, (T_prev_tgt, T_next_tgt), intrinsics)
+            return terms, intrinsics
         disparities = self.net.predict_depth(f_tgt)
         synthesis = view_synthesis_loss(
             target=frames[:, 1],
@@ -250,6 +268,8 @@ class SS3DLightningModule(L.LightningModule):
         if self.hparams.epipolar_weight > 0 and has_flow:
             terms["epipolar"] = self._epipolar(batch, (T_prev_tgt, T_next_tgt), K)
             terms["total"] = terms["total"] + self.hparams.epipolar_weight * terms["epipolar"]
+        if "sfm_depth" in batch:
+            self._add_sfm_terms(terms, batch, 1.0 / disparities[0], (T_prev_tgt, T_next_tgt), intrinsics)
         if self.teachers is not None:
             teacher, mask = self.teachers.predict(frames, list(batch["clip"]))
             terms["distilled_fraction"] = mask.float().mean()
@@ -264,6 +284,41 @@ class SS3DLightningModule(L.LightningModule):
                 terms["distill"] = distill["total"]
                 terms["total"] = terms["total"] + self.hparams.distill_weight * distill["total"]
         return terms, intrinsics
+
+    def _add_sfm_terms(self, terms: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                       depth: torch.Tensor | None, T_source_target: tuple[torch.Tensor, torch.Tensor],
+                       intrinsics: torch.Tensor) -> None:
+        """Add the SfM teacher's weighted terms (those with a weight and at least one label in the batch) to
+        ``terms`` and its ``total``.
+
+        Args:
+            depth: ``B×1×H×W`` predicted depth of the target at the training size (``None``: no depth term).
+            T_source_target: predicted ``(T_prev_tgt, T_next_tgt)``, each ``B×4×4``.
+            intrinsics: ``B×4`` predicted normalised K (the one the losses use).
+        """
+        hp = self.hparams
+        found: dict[str, torch.Tensor] = {}
+        if depth is not None and hp.sfm_depth_weight > 0 and batch["sfm_depth_valid"].any():
+            found["sfm_depth"] = triangulated_depth_loss(depth, batch["sfm_depth"], batch["sfm_depth_valid"],
+                                                         SFM_MIN_DEPTH_POINTS)
+            terms["sfm_depth_fraction"] = batch["sfm_depth_valid"].float().mean()
+        T_pred = torch.stack(T_source_target, dim=1)  # B×2×4×4
+        rotation_valid = batch["sfm_rotation_valid"]
+        if hp.sfm_rotation_weight > 0 and rotation_valid.any():
+            found["sfm_rotation"] = rotation_geodesic(T_pred[rotation_valid][:, :3, :3],
+                                                      batch["sfm_poses"][rotation_valid][:, :3, :3]).mean()
+        translation_valid = batch["sfm_translation_valid"]
+        if hp.sfm_translation_weight > 0 and translation_valid.any():
+            found["sfm_translation"] = translation_direction_loss(
+                T_pred[..., :3, 3].reshape(-1, 3), batch["sfm_poses"][..., :3, 3].reshape(-1, 3),
+                translation_valid.reshape(-1))
+        intrinsics_valid = batch["sfm_intrinsics_valid"]
+        if hp.sfm_intrinsics_weight > 0 and intrinsics_valid.any():
+            found["sfm_intrinsics"] = (intrinsics[intrinsics_valid]
+                                       - batch["sfm_intrinsics"][intrinsics_valid]).abs().mean()
+        for name, value in found.items():
+            terms[name] = value
+            terms["total"] = terms["total"] + getattr(hp, f"{name}_weight") * value
 
     @staticmethod
     def _known_intrinsics(batch: dict[str, torch.Tensor]) -> torch.Tensor:

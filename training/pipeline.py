@@ -4,6 +4,10 @@ resumable (``make train`` runs it).
 Steps, each in ``<workdir>/<step>/`` and marked finished by ``<workdir>/<step>/DONE`` (a finished step is skipped on a
 rerun; delete its folder to redo it and everything after it that reads it):
 
+0. ``sfm``: the classical SfM teacher, one COLMAP reconstruction per clip (:mod:`training.sfm.cli`) into the SfM
+   store (``--sfm-dir``, default ``<workdir>/sfm``; a store that already holds a clip under the same key reuses it).
+   Every fit then adds ``sfm_teacher.yaml`` (its K, pose and sparse-depth terms) with ``data.sfm_dir`` set to the
+   store. ``--no-sfm`` leaves the step and the terms out (the ablation without the teacher).
 1. ``mvs``: the corpus manifest and the MVS-proxy scores of every clip (:mod:`training.corpus.mvs_cli`).
 2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
 3. ``stage1``: stage 1 of the schedule, intrinsics first, from scratch (``stage1_intrinsics_first.yaml``).
@@ -54,6 +58,7 @@ DONE = "DONE"
 STAGE1 = (CONFIG_DIR / "stage1_intrinsics_first.yaml",)
 EXPERT = (CONFIG_DIR / "stage2_joint.yaml",)
 STUDENT = (CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml")
+SFM_TEACHER = CONFIG_DIR / "sfm_teacher.yaml"
 # A domain with fewer clips trains no expert (its clips still train the student, self-supervised only): a couple of
 # clips is one scene, not a domain, and an expert fitted to it would teach the student that scene's depth.
 MIN_EXPERT_CLIPS = 3
@@ -93,15 +98,18 @@ class Pipeline:
         epochs_scale: multiplies every stage's ``max_epochs``.
         min_score: the MVS filter (segments below do not train).
         min_expert_clips: smallest domain that gets an expert.
-        mvs_args, eval_args: extra arguments of the ``mvs`` and ``ss3d_eval`` commands.
+        mvs_args, eval_args, sfm_args: extra arguments of the ``mvs``, ``ss3d_eval`` and ``sfm`` commands.
         dry_run: print the commands, run nothing.
+        sfm_dir: the SfM store (``None``: ``<workdir>/sfm``).
+        use_sfm: run the ``sfm`` step and train with the teacher's labels.
     """
 
     def __init__(self, workdir: Path, clips: list[str], sequences: list[str], fit_configs: list[Path],
                  step_configs: dict[str, list[Path]] | None = None, epochs_scale: float = 1.0,
                  min_score: float = DEFAULT_MVS_MIN_SCORE,
                  min_expert_clips: int = MIN_EXPERT_CLIPS, mvs_args: list[str] | None = None,
-                 eval_args: list[str] | None = None, dry_run: bool = False):
+                 eval_args: list[str] | None = None, dry_run: bool = False, sfm_dir: Path | None = None,
+                 use_sfm: bool = True, sfm_args: list[str] | None = None):
         self.workdir = workdir
         self.clips = clips
         self.sequences = sequences
@@ -116,6 +124,9 @@ class Pipeline:
         self.mvs_args = mvs_args or []
         self.eval_args = eval_args or []
         self.dry_run = dry_run
+        self.sfm_dir = sfm_dir or workdir / "sfm"
+        self.use_sfm = use_sfm
+        self.sfm_args = sfm_args or []
         self.scores = workdir / "mvs" / "scores.csv"
         self.domains = workdir / "domains" / "domains.csv"
         self.export = workdir / EXPORT_NAME
@@ -145,7 +156,8 @@ class Pipeline:
         """The ``python -m training fit`` command of one fit step (with ``--ckpt_path`` when it resumes)."""
         run_dir = self.workdir / step
         kind = "expert" if step.startswith("expert_") else step
-        configs = (*stage_configs, *self.fit_configs, *self.step_configs.get(kind, []))
+        teacher = (SFM_TEACHER,) if self.use_sfm else ()
+        configs = (*stage_configs, *teacher, *self.fit_configs, *self.step_configs.get(kind, []))
         command = [sys.executable, "-m", "training", "fit", "--config", str(BASE_CONFIG)]
         for config in configs:
             command += ["--config", str(config)]
@@ -153,7 +165,7 @@ class Pipeline:
                     "--trainer.max_epochs", str(max_epochs(configs, self.epochs_scale)),
                     "--data.root", json.dumps(self.clips), "--data.mvs_scores", str(self.scores),
                     "--data.mvs_min_score", str(self.min_score), "--data.cache_dir", str(self.workdir / "cache"),
-                    *overrides]
+                    *(["--data.sfm_dir", str(self.sfm_dir)] if self.use_sfm else []), *overrides]
         resume = latest_checkpoint(run_dir)
         if resume is not None:
             command += ["--ckpt_path", str(resume)]
@@ -189,6 +201,10 @@ class Pipeline:
             subprocess.CalledProcessError: a command failed (rerun to continue from there).
             RuntimeError: the export does not run on CPU.
         """
+        if self.use_sfm:
+            sfm = [sys.executable, "-m", "training", "sfm", "--clips", *self.clips, "--output", str(self.sfm_dir),
+                   *self.sfm_args]
+            self._step("sfm", lambda: self._run(sfm), shlex.join(sfm[1:]))
         mvs = [sys.executable, "-m", "training", "mvs", "--clips", *self.clips, "--output", str(self.scores),
                *self.mvs_args]
         self._step("mvs", lambda: self._run(mvs), shlex.join(mvs[1:]))
@@ -234,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-expert-clips", type=int, default=MIN_EXPERT_CLIPS)
     parser.add_argument("--mvs-args", default="", help="extra arguments of `python -m training mvs` (one string)")
     parser.add_argument("--eval-args", default="", help="extra arguments of `python -m ss3d_eval` (one string)")
+    parser.add_argument("--sfm-dir", type=Path, help="the SfM teacher's store (default <workdir>/sfm)")
+    parser.add_argument("--sfm-args", default="--jobs 2",
+                        help="extra arguments of `python -m training sfm` (one string)")
+    parser.add_argument("--no-sfm", action="store_true", help="train without the SfM teacher (its ablation)")
     parser.add_argument("--dry-run", action="store_true", help="print the steps and commands, run nothing")
     args = parser.parse_args(argv)
     if not args.max_epochs_scale > 0 or args.min_expert_clips < 1:
@@ -248,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the Pipeline checks the kinds
         pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, step_configs,
                             args.max_epochs_scale, args.min_score, args.min_expert_clips, shlex.split(args.mvs_args),
-                            shlex.split(args.eval_args), args.dry_run)
+                            shlex.split(args.eval_args), args.dry_run, args.sfm_dir, not args.no_sfm,
+                            shlex.split(args.sfm_args))
     except ValueError as err:
         parser.error(str(err))
     try:

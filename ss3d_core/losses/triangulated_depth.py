@@ -18,16 +18,19 @@ __all__ = ["MIN_LABELLED_PIXELS", "triangulated_depth_loss"]
 MIN_LABELLED_PIXELS = 64
 
 
-def triangulated_depth_loss(depth_pred: torch.Tensor, depth_label: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def triangulated_depth_loss(depth_pred: torch.Tensor, depth_label: torch.Tensor, valid: torch.Tensor,
+                            min_labelled_pixels: int = MIN_LABELLED_PIXELS) -> torch.Tensor:
     """Mean over images of the median-aligned L1 error of log depth on labelled pixels.
 
     Args:
         depth_pred: ``B×1×H×W`` predicted depth (> 0; any unit).
-        depth_label: ``B×1×H×W`` triangulated depth (> 0 where ``valid``; any unit, one scale per image).
+        depth_label: ``B×1×H×W`` triangulated depth (> 0 where ``valid``; any unit, one scale per image): two-view
+            labels from flow, or the sparse multi-view points of the SfM teacher.
         valid: ``B×1×H×W`` bool mask of labelled pixels.
+        min_labelled_pixels: images with fewer labelled pixels contribute nothing.
 
     Returns:
-        Scalar tensor, dimensionless (log-depth units); 0 when no image has ``MIN_LABELLED_PIXELS`` labels.
+        Scalar tensor, dimensionless (log-depth units); 0 when no image has ``min_labelled_pixels`` labels.
 
     Raises:
         ValueError: if the three tensors do not share a ``B×1×H×W`` shape.
@@ -40,7 +43,7 @@ def triangulated_depth_loss(depth_pred: torch.Tensor, depth_label: torch.Tensor,
         )
     per_image = []
     for pred, label, mask in zip(depth_pred, depth_label, valid):
-        if int(mask.sum()) < MIN_LABELLED_PIXELS:
+        if int(mask.sum()) < min_labelled_pixels:
             continue
         residual = torch.log(pred[mask]) - torch.log(label[mask])
         per_image.append((residual - residual.detach().median()).abs().mean())
