@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["DEPTH_GROUPS", "DEPTH_RATIO", "FX_REL_ERR_MAX", "KITTI_TDIR_MAX_DEG", "Target", "evaluate_targets",
-           "targets_markdown"]
+           "pooled", "targets_markdown"]
 
 # Group name -> sequence-name prefix (../shared/data/sequences: TUM 3 images, NYU v2 3, DGP scene 02 3 LiDAR frames).
 DEPTH_GROUPS = {"TUM": "tum_", "NYU v2": "nyu_", "DGP": "dgp_"}
@@ -52,7 +52,7 @@ class Target:
     met: bool
 
 
-def _pooled(report: dict, prefix: str, section: str, metric: str, weight: str,
+def pooled(report: dict, prefix: str, section: str, metric: str, weight: str,
             baseline: str | None = None) -> float | None:
     """Weighted mean of ``sequences.<name>.[baselines.<baseline>.]<section>.<metric>`` over the sequences whose name
     starts with ``prefix``, each weighted by the checkpoint's own ``<section>.<weight>`` (image or pair count)."""
@@ -79,20 +79,20 @@ def evaluate_targets(report: dict) -> list[Target]:
     """The targets (module docstring) of one parsed ``ss3d_eval`` ``report.json``."""
     targets = []
     for group, prefix in DEPTH_GROUPS.items():
-        constant = _pooled(report, prefix, "depth", "abs_rel", "n_images", "constant_depth")
+        constant = pooled(report, prefix, "depth", "abs_rel", "n_images", "constant_depth")
         targets.append(_target(f"{group} depth AbsRel ≤ {DEPTH_RATIO} × constant depth",
-                               _pooled(report, prefix, "depth", "abs_rel", "n_images"),
+                               pooled(report, prefix, "depth", "abs_rel", "n_images"),
                                None if constant is None else DEPTH_RATIO * constant, strict=False))
     targets.append(_target("KITTI rotation (°) < identity",
-                           _pooled(report, KITTI_SEQUENCE, "pose", "rot_err_deg", "n_pairs"),
-                           _pooled(report, KITTI_SEQUENCE, "pose", "rot_err_deg", "n_pairs", "identity_pose"),
+                           pooled(report, KITTI_SEQUENCE, "pose", "rot_err_deg", "n_pairs"),
+                           pooled(report, KITTI_SEQUENCE, "pose", "rot_err_deg", "n_pairs", "identity_pose"),
                            strict=True))
     targets.append(_target("TUM moving-pair rotation (°) < identity",
-                           _pooled(report, TUM_PREFIX, "pose", "rot_err_deg_moving", "n_moving_pairs"),
-                           _pooled(report, TUM_PREFIX, "pose", "rot_err_deg_moving", "n_moving_pairs",
+                           pooled(report, TUM_PREFIX, "pose", "rot_err_deg_moving", "n_moving_pairs"),
+                           pooled(report, TUM_PREFIX, "pose", "rot_err_deg_moving", "n_moving_pairs",
                                    "identity_pose"), strict=True))
     targets.append(_target(f"KITTI translation direction (°) ≤ {KITTI_TDIR_MAX_DEG:g}",
-                           _pooled(report, KITTI_SEQUENCE, "pose", "tdir_err_deg", "n_tdir_pairs"),
+                           pooled(report, KITTI_SEQUENCE, "pose", "tdir_err_deg", "n_tdir_pairs"),
                            KITTI_TDIR_MAX_DEG, strict=False))
     targets.append(_target(f"fx relative error ≤ {FX_REL_ERR_MAX:g}",
                            (report.get("aggregate", {}).get("intrinsics") or {}).get("fx_rel_err"),
