@@ -136,6 +136,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("warn_throttle_s", 5.0, "Minimum time between repeated warnings of one kind.", unit="s",
               value_range=(0.0, 3600.0)),
     ParamSpec("autostart", True, "Configure and activate the lifecycle node at start-up.", read_only=True),
+    ParamSpec("trace_file", "", "Write every frame's hand-off times (callback, worker, inference, publish) and the "
+              "garbage-collector pauses to this JSON file at shutdown; empty = no trace.", read_only=True),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
 # Parameters whose value must not be an empty string (the odometry frame names the parent of every pose).

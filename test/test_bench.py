@@ -10,6 +10,7 @@ import pytest
 from ss3d_core.benchmark.model_latency import measure_models, scaled_network
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_ros.tools.bench.cli import main
+from ss3d_ros.tools.bench.handoffs import SEGMENTS, handoff_breakdown
 from ss3d_ros.tools.bench.report import bench_key, evaluate_targets, markdown
 
 
@@ -63,6 +64,39 @@ def test_targets_and_tables_from_a_report():
     assert bench_key("tensorrt-fp16") == "tensorrt-fp16" and bench_key("torch-cuda") == "torch-cuda"
 
 
+def _traced_frame(stamp: int, received: float, inference_ms: float) -> dict:
+    return {"stamp_ns": stamp, "outcome": "published", "received": received, "picked_up": received + 0.001,
+            "converted": received + 0.002, "estimating": received + 0.002, "preprocess_ms": 1.0,
+            "inference_ms": inference_ms, "postprocess_ms": 1.0, "depth_sent": received + 0.004 + inference_ms * 1e-3,
+            "published": received + 0.005 + inference_ms * 1e-3}
+
+
+def test_handoff_breakdown_splits_each_frame_and_finds_where_the_slow_ones_wait():
+    """20 frames published 10 ms apart; frame 19 waits 50 ms in DDS, frame 18 is stale, frame 17 never reaches the
+    node; a GC pause happens while frame 19 is in flight."""
+    published = {i: i * 0.010 for i in range(20)}
+    frames = [_traced_frame(i, published[i] + (0.050 if i == 19 else 0.001), 9.0) for i in range(17)]
+    frames += [{"stamp_ns": 18, "outcome": "stale", "received": 0.181}, _traced_frame(19, 0.240, 9.0)]
+    arrivals = {f["stamp_ns"]: f["depth_sent"] + 0.0005 for f in frames if f["outcome"] == "published"}
+    trace = {"frames": frames, "gc_pauses": [{"start": 0.200, "duration_ms": 3.0, "generation": 0, "collected": 5},
+                                             {"start": 99.0, "duration_ms": 40.0, "generation": 2, "collected": 0}]}
+    due = {i: i * 0.010 - (0.002 if i == 5 else 0.0) for i in range(20)}
+    result = handoff_breakdown(published, arrivals, trace, due)
+    assert result["frames_published"] == 20 and result["frames_reaching_node"] == 19
+    assert result["outcomes"] == {"published": 18, "stale": 1}
+    segments = result["segments_ms"]
+    assert list(segments) == list(SEGMENTS)
+    assert segments["transport_in"]["p50"] == pytest.approx(1.0)
+    assert segments["transport_in"]["max"] == pytest.approx(50.0)
+    assert segments["mailbox"]["p50"] == pytest.approx(1.0) and segments["inference"]["p50"] == 9.0
+    assert segments["node_other"]["p50"] == pytest.approx(0.0, abs=1e-9)
+    assert segments["transport_out"]["p50"] == pytest.approx(0.5)
+    assert result["slow_frames"] == 1 and result["slow_frames_mean_ms"]["transport_in"] == pytest.approx(50.0)
+    assert result["gc"] == {"generation_0": {"count": 1, "total_ms": 3.0, "max_ms": 3.0},
+                            "slow_frames_during_a_pause": 1}  # the pause outside the run is not counted
+    assert result["player_late_ms"]["max"] == pytest.approx(2.0)
+
+
 def test_ss3d_bench_end_to_end_writes_json_and_markdown(tmp_path, tiny_checkpoint, capsys):
     output = tmp_path / "bench.json"
     code = main(["--checkpoint", str(tiny_checkpoint), "--output", str(output), "--frames", "2",
@@ -76,6 +110,7 @@ def test_ss3d_bench_end_to_end_writes_json_and_markdown(tmp_path, tiny_checkpoin
     node = report["node"]["30"]
     assert set(node) >= {"output_hz", "p50_ms", "p95_ms", "drops"} and node["frames"] == 6
     assert node["backend"] == "onnxruntime-cpu" and "inference" in node["stages_p50_ms"]
+    assert node["handoffs"]["frames_published"] == 6 and set(node["handoffs"]["segments_ms"]) == set(SEGMENTS)
     assert output.with_suffix(".md").read_text() in capsys.readouterr().out
 
 
