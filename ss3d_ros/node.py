@@ -37,6 +37,7 @@ from ss3d_core.estimator import (
     build_estimator,
 )
 from ss3d_core.pointcloud import depth_to_points
+from ss3d_core.preprocess import image_size_problem
 from ss3d_ros import conversions, parameters
 from ss3d_ros.diagnostics import diagnostic_array, diagnostic_status
 from ss3d_ros.frame_trace import FrameTrace
@@ -60,10 +61,6 @@ OUTPUT_QOS = QoSProfile(
     durability=QoSDurabilityPolicy.VOLATILE,
 )
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
-# Smallest image side accepted (pixels): the encoder's total stride (five stride-2 stages), i.e. one cell of its
-# coarsest feature map. A smaller image (1×1, a 3000×2 strip) has no structure to learn depth or motion from, and
-# a K learned in its pixels is meaningless; such frames are counted drops ("too_small").
-MIN_IMAGE_SIDE_PX = 32
 
 
 class SS3DNode(Node):
@@ -210,6 +207,7 @@ class SS3DNode(Node):
             gap_threshold_s=values["gap_threshold_s"],
             output_size=values["output_size"],
             metric_scale=values["metric_scale"] or None,
+            square_pixels=values["square_pixels"],
         )
         self._config_values = values
 
@@ -221,6 +219,7 @@ class SS3DNode(Node):
             intrinsics_freeze_after=values["intrinsics_freeze_after"] or None,
             output_size=values["output_size"],
             metric_scale=values["metric_scale"] or None,
+            square_pixels=values["square_pixels"],
         )
 
     # --- input --------------------------------------------------------------------------------------------------
@@ -276,9 +275,10 @@ class SS3DNode(Node):
         except conversions.ImageConversionError as err:
             self._drop(err.reason, str(err))
             return err.reason
-        if min(rgb.shape[:2]) < MIN_IMAGE_SIDE_PX:
-            self._drop("too_small", f"image {rgb.shape[1]}×{rgb.shape[0]} is below {MIN_IMAGE_SIDE_PX} pixels a side")
-            return "too_small"
+        problem = image_size_problem(rgb.shape[1], rgb.shape[0], estimator.backend.input_size)
+        if problem is not None:
+            self._drop(*problem)
+            return problem[0]
         times["converted"] = time.monotonic()
         values = self._values
         camera_frame = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME

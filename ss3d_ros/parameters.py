@@ -111,7 +111,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("intrinsics_freeze_after", 0, "Freeze learned intrinsics after this many frame pairs; 0 = never.",
               unit="frames", value_range=(0, 1000000), read_only=True),
     ParamSpec("square_pixels", True, "Publish learned intrinsics with fx = fy in input-image pixels (the network "
-              "cannot see the source aspect ratio).", read_only=True),
+              "cannot see the source aspect ratio)."),
     ParamSpec("use_camera_info", False, "Use K from the camera_info topic instead of the learned intrinsics."),
     ParamSpec("camera_frame_id", "", "Frame of depth/camera_info and odometry child; empty = the image's frame_id. "
               "Must differ from odom_frame_id."),
