@@ -2,9 +2,9 @@
 
 Where a frame's time goes, frame by frame: the subscription callback's entry (``received``), the inference worker
 taking the frame (``picked_up``), the image converted (``converted``), the estimator called (``estimating``), its
-resize/network/post-processing durations, the depth message sent (``depth_sent``) and every output sent
-(``published``). A frame replaced in the single-slot mailbox before the worker took it has ``outcome`` ``stale`` and
-only ``received``; a frame dropped by a check has that check's reason.
+resize/network/post-processing durations, the depth message handed to its publisher (``depth_publish``) and
+every output sent (``published``). A frame replaced in the single-slot mailbox before the worker took it has
+``outcome`` ``stale`` and only ``received``; a frame dropped by a check has that check's reason.
 
 Times are ``time.monotonic()`` seconds: CLOCK_MONOTONIC on Linux, one clock for every process on the host, so a
 client that published the frame (``ss3d_bench``) subtracts its own publish time to get DDS delivery plus the
@@ -26,7 +26,7 @@ TRACE_CAPACITY_FRAMES = 36_000
 # Garbage-collector pauses kept (the newest); a 30 Hz stream triggers a few young collections per second.
 TRACE_CAPACITY_GC_PAUSES = 36_000
 # The time stamps of a frame record, in the order they happen (seconds, ``time.monotonic()``).
-HANDOFFS = ("received", "picked_up", "converted", "estimating", "depth_sent", "published")
+HANDOFFS = ("received", "picked_up", "converted", "estimating", "depth_publish", "published")
 # The durations a frame record carries from the estimator (milliseconds).
 DURATIONS = ("preprocess_ms", "inference_ms", "postprocess_ms")
 

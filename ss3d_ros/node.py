@@ -295,7 +295,7 @@ class SS3DNode(Node):
                          postprocess_ms=estimate.postprocess_ms)
         self._report_stream_events(estimate, stamp_ns)
         estimated = time.monotonic()
-        times["depth_sent"] = self._publish(msg, estimate, rgb, values, distortion, camera_frame)
+        times["depth_publish"] = self._publish(msg, estimate, rgb, values, distortion, camera_frame)
         times["published"] = published = time.monotonic()
         received_at, picked_up = times["received"], times["picked_up"]
         self.stats.published((published - received_at) * 1e3, {
@@ -359,14 +359,16 @@ class SS3DNode(Node):
         distortion: tuple[str, tuple[float, ...]],
         camera_frame: str,
     ) -> float:
-        """Publish depth (first), camera_info, odometry, TF and points; returns when depth was sent (monotonic s)."""
+        """Publish depth (first), camera_info, odometry, TF and points; returns when the depth message was handed to
+        its publisher (monotonic seconds)."""
         header = Header()
         header.stamp = msg.header.stamp
         header.frame_id = camera_frame
         depth = estimate.depth
         h, w = depth.shape
-        self._pubs["depth"].publish(conversions.depth_to_image_msg(depth, header, values["depth_encoding"]))
-        depth_sent = time.monotonic()
+        depth_msg = conversions.depth_to_image_msg(depth, header, values["depth_encoding"])
+        depth_publish = time.monotonic()
+        self._pubs["depth"].publish(depth_msg)
         self._pubs["camera_info"].publish(conversions.camera_info_msg(estimate.K, w, h, header, *distortion))
 
         odom_header = Header()
@@ -381,7 +383,7 @@ class SS3DNode(Node):
         if values["publish_points"] and points_pub.get_subscription_count() > 0:
             points, colours = depth_to_points(depth, estimate.K, values["points_stride"], rgb)
             points_pub.publish(conversions.pointcloud_msg(points, header, colours))
-        return depth_sent
+        return depth_publish
 
     # --- diagnostics --------------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:

@@ -9,9 +9,11 @@ the player's publish time and the recorder's depth arrival time (this process), 
 - ``mailbox``: callback -> the inference worker taking the frame (the worker busy with the previous one);
 - ``conversion``: message -> RGB array;
 - ``preprocessing``, ``inference``, ``postprocessing``: the estimator's own figures;
-- ``node_other``: the rest of the worker's time until depth was sent (parameters, camera_info, building messages,
-  and whatever stalled the worker thread between the measured steps: the GIL, a garbage collection, the scheduler);
-- ``transport_out``: depth sent -> its arrival at the recorder (DDS and the player process's executor).
+- ``node_other``: the rest of the worker's time until the depth message is handed to its publisher (parameters,
+  camera_info, building the message, and whatever stalled the worker thread between the measured steps: the GIL, a
+  garbage collection, the scheduler);
+- ``transport_out``: depth handed to the publisher -> its arrival at the recorder (DDS and the player process's
+  executor).
 
 The breakdown reports each segment's p50/p95/max, and the mean of each segment over the slowest frames (end-to-end
 latency at or above its p95), which says which hand-off the stalls sit in.
@@ -40,8 +42,8 @@ def _segments(published_s: float, arrived_s: float, frame: Mapping[str, Any]) ->
         "preprocessing": frame["preprocess_ms"],
         "inference": frame["inference_ms"],
         "postprocessing": frame["postprocess_ms"],
-        "node_other": (frame["depth_sent"] - frame["converted"]) * 1e3 - worker_ms,
-        "transport_out": (arrived_s - frame["depth_sent"]) * 1e3,
+        "node_other": (frame["depth_publish"] - frame["converted"]) * 1e3 - worker_ms,
+        "transport_out": (arrived_s - frame["depth_publish"]) * 1e3,
     }
 
 

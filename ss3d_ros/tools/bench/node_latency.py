@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -65,11 +66,13 @@ def measure_node(
         work_dir: folder for the node's log (default: a temporary one).
 
     Returns:
-        ``{"input_hz", "output_hz", "p50_ms", "p95_ms", "drops", "frames", "node_drops", "backend",
-        "stages_p50_ms", "handoffs"}``: ``drops`` = published frames without an output; ``stages_p50_ms`` the node's
-        per-stage medians plus ``transport_and_executor`` (end-to-end p50 minus their sum); ``handoffs``
-        (:func:`~ss3d_ros.tools.bench.handoffs.handoff_breakdown`) from the node's frame trace, or ``None`` when
-        the node left none.
+        ``{"input_hz", "output_hz", "p50_ms", "p95_ms", "drops", "frames", "node_drops", "load_average_start",
+        "backend", "stages_p50_ms", "handoffs"}``: ``drops`` = published frames without an output, ``node_drops`` the
+        node's own counts by reason (``drops_total``, ``drops_stale``, ...), ``load_average_start`` the machine's
+        1-minute load average before the run; ``stages_p50_ms`` the node's per-stage medians plus
+        ``transport_and_executor`` (end-to-end p50 minus their sum); ``handoffs``
+        (:func:`~ss3d_ros.tools.bench.handoffs.handoff_breakdown`) from the node's frame trace, or ``None`` when the
+        node left none.
 
     Raises:
         ss3d_ros.tools.replay_session.SessionError: the node did not start or died.
@@ -84,8 +87,9 @@ def measure_node(
     rate = input_hz / source.nominal_rate_hz()
     trace_path = work_dir / TRACE_FILE
     trace_path.unlink(missing_ok=True)
+    load_average = round(os.getloadavg()[0], 2)
     result = run_session(frames, [*ros_args, "-p", f"trace_file:={trace_path}"], work_dir, rate=rate, bag_dir=None,
-                         namespace=f"/ss3d_bench_{int(input_hz)}")
+                         namespace=f"/ss3d_bench_{int(input_hz)}", keep_depth=False)
     summary = summarise(result)
     diagnostics = result.outputs.diagnostics
     stages = {name: _float(diagnostics.get(f"stage_{name}_p50_ms")) for name in STAGES}
@@ -100,6 +104,7 @@ def measure_node(
         "drops": summary["drops"]["frames_without_output"],
         "frames": summary["frames_published"],
         "node_drops": summary["drops"]["node_reported"],
+        "load_average_start": load_average,
         "backend": diagnostics.get("backend", ""),
         "stages_p50_ms": stages,
         "handoffs": _handoffs(result, trace_path, [f.stamp_ns for f in frames], rate),
