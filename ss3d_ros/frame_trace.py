@@ -27,8 +27,9 @@ TRACE_CAPACITY_FRAMES = 36_000
 TRACE_CAPACITY_GC_PAUSES = 36_000
 # The time stamps of a frame record, in the order they happen (seconds, ``time.monotonic()``).
 HANDOFFS = ("received", "picked_up", "converted", "estimating", "depth_publish", "published")
-# The durations a frame record carries from the estimator (milliseconds).
-DURATIONS = ("preprocess_ms", "inference_ms", "postprocess_ms")
+# The durations a frame record carries (milliseconds): the estimator's three, and the CPU time the worker thread
+# spent on the frame from pick-up to the last output (``time.thread_time()``).
+DURATIONS = ("preprocess_ms", "inference_ms", "postprocess_ms", "worker_cpu_ms")
 
 
 class FrameTrace:

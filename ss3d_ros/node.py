@@ -252,15 +252,18 @@ class SS3DNode(Node):
     # --- processing (worker thread) -------------------------------------------------------------------------------
     def _process(self, item: tuple[Image, float]) -> None:
         """Process one ``(image, monotonic arrival time)`` in the worker thread; trace it when ``trace_file`` is set
-        (a frame whose processing raised is traced as ``inference_error``)."""
+        (a frame whose processing raised is traced as ``inference_error``), with the worker thread's CPU time: less
+        than the wall time means the thread waited for a core, equal means the core itself was slow."""
         msg, received_at = item
         times = {"received": received_at, "picked_up": time.monotonic()}
+        cpu_start = time.thread_time()
         durations: dict[str, float] = {}
         outcome = "inference_error"
         try:
             outcome = self._process_frame(msg, times, durations)
         finally:
             if self._trace is not None:
+                durations["worker_cpu_ms"] = (time.thread_time() - cpu_start) * 1e3
                 self._trace.frame(conversions.stamp_to_ns(msg.header.stamp), outcome, times, durations)
 
     def _process_frame(self, msg: Image, times: dict[str, float], durations: dict[str, float]) -> str:

@@ -84,7 +84,7 @@ def _traced_frame(stamp: int, received: float, inference_ms: float) -> dict:
     return {"stamp_ns": stamp, "outcome": "published", "received": received, "picked_up": received + 0.001,
             "converted": received + 0.002, "estimating": received + 0.002, "preprocess_ms": 1.0,
             "inference_ms": inference_ms, "postprocess_ms": 1.0, "depth_publish": received + 0.004 + inference_ms / 1e3,
-            "published": received + 0.005 + inference_ms / 1e3}
+            "published": received + 0.005 + inference_ms / 1e3, "worker_cpu_ms": 2.0 + inference_ms}
 
 
 def test_handoff_breakdown_splits_each_frame_and_finds_where_the_slow_ones_wait():
@@ -111,6 +111,7 @@ def test_handoff_breakdown_splits_each_frame_and_finds_where_the_slow_ones_wait(
     assert result["gc"] == {"generation_0": {"count": 1, "total_ms": 3.0, "max_ms": 3.0},
                             "slow_frames_during_a_pause": 1}  # the pause outside the run is not counted
     assert result["player_late_ms"]["max"] == pytest.approx(2.0)
+    assert result["worker_cpu_over_wall"]["p50"] == pytest.approx(11.0 / 13.0)  # 13 ms from pick-up to publish
 
 
 def test_ss3d_bench_end_to_end_repeats_the_node_runs(tmp_path, tiny_checkpoint, capsys):

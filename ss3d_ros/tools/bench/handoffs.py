@@ -16,7 +16,10 @@ the player's publish time and the recorder's depth arrival time (this process), 
   executor).
 
 The breakdown reports each segment's p50/p95/max, and the mean of each segment over the slowest frames (end-to-end
-latency at or above its p95), which says which hand-off the stalls sit in.
+latency at or above its p95), which says which hand-off the stalls sit in. The worker's CPU time over its wall time
+(pick-up to the last output) says what kind of stall it is: well under 1, the thread waited for a core (other threads
+or processes ran); near 1 with a long inference, the core itself ran slower (caches, memory bandwidth or a hardware
+thread shared with other work).
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def handoff_breakdown(
 
     Returns:
         ``{"segments_ms": {segment: {"p50", "p95", "max"}}, "slow_frames": n, "slow_frames_mean_ms": {segment: ms},
-        "frames_published", "frames_reaching_node", "outcomes": {outcome: n}, "gc": {...}, "player_late_ms": {...}}``;
+        "worker_cpu_over_wall": {"p50", "slow_frames_mean"}, "frames_published", "frames_reaching_node",
+        "outcomes": {outcome: n}, "gc": {...}, "player_late_ms": {...}}``;
         ``frames_published - frames_reaching_node`` frames were lost before the node's callback (best-effort DDS,
         keep last 1: a sample not taken before the next one arrives is replaced). ``gc`` counts the node's
         garbage-collector pauses during playback by generation, with their total and longest duration, and how
@@ -80,11 +84,12 @@ def handoff_breakdown(
     outcomes: dict[str, int] = {}
     for frame in frames.values():
         outcomes[frame["outcome"]] = outcomes.get(frame["outcome"], 0) + 1
-    rows, spans = [], []
+    rows, spans, cpu_share = [], [], []
     for stamp, frame in frames.items():
         if frame["outcome"] == "published" and stamp in arrivals:
             rows.append(_segments(published[stamp], arrivals[stamp], frame))
             spans.append((published[stamp], arrivals[stamp]))
+            cpu_share.append(frame["worker_cpu_ms"] / max((frame["published"] - frame["picked_up"]) * 1e3, 1e-9))
     table = {name: np.array([row[name] for row in rows]) for name in SEGMENTS}
     total = np.array([end - start for start, end in spans]) * 1e3
     slow = total >= np.percentile(total, SLOW_PERCENTILE) if total.size else np.zeros(0, dtype=bool)
@@ -104,6 +109,8 @@ def handoff_breakdown(
         "slow_frames": int(slow.sum()),
         "slow_frames_mean_ms": {name: float(values[slow].mean()) if slow.any() else None
                                 for name, values in table.items()},
+        "worker_cpu_over_wall": {"p50": float(np.median(cpu_share)) if cpu_share else None,
+                                 "slow_frames_mean": float(np.mean(np.array(cpu_share)[slow])) if slow.any() else None},
         "frames_published": len(published),
         "frames_reaching_node": len(frames),
         "outcomes": outcomes,

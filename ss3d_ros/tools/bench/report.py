@@ -112,10 +112,11 @@ def _node_tables(node: dict[str, list[dict[str, Any]]], spread: dict[str, dict[s
     lines = ["", "| node, input Hz | run | load | output Hz | p50 ms | p95 ms | no output / frames | counted by the "
              "node (stale) | lost before the callback | p50 / model p50 | " + segment_header + " |",
              "|---" * (10 + len(SEGMENTS)) + "|"]
-    slow = ["", "Slowest 5 % of each run (end-to-end latency at or above its p95): mean ms per hand-off, and the "
-            "node's garbage-collector pauses during the run.", "",
-            "| node, input Hz | run | slow frames | " + segment_header + " | GC pauses (total ms) |",
-            "|---" * (4 + len(SEGMENTS)) + "|"]
+    slow = ["", "Slowest 5 % of each run (end-to-end latency at or above its p95): mean ms per hand-off; the inference "
+            "worker's CPU time over its wall time for those frames (and the median of all frames: under 1, the thread "
+            "waited for a core; near 1, the core ran slower); the node's garbage-collector pauses during the run.", "",
+            "| node, input Hz | run | slow frames | " + segment_header + " | worker CPU / wall (all frames) | "
+            "GC pauses (total ms) |", "|---" * (5 + len(SEGMENTS)) + "|"]
     for hz, rows in node.items():
         for run, row in enumerate(rows, 1):
             handoffs = row.get("handoffs") or {}
@@ -131,7 +132,9 @@ def _node_tables(node: dict[str, list[dict[str, Any]]], spread: dict[str, dict[s
                 means = " | ".join(_num(handoffs["slow_frames_mean_ms"][name]) for name in SEGMENTS)
                 pauses = [v for k, v in handoffs["gc"].items() if k.startswith("generation_")]
                 gc_text = f"{sum(p['count'] for p in pauses)} ({_num(sum(p['total_ms'] for p in pauses))})"
-                slow.append(f"| {hz} | {run} | {handoffs['slow_frames']} | {means} | {gc_text} |")
+                share = handoffs["worker_cpu_over_wall"]
+                slow.append(f"| {hz} | {run} | {handoffs['slow_frames']} | {means} | "
+                            f"{_num(share['slow_frames_mean'], 2)} ({_num(share['p50'], 2)}) | {gc_text} |")
     backend = next(iter(node.values()))[0]["backend"]
     lines.append(f"\nNode backend: {backend}; hand-off columns are medians (ms) from the node's frame trace joined "
                  "with the player's publish and the recorder's arrival times (ss3d_ros/tools/bench/handoffs.py); "
