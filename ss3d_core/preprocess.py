@@ -5,6 +5,35 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# Smallest image side accepted (pixels): the encoder's total stride (five stride-2 stages), i.e. one cell of its
+# coarsest feature map. A smaller image (1×1, a 3000×2 strip) has no structure to learn depth or motion from, and
+# a K learned in its pixels is meaningless.
+MIN_IMAGE_SIDE_PX = 32
+# Largest factor by which the resize to the network input may change an image's aspect ratio (either way). Real
+# cameras stay well inside it at the 224×128 (1.75:1) input: KITTI's 1242×375 (3.3:1) is stretched 1.9×, square
+# images 1.75×, portrait 9:16 phone video 3.1×; a 3000×40 strip (75:1) would be squeezed 43× along one axis, and the
+# network's two focal lengths, learned on undistorted resizes, mean nothing there.
+MAX_ASPECT_DISTORTION = 4.0
+
+
+def image_size_problem(width: int, height: int, network_size: tuple[int, int]) -> tuple[str, str] | None:
+    """Why an image of ``width×height`` pixels cannot be used at ``network_size`` (``(width, height)``), or ``None``.
+
+    Returns:
+        ``("too_small", message)`` when a side is under :data:`MIN_IMAGE_SIDE_PX`; ``("aspect_ratio", message)``
+        when resizing to ``network_size`` would change the aspect ratio by more than :data:`MAX_ASPECT_DISTORTION`;
+        ``None`` otherwise.
+    """
+    if min(width, height) < MIN_IMAGE_SIDE_PX:
+        return "too_small", f"image {width}×{height} is below {MIN_IMAGE_SIDE_PX} pixels a side"
+    net_width, net_height = network_size
+    distortion = (width / height) / (net_width / net_height)
+    distortion = max(distortion, 1.0 / distortion)
+    if distortion > MAX_ASPECT_DISTORTION:
+        return "aspect_ratio", (f"image {width}×{height} would be stretched {distortion:.1f}× to the network input "
+                                f"{net_width}×{net_height} (at most {MAX_ASPECT_DISTORTION:g}×)")
+    return None
+
 
 def validate_rgb8(image: np.ndarray) -> None:
     """Raise ``ValueError`` unless ``image`` is a non-empty ``H×W×3`` uint8 array."""

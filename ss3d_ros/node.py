@@ -37,8 +37,10 @@ from ss3d_core.estimator import (
     build_estimator,
 )
 from ss3d_core.pointcloud import depth_to_points
+from ss3d_core.preprocess import image_size_problem
 from ss3d_ros import conversions, parameters
 from ss3d_ros.diagnostics import diagnostic_array, diagnostic_status
+from ss3d_ros.frame_trace import FrameTrace
 from ss3d_ros.latest_frame_worker import LatestFrameWorker
 from ss3d_ros.python_log_bridge import core_logs_to
 from ss3d_ros.stream_stats import StreamStats
@@ -59,10 +61,6 @@ OUTPUT_QOS = QoSProfile(
     durability=QoSDurabilityPolicy.VOLATILE,
 )
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
-# Smallest image side accepted (pixels): the encoder's total stride (five stride-2 stages), i.e. one cell of its
-# coarsest feature map. A smaller image (1×1, a 3000×2 strip) has no structure to learn depth or motion from, and
-# a K learned in its pixels is meaningless; such frames are counted drops ("too_small").
-MIN_IMAGE_SIDE_PX = 32
 
 
 class SS3DNode(Node):
@@ -91,6 +89,9 @@ class SS3DNode(Node):
         self._pubs: dict[str, Any] = {}
         self._subs: list[Any] = []
         self._tf: TfOutput | None = None
+        self._trace = FrameTrace() if self._values["trace_file"] else None
+        if self._trace is not None:
+            self._trace.start_gc_timing()
         period = self.get_parameter("diagnostics_period_s").value
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(period, self._publish_diagnostics)
@@ -162,7 +163,20 @@ class SS3DNode(Node):
         snapshot = self.stats.snapshot()
         self.get_logger().info(f"shut down: inference stopped after {snapshot['frames_out']} published of "
                                f"{snapshot['frames_in']} received frames")
+        self._write_trace()
         return super().on_shutdown(state)
+
+    def _write_trace(self) -> None:
+        """Write the frame trace to ``trace_file`` (when set); a failure is logged, shutdown goes on."""
+        if self._trace is None:
+            return
+        self._trace.stop_gc_timing()
+        try:
+            path = self._trace.write(self._values["trace_file"])
+        except OSError as err:
+            self.get_logger().error(f"cannot write trace_file {self._values['trace_file']!r}: {err}")
+            return
+        self.get_logger().info(f"frame trace written to {path}")
 
     def _stop_stream(self) -> None:
         for sub in self._subs:
@@ -193,6 +207,7 @@ class SS3DNode(Node):
             gap_threshold_s=values["gap_threshold_s"],
             output_size=values["output_size"],
             metric_scale=values["metric_scale"] or None,
+            square_pixels=values["square_pixels"],
         )
         self._config_values = values
 
@@ -215,8 +230,11 @@ class SS3DNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
-    def _on_superseded(self, item: Any) -> None:
+    def _on_superseded(self, item: tuple[Image, float]) -> None:
         self._drop("stale", "inference slower than the camera: older frames are dropped")
+        if self._trace is not None:
+            msg, received_at = item
+            self._trace.frame(conversions.stamp_to_ns(msg.header.stamp), "stale", {"received": received_at}, {})
 
     def _on_error(self, item: Any, err: BaseException) -> None:
         self._drop("inference_error", f"processing failed: {type(err).__name__}: {err}")
@@ -233,43 +251,65 @@ class SS3DNode(Node):
 
     # --- processing (worker thread) -------------------------------------------------------------------------------
     def _process(self, item: tuple[Image, float]) -> None:
+        """Process one ``(image, monotonic arrival time)`` in the worker thread; trace it when ``trace_file`` is set
+        (a frame whose processing raised is traced as ``inference_error``), with the worker thread's CPU time: less
+        than the wall time means the thread waited for a core, equal means the core itself was slow."""
         msg, received_at = item
-        picked_up = time.monotonic()
+        times = {"received": received_at, "picked_up": time.monotonic()}
+        cpu_start = time.thread_time()
+        durations: dict[str, float] = {}
+        outcome = "inference_error"
+        try:
+            outcome = self._process_frame(msg, times, durations)
+        finally:
+            if self._trace is not None:
+                durations["worker_cpu_ms"] = (time.thread_time() - cpu_start) * 1e3
+                self._trace.frame(conversions.stamp_to_ns(msg.header.stamp), outcome, times, durations)
+
+    def _process_frame(self, msg: Image, times: dict[str, float], durations: dict[str, float]) -> str:
+        """Estimate and publish one frame, filling ``times`` (monotonic seconds, :data:`frame_trace.HANDOFFS`) and
+        ``durations`` (ms); returns ``published`` or the reason the frame was dropped."""
         estimator = self.estimator
         if estimator is None:
             self._drop("inactive", "no model loaded")
-            return
+            return "inactive"
         try:
             rgb = conversions.image_msg_to_rgb8(msg)
         except conversions.ImageConversionError as err:
             self._drop(err.reason, str(err))
-            return
-        if min(rgb.shape[:2]) < MIN_IMAGE_SIDE_PX:
-            self._drop("too_small", f"image {rgb.shape[1]}×{rgb.shape[0]} is below {MIN_IMAGE_SIDE_PX} pixels a side")
-            return
-        converted = time.monotonic()
+            return err.reason
+        problem = image_size_problem(rgb.shape[1], rgb.shape[0], estimator.backend.input_size)
+        if problem is not None:
+            self._drop(*problem)
+            return problem[0]
+        times["converted"] = time.monotonic()
         values = self._values
         camera_frame = values["camera_frame_id"] or msg.header.frame_id or DEFAULT_CAMERA_FRAME
         if camera_frame == values["odom_frame_id"]:
             self._drop("frame_id_conflict", f"the image's frame_id {camera_frame!r} equals odom_frame_id; set "
                        "camera_frame_id to the camera's optical frame")
-            return
+            return "frame_id_conflict"
         self._apply_run_time_config(estimator, values)
         distortion = self._apply_camera_info(estimator, values["use_camera_info"])
         stamp_ns = conversions.stamp_to_ns(msg.header.stamp)
+        times["estimating"] = time.monotonic()
         estimate = estimator.estimate(rgb, stamp_ns)
+        durations.update(preprocess_ms=estimate.preprocess_ms, inference_ms=estimate.inference_ms,
+                         postprocess_ms=estimate.postprocess_ms)
         self._report_stream_events(estimate, stamp_ns)
         estimated = time.monotonic()
-        self._publish(msg, estimate, rgb, values, distortion, camera_frame)
-        published = time.monotonic()
+        times["depth_publish"] = self._publish(msg, estimate, rgb, values, distortion, camera_frame)
+        times["published"] = published = time.monotonic()
+        received_at, picked_up = times["received"], times["picked_up"]
         self.stats.published((published - received_at) * 1e3, {
             "waiting": (picked_up - received_at) * 1e3,
-            "conversion": (converted - picked_up) * 1e3,
+            "conversion": (times["converted"] - picked_up) * 1e3,
             "preprocessing": estimate.preprocess_ms,
             "inference": estimate.inference_ms,
             "postprocessing": estimate.postprocess_ms,
             "publishing": (published - estimated) * 1e3,
         })
+        return "published"
 
     def _report_stream_events(self, estimate: FrameEstimate, stamp_ns: int) -> None:
         """Count odometry restarts and omitted twists; warn about them, throttled per kind."""
@@ -321,13 +361,17 @@ class SS3DNode(Node):
         values: dict[str, Any],
         distortion: tuple[str, tuple[float, ...]],
         camera_frame: str,
-    ) -> None:
+    ) -> float:
+        """Publish depth (first), camera_info, odometry, TF and points; returns when the depth message was handed to
+        its publisher (monotonic seconds)."""
         header = Header()
         header.stamp = msg.header.stamp
         header.frame_id = camera_frame
         depth = estimate.depth
         h, w = depth.shape
-        self._pubs["depth"].publish(conversions.depth_to_image_msg(depth, header, values["depth_encoding"]))
+        depth_msg = conversions.depth_to_image_msg(depth, header, values["depth_encoding"])
+        depth_publish = time.monotonic()
+        self._pubs["depth"].publish(depth_msg)
         self._pubs["camera_info"].publish(conversions.camera_info_msg(estimate.K, w, h, header, *distortion))
 
         odom_header = Header()
@@ -342,6 +386,7 @@ class SS3DNode(Node):
         if values["publish_points"] and points_pub.get_subscription_count() > 0:
             points, colours = depth_to_points(depth, estimate.K, values["points_stride"], rgb)
             points_pub.publish(conversions.pointcloud_msg(points, header, colours))
+        return depth_publish
 
     # --- diagnostics --------------------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:

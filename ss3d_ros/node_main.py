@@ -7,7 +7,7 @@ import sys
 import threading
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
@@ -52,7 +52,11 @@ def main(args: list[str] | None = None) -> int:
         rclpy.logging.get_logger("ss3d").fatal(f"invalid parameter: {err}")
         rclpy.try_shutdown()
         return EXIT_FAILURE
-    executor = MultiThreadedExecutor(num_threads=2)
+    # One thread runs every callback: they only deposit a frame for the inference worker (LatestFrameWorker) or
+    # answer services and timers. A MultiThreadedExecutor hands each message to a pool thread, a second hop and a
+    # second thread waiting for the GIL: on 2 cores it took twice the executor CPU, doubled the p95 from publish to
+    # callback and let frames be replaced in DDS before any callback saw them (docs/performance.md).
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     code = EXIT_OK
     try:

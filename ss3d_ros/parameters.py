@@ -111,7 +111,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("intrinsics_freeze_after", 0, "Freeze learned intrinsics after this many frame pairs; 0 = never.",
               unit="frames", value_range=(0, 1000000), read_only=True),
     ParamSpec("square_pixels", True, "Publish learned intrinsics with fx = fy in input-image pixels (the network "
-              "cannot see the source aspect ratio).", read_only=True),
+              "cannot see the source aspect ratio)."),
     ParamSpec("use_camera_info", False, "Use K from the camera_info topic instead of the learned intrinsics."),
     ParamSpec("camera_frame_id", "", "Frame of depth/camera_info and odometry child; empty = the image's frame_id. "
               "Must differ from odom_frame_id."),
@@ -136,6 +136,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("warn_throttle_s", 5.0, "Minimum time between repeated warnings of one kind.", unit="s",
               value_range=(0.0, 3600.0)),
     ParamSpec("autostart", True, "Configure and activate the lifecycle node at start-up.", read_only=True),
+    ParamSpec("trace_file", "", "Write every frame's hand-off times (callback, worker, inference, publish) and the "
+              "garbage-collector pauses to this JSON file at shutdown; empty = no trace.", read_only=True),
 )
 SPECS = {spec.name: spec for spec in PARAMETERS}
 # Parameters whose value must not be an empty string (the odometry frame names the parent of every pose).

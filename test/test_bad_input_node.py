@@ -16,8 +16,9 @@ import rclpy
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
+from ss3d_core.preprocess import MAX_ASPECT_DISTORTION, MIN_IMAGE_SIDE_PX, image_size_problem
 from ss3d_ros.conversions import ns_to_stamp, rgb8_to_image_msg
-from ss3d_ros.node import MIN_IMAGE_SIDE_PX, SS3DNode
+from ss3d_ros.node import SS3DNode
 from ss3d_ros.parameters import ParameterError
 
 BASE_NS = 1_700_000_000_000_000_000
@@ -117,17 +118,33 @@ def _frame(rgb: np.ndarray, stamp_ns: int, frame_id: str = FRAME_ID):
     return rgb8_to_image_msg(rgb, header), 0.0
 
 
-def test_tiny_images_and_conflicting_frames_are_counted_drops(active_node, sample_frames):
+def test_tiny_strip_and_conflicting_images_are_counted_drops(active_node, sample_frames):
     node, log = active_node
     for width, height in ((1, 1), (1, 640), (3000, 2), (MIN_IMAGE_SIDE_PX - 1, 480)):
         node._process(_frame(np.zeros((height, width, 3), np.uint8), BASE_NS))
+    for width, height in ((3000, 40), (40, 3000)):  # both sides above the minimum, the aspect ratio far off
+        node._process(_frame(np.zeros((height, width, 3), np.uint8), BASE_NS))
     node._process(_frame(sample_frames[0][:200, :300], BASE_NS, frame_id="odom"))
     snapshot = node.stats.snapshot()
-    assert snapshot["drops"] == {"too_small": 4, "frame_id_conflict": 1} and snapshot["frames_out"] == 0
+    assert snapshot["drops"] == {"too_small": 4, "aspect_ratio": 2, "frame_id_conflict": 1}
+    assert snapshot["frames_out"] == 0
     assert log.count(f"below {MIN_IMAGE_SIDE_PX} pixels a side") == 1  # throttled
-    assert log.count("equals odom_frame_id") == 1
+    assert log.count(f"(at most {MAX_ASPECT_DISTORTION:g}×)") == 1 and log.count("equals odom_frame_id") == 1
     node._process(_frame(sample_frames[0][:MIN_IMAGE_SIDE_PX, :MIN_IMAGE_SIDE_PX], BASE_NS))
     assert node.stats.snapshot()["frames_out"] == 1  # the smallest accepted size
+
+
+@pytest.mark.parametrize(("width", "height", "reason"), [
+    (1242, 375, None),  # KITTI
+    (720, 1280, None),  # portrait phone video
+    (32, 32, None),
+    (31, 480, "too_small"),
+    (3000, 40, "aspect_ratio"),
+    (40, 3000, "aspect_ratio"),
+])
+def test_image_size_rule(width, height, reason):
+    problem = image_size_problem(width, height, (224, 128))
+    assert (problem and problem[0]) == reason
 
 
 def test_twist_needs_a_minimum_time_step(active_node, sample_frames):
@@ -173,3 +190,22 @@ def test_run_time_sets_reach_the_estimator_config_once_per_set(active_node, samp
     assert node.set_parameters([Parameter("metric_scale", value=2.5)])[0].successful
     node._process(_frame(sample_frames[2], BASE_NS + 100_000_000))
     assert node.estimator.config.metric_scale == 2.5 and node.estimator.config.gap_threshold_s == config.gap_threshold_s
+
+
+def test_square_pixels_set_at_run_time_changes_the_next_published_K(active_node, sample_frames):
+    """The tiny network's learned fx/W and fy/H differ, so only square_pixels makes fx = fy in input pixels."""
+    node, _ = active_node
+    published = []
+    node._pubs["camera_info"].publish = published.append
+    node._process(_frame(sample_frames[0], BASE_NS))
+    assert node.set_parameters([Parameter("square_pixels", value=False)])[0].successful
+    node._process(_frame(sample_frames[1], BASE_NS + 50_000_000))
+    input_height, input_width = sample_frames[0].shape[:2]
+
+    def focal_lengths_in_input_pixels(info) -> tuple[float, float]:
+        K = np.array(info.k).reshape(3, 3)  # in pixels of the published depth image (info.width × info.height)
+        return K[0, 0] * input_width / info.width, K[1, 1] * input_height / info.height
+
+    square, learned = (focal_lengths_in_input_pixels(info) for info in published)
+    assert square[0] == pytest.approx(square[1])
+    assert learned[0] != pytest.approx(learned[1]) and node.estimator.config.square_pixels is False

@@ -10,7 +10,8 @@ import pytest
 from ss3d_core.benchmark.model_latency import measure_models, scaled_network
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_ros.tools.bench.cli import main
-from ss3d_ros.tools.bench.report import bench_key, evaluate_targets, markdown
+from ss3d_ros.tools.bench.handoffs import SEGMENTS, handoff_breakdown
+from ss3d_ros.tools.bench.report import bench_key, evaluate_targets, markdown, node_spread
 
 
 def test_model_latency_reports_ratios_parity_and_what_cannot_run(tiny_checkpoint, sample_frames):
@@ -37,8 +38,18 @@ def test_model_latency_reports_ratios_parity_and_what_cannot_run(tiny_checkpoint
         scaled_network(model, 0)
 
 
-def test_targets_and_tables_from_a_report():
+def _node_row(hz: str, output_hz: float, p95_ms: float, drops: int, counted: int) -> dict:
+    return {"input_hz": float(hz), "output_hz": output_hz, "p50_ms": 12.0, "p95_ms": p95_ms, "drops": drops,
+            "frames": 100, "node_drops": {"drops_total": counted, "drops_stale": counted},
+            "load_average_start": 0.1, "backend": "onnxruntime-cpu", "p50_vs_model_p50": 1.2,
+            "p50_vs_torch_model_p50": 0.4, "stages_p50_ms": {"inference": 9.0, "publishing": None}, "handoffs": None}
+
+
+def test_targets_take_the_worst_run_and_tables_show_every_run_and_the_spread():
     row = {"fps": 100.0, "p50_ms": 10.0, "p95_ms": 12.0, "p99_ms": 13.0, "input": "224x128"}
+    node = {"15": [_node_row("15", 15.0, 30.0, 0, 0), _node_row("15", 15.0, 35.0, 0, 0)],
+            "30": [_node_row("30", 29.0, 40.0, 3, 3), _node_row("30", 26.0, 50.0, 20, 20)],  # one run below 27 Hz
+            "60": [_node_row("60", 40.0, 70.0, 80, 80), _node_row("60", 45.0, 60.0, 70, 68)]}  # 2 frames uncounted
     report = {
         "machine": {"description": "test", "load_average_start": 1.0, "load_average_end": 1.0}, "threads": 1,
         "model": {"torch": {**row, "speedup_vs_torch": 1.0, "p50_ms": 30.0},
@@ -46,40 +57,84 @@ def test_targets_and_tables_from_a_report():
                                                                              "pose_abs_max": 1e-8,
                                                                              "intrinsics_abs_max": 1e-8}}},
         "model_unavailable": {"tensorrt-fp16": "no CUDA device is visible"},
-        "node": {hz: {"input_hz": float(hz), "output_hz": 21.0, "p50_ms": 12.0, "p95_ms": 90.0, "drops": 3,
-                      "frames": 100, "backend": "onnxruntime-cpu", "p50_vs_model_p50": 1.2,
-                      "p50_vs_torch_model_p50": 0.4, "stages_p50_ms": {"inference": 9.0, "publishing": None}}
-                 for hz in ("15", "30", "60")},
+        "node": node, "node_spread": node_spread(node),
     }
+    assert report["node_spread"]["30"] == {"runs": 2, "output_hz": {"min": 26.0, "median": 27.5, "max": 29.0},
+                                           "p95_ms": {"min": 40.0, "median": 45.0, "max": 50.0}}
     targets = evaluate_targets(report)
-    assert targets["node 30 Hz: output Hz"]["met"] is True and targets["node 30 Hz: p95 latency"]["met"] is False
+    assert targets["node 30 Hz: output Hz, lowest run"] == {"value": 26.0, "limit": ">= 27 Hz", "met": False}
+    assert targets["node 30 Hz: p95 latency, highest run"]["met"] is True
+    assert targets["node 60 Hz: frames lost uncounted, most in a run"] == {"value": 2, "limit": "<= 0", "met": False}
+    assert targets["node 15 Hz: frames without output, most in a run"]["met"] is True
+    assert targets["node 15 Hz: p95 latency, highest run"]["value"] == 35.0
     assert targets["onnxruntime speed-up vs torch eager"]["met"] is True
     assert targets["tensorrt-fp16 fps"]["met"] is None
+    node["60"][1]["p95_ms"] = None  # a run without a figure: the target is not measured, not met by the others
+    assert evaluate_targets(report)["node 60 Hz: p95 latency, highest run"]["met"] is None
     report["targets"] = targets
     table = markdown(report)
     assert "| onnxruntime | 224x128 | 100.0 | 10.0 |" in table and "not measured: no CUDA device" in table
-    assert "| 30 (30.0) | 21.0 | 12.0 | 90.0 | 3 / 100 |" in table and "**no**" in table
+    assert "| 30 (30.0) | 2 | 0.1 | 26.0 | 12.0 | 50.0 | 20 / 100 | 20 (20) | – |" in table
+    assert "| 30 | 2 | 26.0 / 27.5 / 29.0 | 40.0 / 45.0 / 50.0 |" in table and "**no**" in table
     assert bench_key("onnxruntime-cpu") == "onnxruntime" and bench_key("torch-cpu") == "torch"
     assert bench_key("tensorrt-fp16") == "tensorrt-fp16" and bench_key("torch-cuda") == "torch-cuda"
 
 
-def test_ss3d_bench_end_to_end_writes_json_and_markdown(tmp_path, tiny_checkpoint, capsys):
+def _traced_frame(stamp: int, received: float, inference_ms: float) -> dict:
+    return {"stamp_ns": stamp, "outcome": "published", "received": received, "picked_up": received + 0.001,
+            "converted": received + 0.002, "estimating": received + 0.002, "preprocess_ms": 1.0,
+            "inference_ms": inference_ms, "postprocess_ms": 1.0, "depth_publish": received + 0.004 + inference_ms / 1e3,
+            "published": received + 0.005 + inference_ms / 1e3, "worker_cpu_ms": 2.0 + inference_ms}
+
+
+def test_handoff_breakdown_splits_each_frame_and_finds_where_the_slow_ones_wait():
+    """20 frames published 10 ms apart; frame 19 waits 50 ms in DDS, frame 18 is stale, frame 17 never reaches the
+    node; a GC pause happens while frame 19 is in flight."""
+    published = {i: i * 0.010 for i in range(20)}
+    frames = [_traced_frame(i, published[i] + (0.050 if i == 19 else 0.001), 9.0) for i in range(17)]
+    frames += [{"stamp_ns": 18, "outcome": "stale", "received": 0.181}, _traced_frame(19, 0.240, 9.0)]
+    arrivals = {f["stamp_ns"]: f["depth_publish"] + 0.0005 for f in frames if f["outcome"] == "published"}
+    trace = {"frames": frames, "gc_pauses": [{"start": 0.200, "duration_ms": 3.0, "generation": 0, "collected": 5},
+                                             {"start": 99.0, "duration_ms": 40.0, "generation": 2, "collected": 0}]}
+    due = {i: i * 0.010 - (0.002 if i == 5 else 0.0) for i in range(20)}
+    result = handoff_breakdown(published, arrivals, trace, due)
+    assert result["frames_published"] == 20 and result["frames_reaching_node"] == 19
+    assert result["outcomes"] == {"published": 18, "stale": 1}
+    segments = result["segments_ms"]
+    assert list(segments) == list(SEGMENTS)
+    assert segments["transport_in"]["p50"] == pytest.approx(1.0)
+    assert segments["transport_in"]["max"] == pytest.approx(50.0)
+    assert segments["mailbox"]["p50"] == pytest.approx(1.0) and segments["inference"]["p50"] == 9.0
+    assert segments["node_other"]["p50"] == pytest.approx(0.0, abs=1e-9)
+    assert segments["transport_out"]["p50"] == pytest.approx(0.5)
+    assert result["slow_frames"] == 1 and result["slow_frames_mean_ms"]["transport_in"] == pytest.approx(50.0)
+    assert result["gc"] == {"generation_0": {"count": 1, "total_ms": 3.0, "max_ms": 3.0},
+                            "slow_frames_during_a_pause": 1}  # the pause outside the run is not counted
+    assert result["player_late_ms"]["max"] == pytest.approx(2.0)
+    assert result["worker_cpu_over_wall"]["p50"] == pytest.approx(11.0 / 13.0)  # 13 ms from pick-up to publish
+
+
+def test_ss3d_bench_end_to_end_repeats_the_node_runs(tmp_path, tiny_checkpoint, capsys):
     output = tmp_path / "bench.json"
     code = main(["--checkpoint", str(tiny_checkpoint), "--output", str(output), "--frames", "2",
                  "--backends", "torch", "onnxruntime", "--threads", "1", "--node-backend", "onnxruntime",
-                 "--rates", "30", "--node-frames", "6"])
+                 "--rates", "30", "--node-frames", "6", "--repeat", "2"])
     assert code == 0
     report = json.loads(output.read_text())
     for name in ("torch", "onnxruntime"):
         assert set(report["model"][name]) >= {"fps", "p50_ms", "p95_ms", "speedup_vs_torch"}
         assert report["model"][name]["at_2x"]["input"] == "192x128"
-    node = report["node"]["30"]
-    assert set(node) >= {"output_hz", "p50_ms", "p95_ms", "drops"} and node["frames"] == 6
-    assert node["backend"] == "onnxruntime-cpu" and "inference" in node["stages_p50_ms"]
+    runs = report["node"]["30"]
+    assert len(runs) == 2 and report["node_spread"]["30"]["runs"] == 2
+    for run in runs:
+        assert set(run) >= {"output_hz", "p50_ms", "p95_ms", "drops", "load_average_start"} and run["frames"] == 6
+        assert run["backend"] == "onnxruntime-cpu" and "inference" in run["stages_p50_ms"]
+        assert run["handoffs"]["frames_published"] == 6 and set(run["handoffs"]["segments_ms"]) == set(SEGMENTS)
+    assert (tmp_path / "node_30hz" / "run2" / "node_trace.json").is_file()
     assert output.with_suffix(".md").read_text() in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("bad", [["--rates", "0"], ["--frames", "0"], ["--node-frames", "1"]])
+@pytest.mark.parametrize("bad", [["--rates", "0"], ["--frames", "0"], ["--node-frames", "1"], ["--repeat", "0"]])
 def test_bad_arguments_exit_2(bad):
     with pytest.raises(SystemExit) as exc:
         main(bad)

@@ -1,11 +1,14 @@
 """Streaming estimator: first frame, pose chaining, resets, intrinsics smoothing and known K, backends."""
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
 from ss3d_core.backends import BackendUnavailable, create_backend
 from ss3d_core.checkpoint import bundled_checkpoint
 from ss3d_core.estimator import Estimator, EstimatorConfig, IntrinsicsSource, ResetReason, build_estimator
+from ss3d_core.estimator.estimator import limit_cpu_threads
 from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
 from ss3d_core.estimator.odometry import T_ODOM_OPTICAL_START, OdometryIntegrator
 
@@ -118,6 +121,18 @@ def test_onnxruntime_backend_matches_torch(tiny_checkpoint, sample_frames):
     np.testing.assert_allclose(results["onnxruntime"].K, results["torch"].K, rtol=1e-5)
     graph_dir = create_backend("onnxruntime", tiny_checkpoint)[0].graph_dir
     assert (graph_dir / "encoder.onnx").is_file(), "exported graphs are cached"
+
+
+def test_estimator_caps_the_opencv_and_torch_thread_pools(tiny_checkpoint):
+    before = cv2.getNumThreads(), torch.get_num_threads()
+    try:
+        build_estimator(str(tiny_checkpoint), backend="onnxruntime", num_threads=1)
+        assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
+        with pytest.raises(ValueError, match="num_threads"):
+            limit_cpu_threads(0)
+    finally:
+        cv2.setNumThreads(before[0])
+        torch.set_num_threads(before[1])
 
 
 def test_backend_selection_errors(tiny_checkpoint):

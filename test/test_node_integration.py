@@ -18,6 +18,7 @@ from ss3d_ros.conversions import ns_to_stamp, rgb8_to_image_msg
 from ss3d_ros.node import SENSOR_QOS
 from ss3d_ros.tools.node_process import NodeProcess
 from ss3d_ros.tools.output_recorder import OutputRecorder
+from ss3d_ros.tools.spinner import BackgroundSpinner
 
 START_TIMEOUT_S = 60.0
 OUTPUT_TIMEOUT_S = 20.0
@@ -34,10 +35,10 @@ class Client:
         self.publisher = self.node.create_publisher(Image, "image", SENSOR_QOS)
         self.recorder = OutputRecorder(self.node, {k: f"{namespace}/{k}" for k in ("depth", "camera_info", "odom")},
                                        bag_dir=None)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        executor = SingleThreadedExecutor()
+        executor.add_node(self.node)
+        self.spinner = BackgroundSpinner(executor, name="ss3d-test-spin")
+        self.spinner.start()
 
     def wait_matched(self, process: NodeProcess) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -81,7 +82,7 @@ class Client:
         return dict(self.recorder.outputs.diagnostics)
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.spinner.stop()
         self.node.destroy_node()
 
 

@@ -60,7 +60,7 @@ def test_readme_states_the_limits_the_code_and_transport_profile_set():
     import xml.etree.ElementTree as ET
 
     from ss3d_core.estimator import MIN_TWIST_DT_S
-    from ss3d_ros.node import MIN_IMAGE_SIDE_PX
+    from ss3d_core.preprocess import MIN_IMAGE_SIDE_PX
 
     readme = (REPO / "README.md").read_text()
     limits = readme[readme.index("## Limits and troubleshooting"):]

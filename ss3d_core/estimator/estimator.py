@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from ss3d_core.backends.base import InferenceBackend
+from ss3d_core.backends.base import InferenceBackend, default_num_threads
 from ss3d_core.camera import K_to_normalised, square_pixel_intrinsics
 from ss3d_core.estimator.frame_estimate import FrameEstimate, IntrinsicsSource, ResetReason
 from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
@@ -208,6 +208,23 @@ class Estimator:
         )
 
 
+def limit_cpu_threads(num_threads: int) -> None:
+    """Cap the CPU thread pools of this process's per-frame work at ``num_threads``: OpenCV's (resize) and torch's
+    intra-op pool (small tensor ops; the network itself when it runs on torch).
+
+    Both libraries otherwise start one thread per core. On 2 cores a work-sharing pool whose second thread finds its
+    core taken (by DDS, the camera driver, any other process) waits for it: an element-wise torch op on 8×3×128×224
+    took 0.13 ms with one thread and 12 ms with two while other processes kept both cores busy (docs/performance.md).
+
+    Raises:
+        ValueError: ``num_threads`` < 1.
+    """
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    cv2.setNumThreads(num_threads)
+    torch.set_num_threads(num_threads)
+
+
 def build_estimator(
     checkpoint: str,
     backend: str = "auto",
@@ -217,13 +234,15 @@ def build_estimator(
     cache_dir: str | None = None,
 ) -> Estimator:
     """Load ``checkpoint`` on ``backend`` (see :func:`ss3d_core.backends.create_backend` for the arguments) and
-    wrap it.
+    wrap it; the process's OpenCV and torch thread pools are capped at the same ``num_threads``
+    (:func:`limit_cpu_threads`).
 
     Raises:
         ss3d_core.checkpoint.CheckpointError, ss3d_core.backends.BackendUnavailable, ValueError.
     """
     from ss3d_core.backends import create_backend
 
+    limit_cpu_threads(num_threads or default_num_threads())
     runtime, metadata = create_backend(backend, checkpoint, num_threads=num_threads, precision=precision,
                                        cache_dir=cache_dir)
     return Estimator(runtime, metadata.intrinsics_prior, config)

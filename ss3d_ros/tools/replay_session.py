@@ -7,7 +7,6 @@ this process; the ``ss3d`` node runs in its own process, as on a robot.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from ss3d_ros.tools.node_process import NodeProcess
 from ss3d_ros.tools.output_recorder import OutputRecorder, RecordedOutputs
 from ss3d_ros.tools.player import play
 from ss3d_ros.tools.share_files import use_large_message_transport
+from ss3d_ros.tools.spinner import BackgroundSpinner
 
 LOG = logging.getLogger(__name__)
 # Model loading (and a first ONNX export) can take a while on a small CPU.
@@ -32,8 +32,6 @@ DEFAULT_READY_TIMEOUT_S = 180.0
 DRAIN_TIMEOUT_S = 10.0
 # Wait for diagnostics to report the final counters after the last output (one diagnostics period and a margin).
 FINAL_DIAGNOSTICS_WAIT_S = 1.5
-# How long to wait for the client's spin thread to return after the executor shut down.
-SPINNER_JOIN_TIMEOUT_S = 5.0
 
 
 class SessionError(RuntimeError):
@@ -72,6 +70,7 @@ def run_session(
     namespace: str = "/ss3d_session",
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
     camera_info: bytes | None = None,
+    keep_depth: bool = True,
 ) -> SessionResult:
     """Start the node, play ``frames`` into ``<namespace>/image``, record outputs; always stops the node.
 
@@ -85,6 +84,8 @@ def run_session(
         ready_timeout_s: how long to wait for the node to come up.
         camera_info: a serialised ``sensor_msgs/CameraInfo`` published on ``camera_info_in`` before every frame
             (for ``use_camera_info``), or ``None``.
+        keep_depth: decode every depth image into :attr:`RecordedOutputs.depth` (figures, scoring); a benchmark that
+            needs only arrival times leaves this work out of the client process.
 
     A :class:`~ss3d_core.io.bag_errors.BagReadError` raised by ``frames`` mid-playback stops playback there: the
     outputs of the frames already played are still collected, the node is stopped, and the reason is in
@@ -102,13 +103,13 @@ def run_session(
     client = rclpy.create_node("ss3d_replay_client", namespace=namespace)
     executor = SingleThreadedExecutor()
     executor.add_node(client)
-    spinner = threading.Thread(target=executor.spin, name="ss3d-replay-spin", daemon=True)
+    spinner = BackgroundSpinner(executor, name="ss3d-replay-spin")
     recorder = None
     try:
         publisher = client.create_publisher(Image, "image", SENSOR_QOS)
         info_publisher = client.create_publisher(CameraInfo, "camera_info_in", SENSOR_QOS) if camera_info else None
         recorder = OutputRecorder(
-            client, {k: f"{namespace}/{k}" for k in ("depth", "camera_info", "odom")}, bag_dir
+            client, {k: f"{namespace}/{k}" for k in ("depth", "camera_info", "odom")}, bag_dir, keep_depth=keep_depth
         )
         spinner.start()
         process.start()
@@ -142,9 +143,7 @@ def run_session(
         result.outputs = recorder.outputs
     finally:
         process.stop()
-        executor.shutdown()
-        if spinner.is_alive():  # let spin() return before the node and context go (a C++ wait must not outlive them)
-            spinner.join(SPINNER_JOIN_TIMEOUT_S)
+        spinner.stop()  # the spin thread ends before the node and the context go (no rclpy wait may outlive them)
         if recorder is not None:
             recorder.close()
         client.destroy_node()

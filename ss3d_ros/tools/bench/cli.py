@@ -1,15 +1,19 @@
 """``ss3d_bench``: model-only latency per backend and the node end to end over DDS, in one run.
 
-    ss3d_bench [--output out/bench/bench.json]
+    ss3d_bench [--output out/bench/bench.json] [--repeat N]
 
 1. Model only: every backend that runs here (torch eager, ONNX Runtime, and on a CUDA machine torch-cuda and
    TensorRT FP16/FP32) on the same real frames, at the deployed input size and at 2× it; fps, p50/p95/p99 latency,
    speed-up against torch eager in the same run, and parity errors against it.
-2. The node: a fresh ``ss3d`` process per input rate (15, 30, 60 Hz) fed the bundled 960×540 dashcam clip over
-   DDS; output rate, latency p50/p95, frames without output, and the node's per-stage breakdown.
+2. The node, ``--repeat`` times: a fresh ``ss3d`` process per input rate (15, 30, 60 Hz; the rates take turns in
+   each round, so that load from other processes hits them alike) fed the bundled 960×540 dashcam clip over DDS;
+   output rate, latency p50/p95, frames without output (counted by the node or lost before its callback), and where
+   each frame's time went, hand-off by hand-off (the node's frame trace); then the spread over the runs (min, median,
+   max of the output rate and the p95 latency per input rate). One good run is not a result.
 
 Writes ``bench.json`` and ``bench.md`` (the tables) and prints the tables. Absolute figures depend on what else runs
-on the machine (the load average is recorded); ratios within the run are the comparable figures.
+on the machine (the load average before every node run is recorded); ratios within the run are the comparable
+figures.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rates", type=float, nargs="+", default=list(DEFAULT_RATES),
                         help="node input rates, Hz (default 15 30 60)")
     parser.add_argument("--node-frames", type=int, default=None, help="frames per node run (default: the whole clip)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="node runs per input rate, reported each and as their spread (default 1)")
     parser.add_argument("--no-node", action="store_true", help="model-only figures")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter, repeatable")
@@ -85,24 +91,28 @@ def run_model(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": model_figures, "model_unavailable": unavailable}
 
 
-def run_node(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, Any]:
-    """Node figures keyed by input rate as a string, with ratios to the model-only p50 of the same run."""
+def run_node(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Node figures: ``{input rate as a string: [one row per run]}``, each row with its ratios to the model-only p50
+    of the same benchmark; ``args.repeat`` rounds, each round every rate once."""
     from ss3d_ros.tools.bench.node_latency import measure_node, node_arguments
     from ss3d_ros.tools.bench.report import bench_key
 
     ros_args = node_arguments(args.node_backend, args.threads, args.param)
     if args.checkpoint:
         ros_args += ["-p", f"checkpoint:={args.checkpoint}"]
-    node: dict[str, Any] = {}
-    for hz in args.rates:
-        row = measure_node(SAMPLE_VIDEO, hz, ros_args, args.node_frames, args.output.parent / f"node_{hz:g}hz")
-        backend_model = model.get(bench_key(row["backend"]))
-        p50 = row["p50_ms"]
-        row["p50_vs_model_p50"] = p50 / backend_model["p50_ms"] if p50 and backend_model else None
-        row["p50_vs_torch_model_p50"] = p50 / model["torch"]["p50_ms"] if p50 and "torch" in model else None
-        node[f"{hz:g}"] = row
-        LOG.info("%g Hz: output %.1f Hz, p50 %.1f ms, p95 %.1f ms, %d drops", hz, row["output_hz"] or 0,
-                 p50 or float("nan"), row["p95_ms"] or float("nan"), row["drops"])
+    node: dict[str, list[dict[str, Any]]] = {f"{hz:g}": [] for hz in args.rates}
+    for run in range(1, args.repeat + 1):
+        for hz in args.rates:
+            work_dir = args.output.parent / f"node_{hz:g}hz" / f"run{run}"
+            row = measure_node(SAMPLE_VIDEO, hz, ros_args, args.node_frames, work_dir)
+            backend_model = model.get(bench_key(row["backend"]))
+            p50 = row["p50_ms"]
+            row["p50_vs_model_p50"] = p50 / backend_model["p50_ms"] if p50 and backend_model else None
+            row["p50_vs_torch_model_p50"] = p50 / model["torch"]["p50_ms"] if p50 and "torch" in model else None
+            node[f"{hz:g}"].append(row)
+            LOG.info("run %d/%d, %g Hz: output %.1f Hz, p50 %.1f ms, p95 %.1f ms, %d drops (load %.2f)", run,
+                     args.repeat, hz, row["output_hz"] or 0, p50 or float("nan"), row["p95_ms"] or float("nan"),
+                     row["drops"], row["load_average_start"])
     return node
 
 
@@ -111,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[ss3d_bench] %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.frames < 1 or args.threads < 1 or (args.node_frames is not None and args.node_frames < 2):
-        parser.error("--frames and --threads must be >= 1, --node-frames >= 2")
+    if min(args.frames, args.threads, args.repeat) < 1 or (args.node_frames is not None and args.node_frames < 2):
+        parser.error("--frames, --threads and --repeat must be >= 1, --node-frames >= 2")
     if any(not hz > 0 for hz in args.rates):
         parser.error(f"--rates must be > 0 Hz, got {args.rates}")
-    from ss3d_ros.tools.bench.report import evaluate_targets, markdown
+    from ss3d_ros.tools.bench.report import evaluate_targets, markdown, node_spread
     from ss3d_ros.tools.replay_session import SessionError
 
     report: dict[str, Any] = {"machine": _machine(), "checkpoint": args.checkpoint or "bundled",
@@ -128,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_node:
         try:
             report["node"] = run_node(args, report["model"])
+            report["node_spread"] = node_spread(report["node"])
         except SessionError as err:
             LOG.error("node benchmark failed: %s", err)
             code = 1
