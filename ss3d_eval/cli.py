@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-colmap", action="store_true", help="skip the COLMAP self-calibration baseline")
     parser.add_argument("--colmap-timeout-s", type=_positive_float, default=DEFAULT_TIMEOUT_S,
                         help="wall-clock limit of one COLMAP run (default %(default)s s)")
+    parser.add_argument("--corpus-fx-per-width", type=_positive_float,
+                        help="add the corpus_k baseline: a constant K with fx = fy = this × width (the training "
+                             "corpus's median, printed by `python -m training sfm`)")
     parser.add_argument("--num-threads", type=_positive_int, help="CPU threads of the inference backend")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return parser
@@ -159,6 +162,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         n_depth_samples=args.figures,
         colmap=not args.no_colmap,
         colmap_timeout_s=args.colmap_timeout_s,
+        corpus_fx_per_width=args.corpus_fx_per_width,
         estimator=config,
         gap_threshold_s=args.gap_threshold_s,
     )

@@ -146,6 +146,7 @@ def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict
         summary["n_failed_pairs"] = summary.pop("n_skipped_pairs")
         baselines[name] = {"pose": summary, "paired_with_model": _paired_with_model(outcomes, name)}
     baselines["default_k"] = {"intrinsics": aggregate_intrinsics([o.baselines["default_k"] for o in outcomes])}
+    baselines["corpus_k"] = {"intrinsics": aggregate_intrinsics([o.baselines.get("corpus_k") for o in outcomes])}
     baselines["colmap_selfcalib"].update(_colmap_aggregate(outcomes))
     return {"depth": depth, "pose": pose, "intrinsics": intrinsics}, baselines
 
@@ -258,13 +259,13 @@ _SUMMARY_ROWS = (
     ("pairs scored (direction)", "pose", "n_tdir_pairs", POSE_BASELINES),
     ("pairs failed / without estimate", "pose", None, POSE_BASELINES),
     ("ATE Sim(3) (m) ↓", "pose", "ate_m", ()),
-    ("fx relative error ↓", "intrinsics", "fx_rel_err", ("default_k", "colmap_selfcalib")),
-    ("fy relative error ↓", "intrinsics", "fy_rel_err", ("default_k", "colmap_selfcalib")),
-    ("cx relative error ↓", "intrinsics", "cx_rel_err", ("default_k", "colmap_selfcalib")),
-    ("cy relative error ↓", "intrinsics", "cy_rel_err", ("default_k", "colmap_selfcalib")),
-    ("sequences (intrinsics)", "intrinsics", "n_sequences", ("default_k", "colmap_selfcalib")),
+    ("fx relative error ↓", "intrinsics", "fx_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
+    ("fy relative error ↓", "intrinsics", "fy_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
+    ("cx relative error ↓", "intrinsics", "cx_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
+    ("cy relative error ↓", "intrinsics", "cy_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
+    ("sequences (intrinsics)", "intrinsics", "n_sequences", ("default_k", "corpus_k", "colmap_selfcalib")),
 )
-_BASELINE_COLUMNS = ("constant_depth", *POSE_BASELINES, "default_k")
+_BASELINE_COLUMNS = ("constant_depth", *POSE_BASELINES, "default_k", "corpus_k")
 
 
 def _summary_table(report: dict[str, Any]) -> list[str]:

@@ -87,6 +87,8 @@ class RunOptions:
         max_time_diff_s: association tolerance for depth images and GT poses, seconds.
         colmap: try the COLMAP self-calibration baseline.
         colmap_timeout_s: wall-clock limit of one COLMAP run, seconds.
+        corpus_fx_per_width: the ``corpus_k`` baseline's focal length in image widths (the training corpus's median,
+            :mod:`ss3d_eval.baselines.default_k`); ``None``: no ``corpus_k`` baseline.
         estimator: streaming settings handed to the estimator factory; its ``gap_threshold_s`` is the floor of the
             auto threshold.
         gap_threshold_s: odometry-restart stamp gap for every sequence, seconds; ``None``: per sequence with
@@ -101,6 +103,7 @@ class RunOptions:
     max_time_diff_s: float = DEFAULT_MAX_TIME_DIFF_S
     colmap: bool = True
     colmap_timeout_s: float = colmap_selfcalib.DEFAULT_TIMEOUT_S
+    corpus_fx_per_width: float | None = None
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     gap_threshold_s: float | None = None
 
@@ -456,6 +459,8 @@ def _baselines_section(
     for name in five.variants:
         outcome.baselines[name] = five.errors[name]
     outcome.baselines["default_k"] = _intrinsics_block(default_k.generic_guess_K(*size), size, sequence)
+    outcome.baselines["corpus_k"] = (None if options.corpus_fx_per_width is None else _intrinsics_block(
+        default_k.generic_guess_K(*size, options.corpus_fx_per_width), size, sequence))
     colmap, outcome.baselines["colmap_selfcalib_pose"] = _colmap(sequence, plan, options)
     outcome.baselines["colmap_selfcalib"] = colmap.get("intrinsics")
     has_gt = bool(sequence.gt_stamps.size)
@@ -465,6 +470,7 @@ def _baselines_section(
         "identity_pose": {"pose": _identity_summary(outcome.baselines["identity_pose"]) if has_gt else None},
         **{name: {"pose": five.summary(name) if has_gt else None} for name in five.variants},
         "default_k": {"intrinsics": outcome.baselines["default_k"]},
+        "corpus_k": {"intrinsics": outcome.baselines["corpus_k"]},
         "colmap_selfcalib": colmap,
     }
 

@@ -1,4 +1,6 @@
-"""The ``default_k`` baseline: a generic intrinsics guess that needs no calibration.
+"""The ``default_k`` baseline: a generic intrinsics guess that needs no calibration; and ``corpus_k``, the same
+constant K at the training corpus's median focal length (what a K head learns if it learns nothing but that average;
+``ss3d_eval --corpus-fx-per-width``, the value ``python -m training sfm`` prints from its reconstructions).
 
 ``fx = fy = 0.8·W`` (a horizontal field of view of 2·atan(1 / (2·0.8)) ≈ 64°, typical of phone and webcam lenses;
 the same normalised focal is the prior of the bundled checkpoint) and the principal point at the image centre, which
@@ -15,13 +17,16 @@ __all__ = ["GUESS_FOCAL_PER_WIDTH", "generic_guess_K"]
 GUESS_FOCAL_PER_WIDTH = 0.8
 
 
-def generic_guess_K(width: int, height: int) -> np.ndarray:
-    """``3×3`` float64 pixel K with ``fx = fy = 0.8·width`` and the principal point at the image centre.
+def generic_guess_K(width: int, height: int, focal_per_width: float = GUESS_FOCAL_PER_WIDTH) -> np.ndarray:
+    """``3×3`` float64 pixel K with ``fx = fy = focal_per_width·width`` (default 0.8) and the principal point at the
+    image centre.
 
     Raises:
-        ValueError: on a non-positive size.
+        ValueError: on a non-positive size or focal length.
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}×{height}")
-    f = GUESS_FOCAL_PER_WIDTH * width
+    if not focal_per_width > 0:
+        raise ValueError(f"focal_per_width must be positive, got {focal_per_width}")
+    f = focal_per_width * width
     return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
