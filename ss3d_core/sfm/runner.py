@@ -31,9 +31,11 @@ from ss3d_core.sfm.settings import MIN_FRAMES, WORKING_MAX_SIDE_PX
 
 __all__ = ["DEFAULT_TIMEOUT_S", "colmap_available", "working_size", "reconstruct_frames"]
 
-# Wall-clock limit of one reconstruction, seconds: several times the slowest clip measured on 2 cores
-# (docs/sfm_teacher.md); a run past it is killed and reported as a failure.
-DEFAULT_TIMEOUT_S = 900.0
+# Wall-clock limit of one reconstruction, seconds; a run past it is killed and reported as a failure. Measured on the
+# web clips with one COLMAP thread per run while other jobs shared the 2 cores (docs/sfm_teacher.md): the slowest clip
+# (329 frames) took 1,783 s, and did not finish within 900 s nor, on a busier hour, within 1,800 s; twice its time
+# leaves room for a loaded machine. A longer log needs --timeout-s.
+DEFAULT_TIMEOUT_S = 3600.0
 # Lines of the child's log quoted in the reason of a crash.
 LOG_TAIL_LINES = 3
 # PNG compression level of the frames handed to COLMAP (0-9): lossless either way, 1 writes fastest.

@@ -17,6 +17,7 @@ no consecutive pair). Every dev sequence has fewer frames than that; the cap bou
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -50,8 +51,9 @@ def colmap_selfcalibration(
         the image size, SS3D-ROS pixel-centre convention), ``"width", "height", "n_images", "n_registered",
         "models", "camera_model", "seconds", "points_per_image", "median_track_length",
         "median_triangulation_angle_deg", "mean_reprojection_error_px", "pycolmap"}`` or ``{"status": "unavailable"
-        | "failed" | "skipped", "reason": str}``. ``reconstruction`` (``None`` unless ``ok``) holds
-        ``T_camera_world`` and ``registered`` of the frames given, frame ``i`` being the sequence's frame ``i``.
+        | "failed" | "skipped", "reason": str}`` with ``"n_images"`` (skipped, failed) and ``"seconds"`` (failed).
+        ``reconstruction`` (``None`` unless ``ok``) holds ``T_camera_world`` and ``registered`` of the frames given,
+        frame ``i`` being the sequence's frame ``i``.
     """
     ok, version = colmap_available()
     if not ok:
@@ -59,12 +61,14 @@ def colmap_selfcalibration(
         return {"status": "unavailable", "reason": version}, None
     n = min(n_frames, MAX_FRAMES)
     if n < MIN_FRAMES:
-        return {"status": "skipped", "reason": f"fewer than {MIN_FRAMES} frames"}, None
+        return {"status": "skipped", "reason": f"fewer than {MIN_FRAMES} frames", "n_images": n}, None
+    start = time.perf_counter()
     try:
         reconstruction = reconstruct_frames((rgb for _, rgb in zip(range(n), frames)), timeout_s=timeout_s)
     except ReconstructionError as err:
         LOG.warning("COLMAP: %s", err)
-        return {"status": "failed", "reason": str(err), "n_images": n}, None
+        return {"status": "failed", "reason": str(err), "n_images": n,
+                "seconds": round(time.perf_counter() - start, 2)}, None
     stats, K = reconstruction.stats, reconstruction.K
     result = {
         "status": "ok",

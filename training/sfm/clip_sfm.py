@@ -7,8 +7,8 @@ are those of the corpus manifest (:func:`training.corpus.manifest.decode_for_ana
 (:func:`ss3d_core.sfm.runner.reconstruct_frames`: a child process with a timeout, frames at the working size, results
 at the source size); a segment that fails leaves its frames unregistered and the others stand.
 
-The clip is decoded twice (once to find the segments, once streaming the frames to COLMAP), so only the small
-analysis frames of one clip are held in memory at a time.
+The clip is decoded twice, once for the manifest's segments (its frames held at the MVS analysis size, at most 640 px
+wide) and once streaming the frames to COLMAP one at a time, so no clip is held in memory at its full size.
 """
 
 from __future__ import annotations
