@@ -45,7 +45,8 @@ def _corpus(root):
 
 def _args(tmp_path, *fit_configs):
     return ["--workdir", str(tmp_path / "run"), "--clips", str(tmp_path / "clips"),
-            "--sequences", str(FIXTURES / "tum_fr1_xyz_pair1"), "--min-score", "0", "--min-expert-clips", "1",
+            "--sequences", str(FIXTURES / "tum_fr1_xyz_pair1"), "--min-score", "0",
+            "--experts", "--min-expert-clips", "1",
             "--mvs-args", "--pairs-per-segment 2 --target-rate-hz 5", "--eval-args", "--no-colmap --backend torch",
             "--sfm-args", "--target-rate-hz 5 --timeout-s 120",
             *[a for c in fit_configs for a in ("--fit-config", str(c))]]
@@ -105,13 +106,18 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
 
 def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="training.pipeline"):
-        assert main(["--workdir", str(tmp_path / "run"), "--dry-run"]) == 0
+        assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--experts"]) == 0
     text = caplog.text
     for step in ("[sfm]", "[mvs]", "[domains]", "[stage1]", "[expert_forward]", "[expert_near_field]",
                  "[expert_far_field]", "[student]", "[export]", "[eval]"):
         assert step in text
-    assert "stage1_intrinsics_first.yaml" in text and "student_distill.yaml" in text
+    assert "stage1_photometric.yaml" in text and "student_distill.yaml" in text and "sfm_teacher.yaml" in text
     assert not (tmp_path / "run").exists()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="training.pipeline"):  # the default: one model, no experts
+        assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--no-sfm"]) == 0
+    assert "[expert_" not in caplog.text and "[student]" in caplog.text and "distill_weight 0" in caplog.text
+    assert "[sfm]" not in caplog.text and "sfm_teacher.yaml" not in caplog.text
 
 
 def test_epochs_come_from_the_stage_configs_scaled():

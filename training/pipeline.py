@@ -10,11 +10,15 @@ rerun; delete its folder to redo it and everything after it that reads it):
    store. ``--no-sfm`` leaves the step and the terms out (the ablation without the teacher).
 1. ``mvs``: the corpus manifest and the MVS-proxy scores of every clip (:mod:`training.corpus.mvs_cli`).
 2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
-3. ``stage1``: stage 1 of the schedule, intrinsics first, from scratch (``stage1_intrinsics_first.yaml``).
-4. ``expert_<domain>``: one expert per domain with at least ``--min-expert-clips`` clips: the joint recipe
-   (``stage2_joint.yaml``) on that domain's clips, from stage 1's export.
-5. ``student``: the joint recipe on every kept clip plus distillation from the experts (``student_distill.yaml``),
-   from stage 1's export: the network that ships.
+3. ``stage1``: stage 1 of the schedule from scratch (``stage1_photometric.yaml``, whose header says why it replaced
+   ``stage1_intrinsics_first.yaml``).
+4. ``expert_<domain>`` (only with ``--experts``): one expert per domain with at least ``--min-expert-clips`` clips:
+   the joint recipe (``stage2_joint.yaml``) on that domain's clips, from stage 1's export.
+5. ``student``: the joint recipe on every kept clip (``stage2_joint.yaml`` + ``student_distill.yaml``), from stage 1's
+   export, with distillation from the experts when there are any: the network that ships. Without ``--experts`` it is
+   one model trained on every domain: at equal compute that arm beat experts → student on depth and rotation
+   (docs/experiments.md, "Ablations at equal compute"), so it is the default until a full-length comparison says
+   otherwise.
 6. ``export``: the student's export copied to ``<workdir>/ss3d_small.{safetensors,json}``, loaded and run once on CPU.
 7. ``eval``: ``python -m ss3d_eval`` on the evaluation sequences, ``<workdir>/eval/report.json``.
 8. ``eval_shipped`` and ``adoption``: the same evaluation of the shipped checkpoint, and ``<workdir>/adoption.md``, the
@@ -55,7 +59,7 @@ from training.export import EXPORT_NAME
 LOG = logging.getLogger(__name__)
 
 DONE = "DONE"
-STAGE1 = (CONFIG_DIR / "stage1_intrinsics_first.yaml",)
+STAGE1 = (CONFIG_DIR / "stage1_photometric.yaml",)
 EXPERT = (CONFIG_DIR / "stage2_joint.yaml",)
 STUDENT = (CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml")
 SFM_TEACHER = CONFIG_DIR / "sfm_teacher.yaml"
@@ -102,6 +106,7 @@ class Pipeline:
         dry_run: print the commands, run nothing.
         sfm_dir: the SfM store (``None``: ``<workdir>/sfm``).
         use_sfm: run the ``sfm`` step and train with the teacher's labels.
+        use_experts: train the domain experts and distil them into the student.
     """
 
     def __init__(self, workdir: Path, clips: list[str], sequences: list[str], fit_configs: list[Path],
@@ -109,7 +114,7 @@ class Pipeline:
                  min_score: float = DEFAULT_MVS_MIN_SCORE,
                  min_expert_clips: int = MIN_EXPERT_CLIPS, mvs_args: list[str] | None = None,
                  eval_args: list[str] | None = None, dry_run: bool = False, sfm_dir: Path | None = None,
-                 use_sfm: bool = True, sfm_args: list[str] | None = None):
+                 use_sfm: bool = True, sfm_args: list[str] | None = None, use_experts: bool = False):
         self.workdir = workdir
         self.clips = clips
         self.sequences = sequences
@@ -127,6 +132,7 @@ class Pipeline:
         self.sfm_dir = sfm_dir or workdir / "sfm"
         self.use_sfm = use_sfm
         self.sfm_args = sfm_args or []
+        self.use_experts = use_experts
         self.scores = workdir / "mvs" / "scores.csv"
         self.domains = workdir / "domains" / "domains.csv"
         self.export = workdir / EXPORT_NAME
@@ -189,7 +195,10 @@ class Pipeline:
                 raise RuntimeError(f"{self.export}: the exported network predicts non-finite depth on CPU")
 
     def experts(self) -> dict[str, list[str]]:
-        """Domain -> clips of the domains that get an expert (every domain, no clips known, before ``domains``)."""
+        """Domain -> clips of the domains that get an expert (every domain, no clips known, before ``domains``; none
+        without ``use_experts``)."""
+        if not self.use_experts:
+            return {}
         if not self.domains.is_file():
             return {d: [] for d in DOMAINS}
         return {d: names for d, names in domain_clips(self.domains).items() if len(names) >= self.min_expert_clips}
@@ -247,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"extra --config for one kind of fit, {'/'.join(FIT_KINDS)} (repeatable)")
     parser.add_argument("--max-epochs-scale", type=float, default=1.0, help="multiplies every stage's max_epochs")
     parser.add_argument("--min-score", type=float, default=DEFAULT_MVS_MIN_SCORE, help="MVS filter")
+    parser.add_argument("--experts", action="store_true",
+                        help="train one expert per domain and distil them into the student (default: one model)")
     parser.add_argument("--min-expert-clips", type=int, default=MIN_EXPERT_CLIPS)
     parser.add_argument("--mvs-args", default="", help="extra arguments of `python -m training mvs` (one string)")
     parser.add_argument("--eval-args", default="", help="extra arguments of `python -m ss3d_eval` (one string)")
@@ -269,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, step_configs,
                             args.max_epochs_scale, args.min_score, args.min_expert_clips, shlex.split(args.mvs_args),
                             shlex.split(args.eval_args), args.dry_run, args.sfm_dir, not args.no_sfm,
-                            shlex.split(args.sfm_args))
+                            shlex.split(args.sfm_args), args.experts)
     except ValueError as err:
         parser.error(str(err))
     try:
