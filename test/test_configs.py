@@ -10,7 +10,8 @@ from training.cli import BASE_CONFIG, CONFIG_DIR, SS3DCLI
 from training.datamodule import ClipDataModule
 from training.module import SS3DLightningModule
 
-STAGES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if p != BASE_CONFIG)
+ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml"}  # added on top of any stage, with no run folder of their own
+STAGES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if p != BASE_CONFIG and p not in ADD_ONS)
 
 
 class ParseOnlyCLI(SS3DCLI):
@@ -61,6 +62,19 @@ def test_the_student_stacks_on_the_joint_stage():
                     "--config", str(CONFIG_DIR / "student_distill.yaml"))
     assert config.model.distill_weight == 1.0 and config.model.lr_scales["intrinsics"] == 0.1
     assert config.model.triangulation_weight == 1.0 and config.trainer.default_root_dir == "out/train/student_distill"
+
+
+def test_the_sfm_teacher_adds_its_terms_to_a_stage_and_keeps_its_run_folder():
+    """sfm_teacher.yaml is an add-on (the pipeline's sfm step adds it to every fit): it turns the four SfM terms on and
+    points at the store, and the stage keeps its own run folder and recipe."""
+    stage = ("--config", str(BASE_CONFIG), "--config", str(CONFIG_DIR / "stage1_photometric.yaml"))
+    plain, teacher = _parse(*stage), _parse(*stage, "--config", str(CONFIG_DIR / "sfm_teacher.yaml"))
+    assert plain.model.sfm_depth_weight == 0.0 and plain.data.sfm_dir is None
+    assert (teacher.model.sfm_depth_weight, teacher.model.sfm_rotation_weight, teacher.model.sfm_translation_weight,
+            teacher.model.sfm_intrinsics_weight) == (1.0, 10.0, 10.0, 1.0)
+    assert teacher.data.sfm_dir == "out/sfm/web_clips"
+    assert teacher.trainer.default_root_dir == plain.trainer.default_root_dir == "out/train/stage1_photometric"
+    assert teacher.model.lr == plain.model.lr and teacher.trainer.max_epochs == plain.trainer.max_epochs
 
 
 ABLATIONS = sorted((CONFIG_DIR / "ablation").glob("*.yaml"))

@@ -306,7 +306,8 @@ def test_report_shape_nulls_and_no_nan(tmp_path):
     assert report["aggregate"]["intrinsics"]["n_sequences"] == 1
     assert report["sequences"]["seq"]["depth"] is None and report["sequences"]["seq"]["pose"] is None
     assert set(report["baselines"]) == {"constant_depth", "identity_pose", "five_point_calibrated",
-                                        "five_point_guess_k", "default_k", "colmap_selfcalib"}
+                                        "five_point_guess_k", "default_k", "corpus_k", "colmap_selfcalib"}
+    assert report["baselines"]["corpus_k"]["intrinsics"]["fx_rel_err"] is None  # no --corpus-fx-per-width given
     assert report["baselines"]["colmap_selfcalib"]["status"] == "disabled"
     assert report["baselines"]["five_point_calibrated"]["pose"]["rot_err_deg"] is None
     assert report["baselines"]["identity_pose"]["pose"]["rot_err_deg"] is None
