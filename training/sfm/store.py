@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -43,8 +44,9 @@ from ss3d_core.sfm.settings import MIN_FRAMES, settings_record
 from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec
 from training.corpus.cache import source_fingerprint
 
-__all__ = ["RECORD_FILE", "MIN_REGISTERED_FRACTION", "MIN_REGISTERED_FRAMES", "SfmLabels", "entry_key",
-           "read_record", "needs_build", "write_entry", "load_sfm", "unusable_reason"]
+__all__ = ["RECORD_FILE", "MIN_REGISTERED_FRACTION", "MIN_REGISTERED_FRAMES", "MIN_FOV_DEG", "MAX_FOV_DEG",
+           "SfmLabels", "entry_key", "read_record", "needs_build", "write_entry", "load_sfm", "usable_record",
+           "unusable_reason", "implausible_focal_reason", "field_of_view_deg", "corpus_focal_per_width"]
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +58,18 @@ STORE_FORMAT_VERSION = 1
 MIN_REGISTERED_FRACTION = 0.5
 # ... and at least this many frames (a model of fewer frames fixes no focal length).
 MIN_REGISTERED_FRAMES = MIN_FRAMES
+# Registering is no proof that K is right, so the focal length must also give a field of view (across the longer image
+# side, a property of the lens whichever way the camera is held) that a pinhole camera can have and self-calibration
+# can pin down. Wider than 120°: a fisheye, which the pinhole model with one radial term (SIMPLE_RADIAL, and the
+# network's pinhole K) cannot represent, so the lens's distortion went into the focal length instead (the unrectified
+# KITTI clip: fx 141 px at 640 px, 132°, where its calibration gives about 440 px, 72°). Rectilinear lenses end near
+# 120° (phone ultra-wides, action cameras' linear modes); KITTI-360's perspective camera, the widest calibrated clip
+# here, is 103°.
+MAX_FOV_DEG = 120.0
+# Narrower than 30° (a 3x phone telephoto or a zoomed shot): the views are nearly affine, perspective no longer fixes
+# the focal length, and a reconstruction of a rotating or barely translating camera inflates it (the rotation clips
+# that register a few frames report fx 1,100-5,300 px at 640 px, 7-32°). The calibrated clips here span 62-103°.
+MIN_FOV_DEG = 30.0
 
 
 def entry_key(spec: ClipSpec, target_rate_hz: float) -> str:
@@ -117,8 +131,35 @@ def write_entry(output: Path, name: str, record: dict[str, Any], arrays: dict[st
     return target
 
 
+def field_of_view_deg(K: np.ndarray | list, width: int, height: int) -> float:
+    """The field of view across the longer image side, degrees, of the ``3×3`` pixel ``K`` at ``width×height``
+    (``2·atan(max(W, H) / (2·fx))``; one focal length, as SfM's SIMPLE_RADIAL camera has)."""
+    return math.degrees(2.0 * math.atan(max(width, height) / (2.0 * float(np.asarray(K)[0][0]))))
+
+
+def implausible_focal_reason(K: np.ndarray | list, width: int, height: int) -> str | None:
+    """Why a reconstruction's focal length is not believed (its field of view outside
+    [:data:`MIN_FOV_DEG`, :data:`MAX_FOV_DEG`]), or ``None`` when it is.
+
+    Args:
+        K: ``3×3`` intrinsics in pixels at ``width×height``.
+        width, height: the image size in pixels.
+    """
+    fx = float(np.asarray(K)[0][0])
+    if not fx > 0:
+        return f"SfM focal length {fx:g} px is not positive"
+    fov = field_of_view_deg(K, width, height)
+    if MIN_FOV_DEG <= fov <= MAX_FOV_DEG:
+        return None
+    why = ("wider: a fisheye, or lens distortion taken into the focal length" if fov > MAX_FOV_DEG
+           else "narrower: near-affine views, which inflate the focal length")
+    return (f"SfM focal length {fx:.1f} px at {width}x{height}: a {fov:.0f}° field of view across the longer side, "
+            f"outside {MIN_FOV_DEG:g}-{MAX_FOV_DEG:g}° ({why})")
+
+
 def unusable_reason(record: dict[str, Any] | None) -> str | None:
-    """Why a clip's entry gives no labels (no entry, a failure, too little registered), or ``None`` when it does."""
+    """Why a clip's entry gives no labels (no entry, a failure, too little registered, an implausible focal length:
+    :func:`implausible_focal_reason`), or ``None`` when it does. A read-time rule: the stored entry is not changed."""
     if record is None:
         return "no SfM entry (run python -m training sfm)"
     if record.get("status") != "ok":
@@ -127,7 +168,43 @@ def unusable_reason(record: dict[str, Any] | None) -> str | None:
     if registered < MIN_REGISTERED_FRAMES or registered < MIN_REGISTERED_FRACTION * frames:
         return (f"SfM registered {registered} of {frames} frames (fewer than {MIN_REGISTERED_FRAMES} or "
                 f"{MIN_REGISTERED_FRACTION:.0%})")
-    return None
+    return implausible_focal_reason(record["K"], int(record["width"]), int(record["height"]))
+
+
+def usable_record(output: str | Path, spec: ClipSpec,
+                  target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)`` when the clip's entry gives labels, else ``(record or None, reason)``: no entry, a stale one
+    (the clip, the rate or the COLMAP settings changed since it was built), or :func:`unusable_reason`.
+
+    Raises:
+        FileNotFoundError: the clip's source does not exist.
+    """
+    record = read_record(output, spec.name)
+    reason = unusable_reason(record)
+    if reason is None and record.get("key") != entry_key(spec, target_rate_hz):
+        reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
+    return record, reason
+
+
+def corpus_focal_per_width(output: str | Path, specs: list[ClipSpec],
+                           target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> tuple[float | None, int]:
+    """The median ``fx / W`` (focal length in image widths at the source size) over the clips whose entry gives
+    labels (:func:`usable_record`), one value per clip: the constant K a head learns if it learns only the corpus's
+    average, ``ss3d_eval --corpus-fx-per-width``.
+
+    Returns:
+        ``(median, clips)``: the median (``None`` when no clip gives labels) and how many clips it is over. A clip
+        whose source is missing counts as none.
+    """
+    values = []
+    for spec in specs:
+        try:
+            record, reason = usable_record(output, spec, target_rate_hz)
+        except FileNotFoundError:
+            continue
+        if reason is None:
+            values.append(float(record["K"][0][0]) / int(record["width"]))
+    return (float(np.median(values)) if values else None), len(values)
 
 
 @dataclass(frozen=True)
@@ -171,8 +248,9 @@ class SfmLabels:
 
 def load_sfm(output: str | Path, spec: ClipSpec, target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> SfmLabels | None:
     """A clip's SfM labels, or ``None`` (with one log line saying why) when the clip has no usable entry: none, a
-    stale one (the clip, the rate or the COLMAP settings changed since it was built), a failed one, or one with fewer
-    registered frames than :data:`MIN_REGISTERED_FRAMES` or :data:`MIN_REGISTERED_FRACTION` of the clip.
+    stale one (the clip, the rate or the COLMAP settings changed since it was built), a failed one, one with fewer
+    registered frames than :data:`MIN_REGISTERED_FRAMES` or :data:`MIN_REGISTERED_FRACTION` of the clip, or one whose
+    focal length is implausible (:func:`implausible_focal_reason`).
 
     Args:
         output: the store's folder (``python -m training sfm --output``).
@@ -183,10 +261,7 @@ def load_sfm(output: str | Path, spec: ClipSpec, target_rate_hz: float = DEFAULT
         FileNotFoundError: the clip's source does not exist.
     """
     folder = Path(output) / spec.name
-    record = read_record(output, spec.name)
-    reason = unusable_reason(record)
-    if reason is None and record.get("key") != entry_key(spec, target_rate_hz):
-        reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
+    record, reason = usable_record(output, spec, target_rate_hz)
     if reason is not None:
         LOG.info("clip %s: no SfM labels: %s", spec.name, reason)
         return None
