@@ -24,8 +24,15 @@ from ss3d_core.sfm.runner import reconstruct_frames, working_size
 from training.clips import ClipSpec, read_clip_index
 from training.sfm import clip_sfm
 from training.sfm.cli import main, parse_shard, shard_clips
-from training.sfm.store import (MAX_FOV_DEG, MIN_FOV_DEG, corpus_focal_per_width, field_of_view_deg, load_sfm,
-                                needs_build, read_record)
+from training.sfm.store import (
+    MAX_FOV_DEG,
+    MIN_FOV_DEG,
+    corpus_focal_per_width,
+    field_of_view_deg,
+    load_sfm,
+    needs_build,
+    read_record,
+)
 
 OFFICE = SHARED_DATA / "sequences" / "tum_fr3_office_1hz"  # 17 real frames about 1 s apart, calib.yaml
 needs_office = pytest.mark.skipif(not OFFICE.is_dir(), reason=NEEDS_SHARED)
@@ -147,10 +154,12 @@ class _CountingColmap:
         self.calls = 0
         self.failure: ReconstructionError | None = None
         self.fx = 100.0  # at 64×48: a 35.5° field of view across the longer side, inside the plausible range
+        self.frames_given: list[int] = []
 
     def __call__(self, frames, timeout_s, num_threads):
         n = sum(1 for _ in frames)
         self.calls += 1
+        self.frames_given.append(n)
         if self.failure is not None:
             raise self.failure
         K = np.array([[self.fx, 0, 31.5], [0, self.fx, 23.5], [0, 0, 1]])
@@ -267,3 +276,18 @@ def test_the_corpus_median_focal_length_counts_only_clips_with_labels(tmp_path, 
         rows = {row["clip"]: row for row in csv.DictReader(f)}
     assert rows["fisheye"]["labels"] == "no" and "field of view" in rows["fisheye"]["reason"]
     assert float(rows["b"]["fx_per_width"]) == pytest.approx(0.9375)
+
+
+def test_a_first_part_of_a_clip_is_reconstructed_alone_under_its_own_key(tmp_path, counting, small_clip):
+    """A fine-tuning log's training part: COLMAP gets the frames before ``frame_end`` only, the arrays still cover the
+    clip (the rest unregistered) and the key covers the range, so another range rebuilds and the whole clip's entry is
+    another."""
+    output = tmp_path / "sfm"
+    record, built = clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1, frame_end=3)
+    assert built and counting.frames_given == [3] and record["frame_end"] == 3 and record["frames"] == 4
+    labels = load_sfm(output, small_clip)  # 3 of the 3 reconstructed frames: labels
+    assert labels.registered.tolist() == [True, True, True, False] and np.isnan(labels.T_camera_world[3]).all()
+    assert not clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1, frame_end=3)[1]  # reused
+    assert clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1, frame_end=2)[1]  # another range: rebuilt
+    assert clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1)[0]["frame_end"] is None  # the whole clip: rebuilt
+    assert counting.frames_given == [3, 2, 4]

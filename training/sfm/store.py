@@ -3,8 +3,10 @@
 Layout, one folder per clip: ``<output>/<clip>/sfm.json`` (:data:`RECORD_FILE`) with ``status`` (``ok`` or
 ``failed``), ``reason``, ``key``, ``frames``, ``registered``, ``K`` (3×3, pixels at the clip's source size, pixel
 centres at integer coordinates), ``width``, ``height`` (source size), ``models``, ``seconds``, ``points_per_image``,
-``median_track_length``, ``median_triangulation_angle_deg``, ``mean_reprojection_error_px`` and ``segments`` (one
-entry per shot segment, each its own reconstruction), and beside it, for an ``ok`` clip:
+``median_track_length``, ``median_triangulation_angle_deg``, ``mean_reprojection_error_px``, ``segments`` (one
+entry per shot segment, each its own reconstruction) and ``frame_end`` (``None``, or the first frame not given to
+COLMAP when only the clip's first part was reconstructed: a fine-tuning log without its held-back end; the arrays
+still cover every frame, the later ones unregistered), and beside it, for an ``ok`` clip:
 
 * ``poses.npy``: ``N×4×4`` float64 ``T_camera_world`` (world -> camera optical frame), NaN for unregistered frames;
 * ``registered.npy``: ``N`` bool;
@@ -19,7 +21,8 @@ segments are in different worlds and scales; the clip's ``K`` is that of the seg
 
 ``key`` hashes what the result depends on, as the training cache keys its entries: the clip's kind, topic and source
 files (:func:`training.corpus.cache.source_fingerprint`), the frame rate and the COLMAP settings with their version
-(:func:`ss3d_core.sfm.settings.settings_record`, which holds the working size). An entry whose key matches is reused
+(:func:`ss3d_core.sfm.settings.settings_record`, which holds the working size), and ``frame_end`` when it is set, so
+the key covers exactly the frames reconstructed. An entry whose key matches is reused
 as it is, failed ones too, except a timeout, which a run with a longer timeout retries. Entries are built in a
 temporary folder beside the target and renamed into place, so an interrupted build leaves nothing half-written.
 """
@@ -45,7 +48,8 @@ from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec
 from training.corpus.cache import source_fingerprint
 
 __all__ = ["RECORD_FILE", "MIN_REGISTERED_FRACTION", "MIN_REGISTERED_FRAMES", "MIN_FOV_DEG", "MAX_FOV_DEG",
-           "SfmLabels", "entry_key", "read_record", "needs_build", "write_entry", "load_sfm", "usable_record",
+           "SfmLabels", "entry_key", "read_record", "needs_build", "write_entry", "load_sfm", "load_reconstruction",
+           "usable_record", "reconstructed_frames",
            "unusable_reason", "implausible_focal_reason", "field_of_view_deg", "corpus_focal_per_width"]
 
 LOG = logging.getLogger(__name__)
@@ -72,14 +76,17 @@ MAX_FOV_DEG = 120.0
 MIN_FOV_DEG = 30.0
 
 
-def entry_key(spec: ClipSpec, target_rate_hz: float) -> str:
-    """16 hex digits hashing the clip's source files, the rate and the COLMAP settings (see the module docstring).
+def entry_key(spec: ClipSpec, target_rate_hz: float, frame_end: int | None = None) -> str:
+    """16 hex digits hashing the clip's source files, the rate and the COLMAP settings (see the module docstring), and
+    ``frame_end`` when only the frames before it were reconstructed (a fine-tuning log's training part).
 
     Raises:
         FileNotFoundError: the clip's source does not exist.
     """
     source = {"format": STORE_FORMAT_VERSION, "clip": source_fingerprint(spec), "rate_hz": target_rate_hz,
               "settings": settings_record()}
+    if frame_end is not None:  # absent otherwise, so whole-clip keys stay what they were
+        source["frame_end"] = int(frame_end)
     return hashlib.sha1(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -157,6 +164,12 @@ def implausible_focal_reason(K: np.ndarray | list, width: int, height: int) -> s
             f"outside {MIN_FOV_DEG:g}-{MAX_FOV_DEG:g}° ({why})")
 
 
+def reconstructed_frames(record: dict[str, Any]) -> int:
+    """How many frames of an entry COLMAP was given: ``frame_end`` when only a first part was (the rest never
+    registers), else all ``frames``."""
+    return int(record.get("frame_end") or record["frames"])
+
+
 def unusable_reason(record: dict[str, Any] | None) -> str | None:
     """Why a clip's entry gives no labels (no entry, a failure, too little registered, an implausible focal length:
     :func:`implausible_focal_reason`), or ``None`` when it does. A read-time rule: the stored entry is not changed."""
@@ -164,7 +177,7 @@ def unusable_reason(record: dict[str, Any] | None) -> str | None:
         return "no SfM entry (run python -m training sfm)"
     if record.get("status") != "ok":
         return f"SfM failed: {record.get('reason')}"
-    frames, registered = int(record["frames"]), int(record["registered"])
+    frames, registered = reconstructed_frames(record), int(record["registered"])
     if registered < MIN_REGISTERED_FRAMES or registered < MIN_REGISTERED_FRACTION * frames:
         return (f"SfM registered {registered} of {frames} frames (fewer than {MIN_REGISTERED_FRAMES} or "
                 f"{MIN_REGISTERED_FRACTION:.0%})")
@@ -181,7 +194,7 @@ def usable_record(output: str | Path, spec: ClipSpec,
     """
     record = read_record(output, spec.name)
     reason = unusable_reason(record)
-    if reason is None and record.get("key") != entry_key(spec, target_rate_hz):
+    if reason is None and record.get("key") != entry_key(spec, target_rate_hz, record.get("frame_end")):
         reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
     return record, reason
 
@@ -222,6 +235,8 @@ class SfmLabels:
         points_uvz: ``M×3`` float32 ``(u, v, z)``: pixels at the source size, depth along the optical axis in the
             segment's unit (> 0); points seen in ≥ 3 frames with a small reprojection error (:mod:`ss3d_core.sfm`).
         points_offsets: ``N+1`` int64, frame ``i``'s points are rows ``points_offsets[i]:points_offsets[i + 1]``.
+        segment_K: each segment's own ``3×3`` K (pixels at ``width×height``; ``None`` for a segment without a model),
+            indexed by ``segment``; ``K`` is the one of the segment that registered the most frames.
     """
 
     clip: str
@@ -233,6 +248,7 @@ class SfmLabels:
     segment: np.ndarray
     points_uvz: np.ndarray
     points_offsets: np.ndarray
+    segment_K: tuple[np.ndarray | None, ...] = ()
 
     def points(self, frame: int) -> np.ndarray:
         """``K_i×3`` float32 ``(u, v, z)`` of one frame (empty when it did not register)."""
@@ -260,15 +276,42 @@ def load_sfm(output: str | Path, spec: ClipSpec, target_rate_hz: float = DEFAULT
     Raises:
         FileNotFoundError: the clip's source does not exist.
     """
-    folder = Path(output) / spec.name
     record, reason = usable_record(output, spec, target_rate_hz)
     if reason is not None:
         LOG.info("clip %s: no SfM labels: %s", spec.name, reason)
         return None
-    arrays = {name: np.load(folder / filename, mmap_mode="r", allow_pickle=False)
-              for name, filename in ARRAY_FILES.items()}
+    return _open(output, spec.name, record)
+
+
+def load_reconstruction(output: str | Path, spec: ClipSpec,
+                        target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> SfmLabels | None:
+    """A clip's reconstruction whatever its share of registered frames or its focal length, for measuring how well it
+    explains the clip (the MVS proxy, :mod:`training.corpus.rigidity`) rather than training on it; ``None`` (with one
+    log line saying why) without a current ``ok`` entry (none, a stale one, a failed one).
+
+    Raises:
+        FileNotFoundError: the clip's source does not exist.
+    """
+    record = read_record(output, spec.name)
+    if record is None or record.get("status") != "ok":
+        reason = unusable_reason(record)
+    elif record.get("key") != entry_key(spec, target_rate_hz, record.get("frame_end")):
+        reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
+    else:
+        return _open(output, spec.name, record)
+    LOG.info("clip %s: no SfM reconstruction: %s", spec.name, reason)
+    return None
+
+
+def _open(output: str | Path, name: str, record: dict[str, Any]) -> SfmLabels:
+    """Memory-map an ``ok`` entry's arrays."""
+    folder = Path(output) / name
+    arrays = {key: np.load(folder / filename, mmap_mode="r", allow_pickle=False)
+              for key, filename in ARRAY_FILES.items()}
     segment = np.zeros(int(record["frames"]), np.int64)
     for index, part in enumerate(record["segments"]):
         segment[part["start"]:part["end"]] = index
-    return SfmLabels(clip=spec.name, K=np.asarray(record["K"], np.float64), width=int(record["width"]),
-                     height=int(record["height"]), segment=segment, **arrays)
+    segment_K = tuple(None if part.get("K") is None else np.asarray(part["K"], np.float64)
+                      for part in record["segments"])
+    return SfmLabels(clip=name, K=np.asarray(record["K"], np.float64), width=int(record["width"]),
+                     height=int(record["height"]), segment=segment, segment_K=segment_K, **arrays)
