@@ -4,7 +4,9 @@ when present)."""
 
 from __future__ import annotations
 
+import csv
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -15,11 +17,17 @@ from conftest import NEEDS_SHARED, SAMPLE_VIDEO, SHARED_DATA
 from ss3d_core.camera import K_from_normalised
 from ss3d_core.checkpoint import load_checkpoint, read_metadata
 from ss3d_core.estimator import build_estimator
+from ss3d_core.sfm.reconstruction import ReconstructionError
 from training.augmentation import CropWindow, augmented_intrinsics, crop_resize_matrix, flip_matrix
+from training.finetune import log_sfm, recipe
 from training.finetune.bag_log import bag_sha256, read_camera_info, write_sequence_bag
 from training.finetune.cli import EXIT_REFUSED, main
-from training.finetune.log_clip import _stretches, holdout_index
+from training.finetune.log_clip import _stretches, holdout_index, prepare_log_clip
+from training.finetune.log_sfm import reconstruct_training_part
+from training.finetune.train import fit_on_log
 from training.module import SS3DLightningModule
+from training.sfm import clip_sfm
+from training.sfm.store import entry_key, load_sfm, read_record
 
 SIZE = (240, 136)  # frames written to the test bags (w, h)
 K_TEST = "width: 240\nheight: 136\nfx: 180.0\nfy: 180.0\ncx: 119.5\ncy: 67.5\n"
@@ -109,7 +117,8 @@ def test_finetune_trains_exports_reports_and_resumes(tmp_path, tiny_checkpoint, 
     seq = _sequence(tmp_path, video_frames, moving_gt=True)
     bag = write_sequence_bag(seq, tmp_path / "bag")
     out = tmp_path / "run"
-    argv = ["--bag", str(bag), "--out", str(out), "--from-checkpoint", str(tiny_checkpoint), "--max-minutes", "0.6",
+    # 1 minute: a quarter for COLMAP on the 32 training frames (about 12 s here), 30 s for the report, the rest trains.
+    argv = ["--bag", str(bag), "--out", str(out), "--from-checkpoint", str(tiny_checkpoint), "--max-minutes", "1.0",
             "--use-camera-info", "--groundtruth", str(seq / "groundtruth.txt"), "--no-progress-bar"]
     assert main(argv) == 0
     export = out / "ss3d_small"
@@ -130,12 +139,23 @@ def test_finetune_trains_exports_reports_and_resumes(tmp_path, tiny_checkpoint, 
         assert result["pose"]["n_frames_with_gt"] == 8 and result["pose"]["gt_source"].startswith("TUM file")
         assert result["photometric"] > 0 and result["fx_rel_error_vs_camera_info"] is not None
     assert "| metric | before | after |" in (out / "report.md").read_text()
+    # The SfM teacher ran on the 32 training frames only. This highway clip gives COLMAP no usable model (2 of 32
+    # frames at most, or no model in the time given), so fine-tuning went on without labels and the report says why.
+    sfm = report["sfm"]
+    assert sfm["frames"] == 32 and sfm["store"] is None and sfm["reason"]
+    assert f"SfM teacher: COLMAP registered {sfm['registered']} of the 32 training frames" in (out /
+                                                                                              "report.md").read_text()
+    record = read_record(out / "sfm", "log")
+    assert record["frame_end"] == 32 and record["frames"] == 40
+    assert meta.training["finetune"]["sfm"]["frames"] == 32
     step = report["global_step"]
     assert (out / "lightning" / "last.ckpt").is_file()
     # The same command resumes from the last epoch's checkpoint with the budget it had spent (Lightning's Timer state):
     # at most the steps after that checkpoint run again, and the report is written again.
+    entry_mtime = (out / "sfm" / "log" / "sfm.json").stat().st_mtime_ns
     assert main(argv) == 0
     assert step <= json.loads((out / "report.json").read_text())["global_step"] <= step + 3
+    assert (out / "sfm" / "log" / "sfm.json").stat().st_mtime_ns == entry_mtime  # reused, not reconstructed
 
 
 def test_a_log_without_motion_is_refused_with_counts(tmp_path, tiny_checkpoint, video_frames, caplog):
@@ -159,3 +179,67 @@ def test_bad_input_is_one_clear_error(tmp_path, tiny_checkpoint, caplog):
     argv = ["--bag", str(tmp_path / "nope"), "--out", str(tmp_path / "run"), "--from-checkpoint", str(tiny_checkpoint)]
     assert main(argv) == 2
     assert "no such bag" in caplog.text
+
+
+OFFICE = SHARED_DATA / "sequences" / "tum_fr3_office_1hz"  # 17 real frames about 1 s apart, calib.yaml
+
+
+def _prepared_log(bag, out):
+    """The log as the command prepares it, without its motion refusal (a short test log)."""
+    return prepare_log_clip(bag, None, out, recipe.DATA["target_rate_hz"], recipe.HOLDOUT_FRACTION, recipe.STRETCH_S,
+                            0.0, 0, recipe.MIN_HOLDOUT_FRAMES)
+
+
+@pytest.mark.skipif(not OFFICE.is_dir(), reason=NEEDS_SHARED)
+def test_the_sfm_teacher_reconstructs_only_the_training_part_and_its_labels_train(tmp_path, tiny_checkpoint,
+                                                                                  monkeypatch):
+    bag = write_sequence_bag(OFFICE, tmp_path / "bag")
+    out = tmp_path / "run"
+    clip = _prepared_log(bag, out)
+    n, train = len(clip.stamps_s), clip.holdout_start
+    assert n == 17 and train == 13
+    sfm = reconstruct_training_part(clip, out, recipe.DATA["target_rate_hz"], budget_s=600.0, num_threads=1)
+    assert sfm.reason is None and sfm.store == out / "sfm" and sfm.frames == train
+    record = read_record(sfm.store, "log")
+    assert record["frame_end"] == train and record["frames"] == n
+    assert record["key"] == entry_key(clip.spec, 10.0, train) != entry_key(clip.spec, 10.0)  # exactly these frames
+    labels = load_sfm(sfm.store, clip.spec)
+    assert not labels.registered[train:].any() and np.isnan(labels.T_camera_world[train:]).all()
+    assert labels.registered[:train].sum() == sfm.registered >= train - 2
+    assert sfm.fx_px == pytest.approx(535.4, rel=0.03)  # calib.yaml: fx 535.4 px at 640 px (COLMAP at 640 px: 0.8 %)
+    assert "its labels trained" in sfm.summary()
+    # The labels reach the batch and the teacher's terms train: every stretch kept and batches of 2, as this 1-Hz log
+    # has a handful of training triplets (the wiring is tested here, not the filter).
+    monkeypatch.setitem(recipe.DATA, "batch_size", 2)
+    with clip.scores_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    scores = tmp_path / "scores.csv"
+    with scores.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "mvs_score": 1.0} for row in rows)
+    run = fit_on_log(replace(clip, scores_csv=scores), str(tiny_checkpoint), out, 8.0, None, {}, progress_bar=False,
+                     accelerator="cpu", sfm_dir=sfm.store)
+    assert run.global_step > 0
+    hparams = next((out / "logs").glob("version_*/hparams.yaml")).read_text()
+    assert "sfm_rotation_weight: 10.0" in hparams
+    assert "train/sfm_rotation" in next((out / "logs").glob("version_*/metrics.csv")).read_text()
+
+
+def test_without_colmap_or_with_a_failed_reconstruction_fine_tuning_has_no_labels_and_says_why(tmp_path, video_frames,
+                                                                                               monkeypatch):
+    bag = write_sequence_bag(_sequence(tmp_path, video_frames[:24]), tmp_path / "bag")
+    clip = _prepared_log(bag, tmp_path / "run")
+    monkeypatch.setattr(log_sfm, "colmap_available", lambda: (False, "pycolmap is not installed"))
+    sfm = reconstruct_training_part(clip, tmp_path / "run", 10.0, 600.0)
+    assert sfm.store is None and sfm.summary() == "not run (no SfM: pycolmap is not installed)."
+    monkeypatch.setattr(log_sfm, "colmap_available", lambda: (True, ""))
+
+    def no_model(frames, timeout_s, num_threads):
+        assert len(list(frames)) == clip.holdout_start  # COLMAP is never given a held-back frame
+        raise ReconstructionError("COLMAP made no model from 19 frames", "no_model")
+
+    monkeypatch.setattr(clip_sfm, "reconstruct_frames", no_model)
+    sfm = reconstruct_training_part(clip, tmp_path / "run", 10.0, 600.0)
+    assert sfm.store is None and sfm.registered == 0 and sfm.frames == clip.holdout_start == 19
+    assert sfm.summary().endswith("no SfM labels: SfM failed: COLMAP made no model from 19 frames.")

@@ -24,7 +24,15 @@ from ss3d_core.sfm.runner import reconstruct_frames, working_size
 from training.clips import ClipSpec, read_clip_index
 from training.sfm import clip_sfm
 from training.sfm.cli import main, parse_shard, shard_clips
-from training.sfm.store import load_sfm, needs_build, read_record
+from training.sfm.store import (
+    MAX_FOV_DEG,
+    MIN_FOV_DEG,
+    corpus_focal_per_width,
+    field_of_view_deg,
+    load_sfm,
+    needs_build,
+    read_record,
+)
 
 OFFICE = SHARED_DATA / "sequences" / "tum_fr3_office_1hz"  # 17 real frames about 1 s apart, calib.yaml
 needs_office = pytest.mark.skipif(not OFFICE.is_dir(), reason=NEEDS_SHARED)
@@ -145,13 +153,16 @@ class _CountingColmap:
     def __init__(self):
         self.calls = 0
         self.failure: ReconstructionError | None = None
+        self.fx = 100.0  # at 64×48: a 35.5° field of view across the longer side, inside the plausible range
+        self.frames_given: list[int] = []
 
     def __call__(self, frames, timeout_s, num_threads):
         n = sum(1 for _ in frames)
         self.calls += 1
+        self.frames_given.append(n)
         if self.failure is not None:
             raise self.failure
-        K = np.array([[100.0, 0, 31.5], [0, 100.0, 23.5], [0, 0, 1]])
+        K = np.array([[self.fx, 0, 31.5], [0, self.fx, 23.5], [0, 0, 1]])
         points = np.tile(np.array([[10.0, 20.0, 2.0]], np.float32), (n, 1))
         stats = {"frames": n, "registered": n, "models": 1, "seconds": 0.1, "points_per_image": 1.0,
                  "median_track_length": 3.0, "median_triangulation_angle_deg": 2.0,
@@ -221,3 +232,62 @@ def test_shards_are_disjoint_and_cover_the_sorted_clip_list(tmp_path):
     for bad in ("3/3", "-1/2", "1", "a/b"):
         with pytest.raises(ValueError):
             parse_shard(bad)
+
+
+def test_a_focal_length_outside_the_plausible_field_of_view_gives_no_labels(tmp_path, counting, small_clip, caplog):
+    caplog.set_level("INFO", logger="training.sfm.store")
+    output = tmp_path / "sfm"
+    # 64 px wide: fx 16 px is a 126.9° field of view (a fisheye's, or distortion taken into fx), fx 200 px is 18°.
+    for fx, fov, usable in ((16.0, 126.9, False), (200.0, 18.2, False), (50.0, 65.2, True)):
+        counting.fx = fx
+        shutil.rmtree(output, ignore_errors=True)
+        record, _ = clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1)
+        assert record["status"] == "ok" and record["registered"] == 4  # registering fully is not enough
+        assert field_of_view_deg(record["K"], 64, 48) == pytest.approx(fov, abs=0.1)
+        caplog.clear()
+        assert (load_sfm(output, small_clip) is not None) == usable
+        if not usable:
+            assert f"outside {MIN_FOV_DEG:g}-{MAX_FOV_DEG:g}°" in caplog.text
+
+
+def test_the_corpus_median_focal_length_counts_only_clips_with_labels(tmp_path, counting, monkeypatch, capsys):
+    import json
+
+    rng = np.random.default_rng(2)
+    corpus = tmp_path / "corpus"
+    for name in ("a", "b", "c", "fisheye", "grey"):
+        _frames_clip(corpus, name, [rng.integers(0, 255, (48, 64, 3), np.uint8) for _ in range(4)])
+    specs = read_clip_index(corpus)
+    output = tmp_path / "sfm"
+    fx_of = {"a": 40.0, "b": 60.0, "c": 100.0, "fisheye": 16.0}
+    for spec in specs:  # each clip reconstructed with its own focal length; "grey" fails
+        counting.fx = fx_of.get(spec.name, 0.0)
+        counting.failure = None if spec.name in fx_of else ReconstructionError("no model", "no_model")
+        clip_sfm.build_clip(spec, output, 10.0, 60.0, 1)
+    assert corpus_focal_per_width(output, specs) == (pytest.approx(60.0 / 64), 3)
+    assert corpus_focal_per_width(tmp_path / "empty", specs) == (None, 0)
+    # The command prints it and writes it beside summary.csv (every clip is stored: no COLMAP runs).
+    monkeypatch.setattr("training.sfm.cli.colmap_available", lambda: (True, ""))
+    assert main(["--clips", str(corpus), "--output", str(output)]) == 0
+    assert "(ss3d_eval --corpus-fx-per-width 0.9375)" in capsys.readouterr().out
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary == {"corpus_fx_per_width": pytest.approx(0.9375), "clips_with_labels": 3, "clips": 5}
+    with (output / "summary.csv").open() as f:
+        rows = {row["clip"]: row for row in csv.DictReader(f)}
+    assert rows["fisheye"]["labels"] == "no" and "field of view" in rows["fisheye"]["reason"]
+    assert float(rows["b"]["fx_per_width"]) == pytest.approx(0.9375)
+
+
+def test_a_first_part_of_a_clip_is_reconstructed_alone_under_its_own_key(tmp_path, counting, small_clip):
+    """A fine-tuning log's training part: COLMAP gets the frames before ``frame_end`` only, the arrays still cover the
+    clip (the rest unregistered) and the key covers the range, so another range rebuilds and the whole clip's entry is
+    another."""
+    output = tmp_path / "sfm"
+    record, built = clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1, frame_end=3)
+    assert built and counting.frames_given == [3] and record["frame_end"] == 3 and record["frames"] == 4
+    labels = load_sfm(output, small_clip)  # 3 of the 3 reconstructed frames: labels
+    assert labels.registered.tolist() == [True, True, True, False] and np.isnan(labels.T_camera_world[3]).all()
+    assert not clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1, frame_end=3)[1]  # reused
+    assert clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1, frame_end=2)[1]  # another range: rebuilt
+    assert clip_sfm.build_clip(small_clip, output, 10.0, 60.0, 1)[0]["frame_end"] is None  # the whole clip: rebuilt
+    assert counting.frames_given == [3, 2, 4]

@@ -7,7 +7,10 @@ compare the previous and the new checkpoint on the held-back end of the same log
 
 Steps: the bag's image topic (sqlite3 or MCAP, decoded as the node decodes it) becomes one clip of the corpus stage;
 its last 20 % by time is held back; the rest is cut into 2-s stretches scored by the MVS proxy, and a log with too
-little usable motion is refused with the counts (exit 3). The recipe (:mod:`training.finetune.recipe`) then trains from
+little usable motion is refused with the counts (exit 3). The SfM teacher (:mod:`training.finetune.log_sfm`) then
+reconstructs the training part with COLMAP (never the held-back part; at most a quarter of the budget; ``--no-sfm``
+skips it) and its labels train when usable; the report says how many frames registered, or why there are no labels.
+The recipe (:mod:`training.finetune.recipe`) then trains from
 ``--from-checkpoint`` (default: the shipped one) for what is left of ``--max-minutes`` after a reserve for the report,
 with a progress bar; rerunning the same command resumes (``DIR/lightning/last.ckpt``) within the same budget. The
 export ``DIR/ss3d_small`` (safetensors + JSON; the node's ``checkpoint`` parameter and ``ss3d_eval --checkpoint``
@@ -33,6 +36,7 @@ from ss3d_core.io.ground_truth import depth_from_bag, trajectory_from_bag, traje
 from training.finetune import recipe
 from training.finetune.bag_log import bag_sha256, read_camera_info
 from training.finetune.log_clip import NotEnoughMotion, prepare_log_clip
+from training.finetune.log_sfm import LogSfm, reconstruct_training_part
 from training.finetune.report import ReportInputs, score_checkpoints, write_report
 from training.finetune.train import fit_on_log
 
@@ -63,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gt.add_argument("--gt-frame", help="child frame of the camera pose in a TF ground-truth topic")
     gt.add_argument("--gt-depth-topic", help="depth image topic of the bag (16UC1 mm or 32FC1 m)")
     gt.add_argument("--depth-cap-m", type=float, default=None, help="override the depth cap (metres)")
+    parser.add_argument("--no-sfm", action="store_true",
+                        help="train without the SfM teacher (no COLMAP reconstruction of the log)")
     parser.add_argument("--no-progress-bar", action="store_true")
     args = parser.parse_args(argv)
     if not args.max_minutes > 0:
@@ -109,6 +115,14 @@ def run(args: argparse.Namespace, command: str) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, OSError, CheckpointError) as err:
         LOG.error("%s", err)
         return EXIT_BAD_INPUT
+    sfm_started = time.monotonic()
+    if args.no_sfm:
+        sfm = LogSfm(None, clip.holdout_start, 0, None, None, "--no-sfm given")
+    else:
+        sfm = reconstruct_training_part(clip, args.out, recipe.DATA["target_rate_hz"], budget_s)
+    # COLMAP is charged what the stored reconstruction took (not what this call took: nothing when it was reused), so
+    # that a resumed run trains within the same budget as the first.
+    sfm_correction_s = (sfm.seconds or 0.0) - (time.monotonic() - sfm_started)
     known = calibration.normalised() if args.use_camera_info else None
     holdout = {"fraction": recipe.HOLDOUT_FRACTION, "start_s": clip.holdout_start_s,
                "training_frames": clip.holdout_start, "held_back_frames": len(clip.stamps_s) - clip.holdout_start}
@@ -116,18 +130,20 @@ def run(args: argparse.Namespace, command: str) -> int:
         "command": command, "bag": str(args.bag.resolve()), "bag_sha256": sha, "topic": clip.spec.topic,
         "from_checkpoint": start, "holdout": holdout, "recipe": recipe.recipe_record(),
         "mvs_stretches": [{"start": a, "end": b, "mvs_score": s} for a, b, s in clip.stretches],
+        "sfm": sfm.as_record(),
         "intrinsics": ({"source": "camera_info", "topic": calibration.topic, "K_px": calibration.K.tolist(),
                         "size": [calibration.width, calibration.height], "normalised": known}
                        if known else {"source": "learned"}),
     }
     (args.out / "finetune.json").write_text(json.dumps(metadata, indent=2) + "\n")
     reserve = max(REPORT_RESERVE_MIN_S, REPORT_RESERVE_FRACTION * budget_s)
-    train_s = budget_s - (time.monotonic() - started) - reserve
+    train_s = budget_s - (time.monotonic() - started + sfm_correction_s) - reserve
     if train_s <= 0:
-        LOG.error("--max-minutes %.1f leaves no training time after decoding and scoring (%.0f s) and the report "
-                  "reserve (%.0f s)", args.max_minutes, time.monotonic() - started, reserve)
+        LOG.error("--max-minutes %.1f leaves no training time after decoding, scoring and the SfM teacher (%.0f s) "
+                  "and the report reserve (%.0f s)", args.max_minutes, time.monotonic() - started, reserve)
         return EXIT_BAD_INPUT
-    training = fit_on_log(clip, start, args.out, train_s, known, metadata, progress_bar=not args.no_progress_bar)
+    training = fit_on_log(clip, start, args.out, train_s, known, metadata, progress_bar=not args.no_progress_bar,
+                          sfm_dir=sfm.store)
     LOG.info("trained to step %d; export %s", training.global_step, training.export)
     inputs = ReportInputs(args.bag, clip.spec.topic, clip.holdout_start_s, recipe.DATA["target_rate_hz"],
                           calibration if known else None, calibration, trajectory, gt_depth, args.depth_cap_m)
@@ -136,7 +152,8 @@ def run(args: argparse.Namespace, command: str) -> int:
               "holdout_note": f"last {recipe.HOLDOUT_FRACTION:.0%} by time, {holdout['held_back_frames']} frames at "
                               f"{recipe.DATA['target_rate_hz']:g} Hz",
               "intrinsics_source": "calibrated K from CameraInfo" if known else "learned",
-              "ground_truth": gt_source, "global_step": training.global_step,
+              "ground_truth": gt_source, "sfm": sfm.as_record(), "sfm_note": sfm.summary(),
+              "global_step": training.global_step,
               "wall_s": time.monotonic() - started, "checkpoints": {"before": start, "after": str(training.export)}}
     json_path, md_path = write_report(args.out, results, header)
     LOG.info("report: %s, %s (%.1f min)", md_path, json_path, (time.monotonic() - started) / 60)

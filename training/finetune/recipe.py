@@ -15,6 +15,11 @@ reason:
   half of the windows to all of them. A robot that stands still or turns in place gives no parallax there.
 - **The SIFT flow check on** (the corpus stage's default): frame drops and fast motion in robot logs must not become
   wrong flow supervision.
+- **The SfM teacher's terms** (added with issue 23, after the KITTI check below was run): COLMAP reconstructs the
+  log's training part (:mod:`training.finetune.log_sfm`) and, when its labels are usable, the four terms of
+  ``training/configs/sfm_teacher.yaml`` train with their weights and reasons as written there (:func:`sfm_model`),
+  the same as in every corpus fit: a multi-view reconstruction of the robot's own camera gives the K, pose and sparse
+  depth labels that one log's photometric loss learns slowly (docs/sfm_teacher.md).
 
 Held back: the last :data:`HOLDOUT_FRACTION` of the log by time is never trained on (nor validated on); the report
 scores it. Validation (the exported intrinsics prior) uses the last 10 % of the training part, as every stage does.
@@ -22,8 +27,11 @@ scores it. Validation (the exported intrinsics prior) uses the last 10 % of the 
 
 from __future__ import annotations
 
+import yaml
+
 from ss3d_core.losses.view_synthesis import SMOOTHNESS_WEIGHT
 from training.datamodule import DEFAULT_MVS_MIN_SCORE
+from training.pipeline import SFM_TEACHER
 
 # Model (the LightningModule's arguments; the architecture comes from the starting checkpoint).
 MODEL = {
@@ -63,8 +71,15 @@ MIN_USABLE_TRIPLETS = 16
 MIN_HOLDOUT_FRAMES = 3
 
 
+def sfm_model() -> dict[str, float]:
+    """The SfM teacher's ``sfm_*_weight`` arguments of the module, as ``training/configs/sfm_teacher.yaml`` sets them
+    (the file every corpus fit adds: one home for the weights and their reasons)."""
+    model = yaml.safe_load(SFM_TEACHER.read_text())["model"]
+    return {name: float(value) for name, value in model.items() if name.startswith("sfm_")}
+
+
 def recipe_record() -> dict[str, object]:
     """The recipe as one JSON-ready dict (written into the export's metadata and the report)."""
     return {"model": MODEL, "data": DATA, "curriculum_ramp_epochs": CURRICULUM_RAMP_EPOCHS, "stretch_s": STRETCH_S,
             "holdout_fraction": HOLDOUT_FRACTION, "min_usable_triplets": MIN_USABLE_TRIPLETS,
-            "source": "training/finetune/recipe.py"}
+            "sfm_teacher": sfm_model(), "source": "training/finetune/recipe.py"}

@@ -246,7 +246,8 @@ def write_report(out: Path, results: dict[str, dict[str, object]], header: dict[
     lines = [f"# Fine-tuning report: {header.get('bag')}", "",
              f"Held back (never trained on): frames from {_fmt(header.get('holdout_start_s'), 3)} s on "
              f"({header.get('holdout_note', '')}). Intrinsics: {header.get('intrinsics_source')}.",
-             f"Ground truth: {header.get('ground_truth') or 'none (ground-truth-free checks only)'}.", "",
+             f"Ground truth: {header.get('ground_truth') or 'none (ground-truth-free checks only)'}.",
+             f"SfM teacher: {header.get('sfm_note') or 'not run'}", "",
              "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for label, keys, digits in _ROWS:
         values = [_get(results[n], keys) for n in names]

@@ -50,7 +50,7 @@ class TrainingRun:
 
 def fit_on_log(
     clip: LogClip, start: str, out: Path, budget_s: float, known_intrinsics: list[float] | None,
-    metadata: dict[str, object], progress_bar: bool = True, accelerator: str = "auto",
+    metadata: dict[str, object], progress_bar: bool = True, accelerator: str = "auto", sfm_dir: Path | None = None,
 ) -> TrainingRun:
     """Train the recipe on ``clip`` from checkpoint ``start`` for at most ``budget_s`` seconds of training (summed
     over resumes), and export to ``<out>/ss3d_small``.
@@ -64,6 +64,8 @@ def fit_on_log(
         metadata: extra entries for the export's ``training`` metadata (command, bag, hash, hold-out, K).
         progress_bar: show Lightning's progress bar.
         accelerator: Lightning accelerator (``auto`` uses a GPU when one is visible).
+        sfm_dir: the SfM store of the log's training part (:mod:`training.finetune.log_sfm`): its labels train with
+            the teacher's terms (:func:`training.finetune.recipe.sfm_model`); ``None``: the recipe alone.
 
     Raises:
         ValueError: ``budget_s`` not positive. ss3d_core.checkpoint.CheckpointError: unreadable ``start``.
@@ -75,10 +77,11 @@ def fit_on_log(
     data = ClipDataModule(
         root=str(clip.root), mvs_scores=str(clip.scores_csv), curriculum_ramp_epochs=recipe.CURRICULUM_RAMP_EPOCHS,
         height=config.input_height, width=config.input_width, cache_dir=str(out / "cache"),
-        known_intrinsics=known_intrinsics, **recipe.DATA,
+        known_intrinsics=known_intrinsics, sfm_dir=None if sfm_dir is None else str(sfm_dir), **recipe.DATA,
     )
+    teacher = recipe.sfm_model() if sfm_dir is not None else {}
     module = SS3DLightningModule(net=config, init_from=start, use_known_intrinsics=known_intrinsics is not None,
-                                 **recipe.MODEL)
+                                 **recipe.MODEL, **teacher)
     export = out / EXPORT_NAME
     last = out / LAST_CKPT
     resumed = last.is_file()

@@ -9,13 +9,16 @@ name, starting at the I-th, so that the N parts are disjoint and cover the list:
 of a DDP job can share one ``--output``. A clip that fails, times out, has too few frames or no texture gets one log
 line with the reason and a ``failed`` entry; nothing aborts the run. At the end the command prints a table of the
 whole clip list as the store holds it (clips of other shards included; ``missing`` where nothing is stored yet) and
-writes it to ``<output>/summary.csv``.
+writes it to ``<output>/summary.csv``, then prints the corpus's median focal length in image widths over the clips
+that give labels (:func:`training.sfm.store.corpus_focal_per_width`, the value of ``ss3d_eval --corpus-fx-per-width``)
+and writes it to ``<output>/summary.json`` (``corpus_fx_per_width``, ``clips_with_labels``, ``clips``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import os
 import sys
@@ -28,13 +31,14 @@ from typing import Any
 from ss3d_core.sfm.runner import DEFAULT_TIMEOUT_S, colmap_available
 from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.sfm.clip_sfm import build_clip
-from training.sfm.store import read_record, unusable_reason
+from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
 
 __all__ = ["SUMMARY_COLUMNS", "parse_shard", "shard_clips", "summary_rows", "main"]
 
 LOG = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ("clip", "label", "frames", "registered", "fx", "seconds", "status", "labels", "reason")
+SUMMARY_COLUMNS = ("clip", "label", "frames", "registered", "fx", "fx_per_width", "seconds", "status", "labels",
+                   "reason")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -73,20 +77,29 @@ def summary_rows(specs: list[ClipSpec], output: Path) -> list[dict[str, Any]]:
         rows.append({
             "clip": spec.name, "label": spec.label or "", "frames": record.get("frames"),
             "registered": record.get("registered"), "fx": round(K[0][0], 1) if K else None,
+            "fx_per_width": round(K[0][0] / record["width"], 4) if K else None,
             "seconds": record.get("seconds"), "status": record["status"], "labels": "yes" if usable is None else "no",
             "reason": record.get("reason") or ("" if usable is None else usable),
         })
     return rows
 
 
-def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """Write ``rows`` to ``path`` atomically (concurrent shards each rewrite the same summary)."""
-    fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=".csv", dir=path.parent)
+def _write_atomically(path: Path, write) -> None:
+    """Write ``path`` with ``write(file)`` through a temporary file renamed over it (concurrent shards each rewrite
+    the same summary)."""
+    fd, tmp = tempfile.mkstemp(prefix=".summary-", suffix=path.suffix, dir=path.parent)
     with os.fdopen(fd, "w", newline="") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    def write(f) -> None:
         writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
+
+    _write_atomically(path, write)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -151,8 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(specs, args.output)
     _write_csv(rows, args.output / "summary.csv")
+    fx_per_width, with_labels = corpus_focal_per_width(args.output, specs, args.target_rate_hz)
+    corpus = {"corpus_fx_per_width": fx_per_width, "clips_with_labels": with_labels, "clips": len(specs)}
+    _write_atomically(args.output / "summary.json", lambda f: f.write(json.dumps(corpus, indent=1) + "\n"))
     print(_table(rows))
-    print(f"{len(mine)} clips in {time.perf_counter() - start:.0f} s; wrote {args.output / 'summary.csv'}")
+    if fx_per_width is None:
+        print("corpus median fx/W: none (no clip gives SfM labels)")
+    else:
+        print(f"corpus median fx/W over the {with_labels} clips with SfM labels: {fx_per_width:.4f} "
+              f"(ss3d_eval --corpus-fx-per-width {fx_per_width:.4f})")
+    print(f"{len(mine)} clips in {time.perf_counter() - start:.0f} s; wrote {args.output / 'summary.csv'} and "
+          f"{args.output / 'summary.json'}")
     return 0
 
 

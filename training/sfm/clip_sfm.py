@@ -35,7 +35,8 @@ PER_MODEL_STATS = ("median_track_length", "median_triangulation_angle_deg", "mea
 
 
 def build_clip(
-    spec: ClipSpec, output: Path, target_rate_hz: float, timeout_s: float, num_threads: int
+    spec: ClipSpec, output: Path, target_rate_hz: float, timeout_s: float, num_threads: int,
+    frame_end: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Make sure the clip's entry exists under ``output``; reconstruct it only when it does not (or is stale).
 
@@ -45,6 +46,7 @@ def build_clip(
         target_rate_hz: the corpus rate (frames as the training cache decodes them).
         timeout_s: wall-clock limit of each segment's COLMAP run, seconds.
         num_threads: CPU threads of each COLMAP run (``-1``: all cores).
+        frame_end: reconstruct only the frames before this index (``None``: all); the key covers it.
 
     Returns:
         ``(record, built)``: the clip's ``sfm.json`` content and whether this call computed it (False: reused).
@@ -52,20 +54,22 @@ def build_clip(
     Raises:
         FileNotFoundError: the clip's source does not exist (nothing is stored: there is nothing to key it by).
     """
-    key = entry_key(spec, target_rate_hz)
+    key = entry_key(spec, target_rate_hz, frame_end)
     record = read_record(output, spec.name)
     if not needs_build(record, key, timeout_s):
         return record, False
-    record, arrays = reconstruct_clip(spec, target_rate_hz, timeout_s, num_threads)
+    record, arrays = reconstruct_clip(spec, target_rate_hz, timeout_s, num_threads, frame_end)
     record.update(key=key, timeout_s=timeout_s)
     write_entry(output, spec.name, record, arrays)
     return record, True
 
 
 def reconstruct_clip(
-    spec: ClipSpec, target_rate_hz: float, timeout_s: float, num_threads: int
+    spec: ClipSpec, target_rate_hz: float, timeout_s: float, num_threads: int, frame_end: int | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
-    """Reconstruct every shot segment of a clip and merge them into one record and one set of arrays.
+    """Reconstruct every shot segment of a clip (of its frames before ``frame_end`` when given: the segments are cut
+    there and no later frame is decoded for COLMAP) and merge them into one record and one set of arrays over all of
+    the clip's frames.
 
     Returns:
         ``(record, arrays)``: the ``sfm.json`` content without ``key`` (:mod:`training.sfm.store`) and the
@@ -75,19 +79,20 @@ def reconstruct_clip(
     """
     start = time.perf_counter()
     base = {"clip": spec.name, "label": spec.label, "source": str(spec.source_path()), "rate_hz": target_rate_hz,
-            "settings": settings_record(), "registered": 0, "models": 0, "K": None}
+            "settings": settings_record(), "registered": 0, "models": 0, "K": None, "frame_end": frame_end}
     try:
         entry, _ = decode_for_analysis(spec, target_rate_hz)
         base.update(frames=entry.n_frames, width=entry.width, height=entry.height)
+        end_at = entry.n_frames if frame_end is None else min(frame_end, entry.n_frames)
+        spans = [(first, min(end, end_at)) for first, end in entry.segments if first < end_at]
         frames = iter(spec.iter_frames(target_rate_hz))
         # reconstruct_frames consumes each segment's frames to the end, so the next one starts at its first frame.
-        parts = [_reconstruct_segment(islice(frames, end - first), timeout_s, num_threads)
-                 for first, end in entry.segments]
+        parts = [_reconstruct_segment(islice(frames, end - first), timeout_s, num_threads) for first, end in spans]
     except (ValueError, OSError) as err:  # BagReadError is a ValueError
         return _failed(base, f"unreadable: {err}", start), None
-    if not entry.segments:
+    if not spans:
         return _failed(base, "no frames", start), None
-    segments = [_segment_record(first, end, part) for (first, end), part in zip(entry.segments, parts)]
+    segments = [_segment_record(first, end, part) for (first, end), part in zip(spans, parts)]
     record = {**base, "segments": segments, "timed_out": any(s["failure"] == "timeout" for s in segments)}
     models = [(s, part) for s, part in zip(segments, parts) if isinstance(part, SfmReconstruction)]
     if not models:

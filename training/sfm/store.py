@@ -3,8 +3,10 @@
 Layout, one folder per clip: ``<output>/<clip>/sfm.json`` (:data:`RECORD_FILE`) with ``status`` (``ok`` or
 ``failed``), ``reason``, ``key``, ``frames``, ``registered``, ``K`` (3×3, pixels at the clip's source size, pixel
 centres at integer coordinates), ``width``, ``height`` (source size), ``models``, ``seconds``, ``points_per_image``,
-``median_track_length``, ``median_triangulation_angle_deg``, ``mean_reprojection_error_px`` and ``segments`` (one
-entry per shot segment, each its own reconstruction), and beside it, for an ``ok`` clip:
+``median_track_length``, ``median_triangulation_angle_deg``, ``mean_reprojection_error_px``, ``segments`` (one
+entry per shot segment, each its own reconstruction) and ``frame_end`` (``None``, or the first frame not given to
+COLMAP when only the clip's first part was reconstructed: a fine-tuning log without its held-back end; the arrays
+still cover every frame, the later ones unregistered), and beside it, for an ``ok`` clip:
 
 * ``poses.npy``: ``N×4×4`` float64 ``T_camera_world`` (world -> camera optical frame), NaN for unregistered frames;
 * ``registered.npy``: ``N`` bool;
@@ -19,7 +21,8 @@ segments are in different worlds and scales; the clip's ``K`` is that of the seg
 
 ``key`` hashes what the result depends on, as the training cache keys its entries: the clip's kind, topic and source
 files (:func:`training.corpus.cache.source_fingerprint`), the frame rate and the COLMAP settings with their version
-(:func:`ss3d_core.sfm.settings.settings_record`, which holds the working size). An entry whose key matches is reused
+(:func:`ss3d_core.sfm.settings.settings_record`, which holds the working size), and ``frame_end`` when it is set, so
+the key covers exactly the frames reconstructed. An entry whose key matches is reused
 as it is, failed ones too, except a timeout, which a run with a longer timeout retries. Entries are built in a
 temporary folder beside the target and renamed into place, so an interrupted build leaves nothing half-written.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -43,8 +47,10 @@ from ss3d_core.sfm.settings import MIN_FRAMES, settings_record
 from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec
 from training.corpus.cache import source_fingerprint
 
-__all__ = ["RECORD_FILE", "MIN_REGISTERED_FRACTION", "MIN_REGISTERED_FRAMES", "SfmLabels", "entry_key",
-           "read_record", "needs_build", "write_entry", "load_sfm", "unusable_reason"]
+__all__ = ["RECORD_FILE", "MIN_REGISTERED_FRACTION", "MIN_REGISTERED_FRAMES", "MIN_FOV_DEG", "MAX_FOV_DEG",
+           "SfmLabels", "entry_key", "read_record", "needs_build", "write_entry", "load_sfm", "load_reconstruction",
+           "usable_record", "reconstructed_frames",
+           "unusable_reason", "implausible_focal_reason", "field_of_view_deg", "corpus_focal_per_width"]
 
 LOG = logging.getLogger(__name__)
 
@@ -56,16 +62,31 @@ STORE_FORMAT_VERSION = 1
 MIN_REGISTERED_FRACTION = 0.5
 # ... and at least this many frames (a model of fewer frames fixes no focal length).
 MIN_REGISTERED_FRAMES = MIN_FRAMES
+# Registering is no proof that K is right, so the focal length must also give a field of view (across the longer image
+# side, a property of the lens whichever way the camera is held) that a pinhole camera can have and self-calibration
+# can pin down. Wider than 120°: a fisheye, which the pinhole model with one radial term (SIMPLE_RADIAL, and the
+# network's pinhole K) cannot represent, so the lens's distortion went into the focal length instead (the unrectified
+# KITTI clip: fx 141 px at 640 px, 132°, where its calibration gives about 440 px, 72°). Rectilinear lenses end near
+# 120° (phone ultra-wides, action cameras' linear modes); KITTI-360's perspective camera, the widest calibrated clip
+# here, is 103°.
+MAX_FOV_DEG = 120.0
+# Narrower than 30° (a 3x phone telephoto or a zoomed shot): the views are nearly affine, perspective no longer fixes
+# the focal length, and a reconstruction of a rotating or barely translating camera inflates it (the rotation clips
+# that register a few frames report fx 1,100-5,300 px at 640 px, 7-32°). The calibrated clips here span 62-103°.
+MIN_FOV_DEG = 30.0
 
 
-def entry_key(spec: ClipSpec, target_rate_hz: float) -> str:
-    """16 hex digits hashing the clip's source files, the rate and the COLMAP settings (see the module docstring).
+def entry_key(spec: ClipSpec, target_rate_hz: float, frame_end: int | None = None) -> str:
+    """16 hex digits hashing the clip's source files, the rate and the COLMAP settings (see the module docstring), and
+    ``frame_end`` when only the frames before it were reconstructed (a fine-tuning log's training part).
 
     Raises:
         FileNotFoundError: the clip's source does not exist.
     """
     source = {"format": STORE_FORMAT_VERSION, "clip": source_fingerprint(spec), "rate_hz": target_rate_hz,
               "settings": settings_record()}
+    if frame_end is not None:  # absent otherwise, so whole-clip keys stay what they were
+        source["frame_end"] = int(frame_end)
     return hashlib.sha1(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -117,17 +138,86 @@ def write_entry(output: Path, name: str, record: dict[str, Any], arrays: dict[st
     return target
 
 
+def field_of_view_deg(K: np.ndarray | list, width: int, height: int) -> float:
+    """The field of view across the longer image side, degrees, of the ``3×3`` pixel ``K`` at ``width×height``
+    (``2·atan(max(W, H) / (2·fx))``; one focal length, as SfM's SIMPLE_RADIAL camera has)."""
+    return math.degrees(2.0 * math.atan(max(width, height) / (2.0 * float(np.asarray(K)[0][0]))))
+
+
+def implausible_focal_reason(K: np.ndarray | list, width: int, height: int) -> str | None:
+    """Why a reconstruction's focal length is not believed (its field of view outside
+    [:data:`MIN_FOV_DEG`, :data:`MAX_FOV_DEG`]), or ``None`` when it is.
+
+    Args:
+        K: ``3×3`` intrinsics in pixels at ``width×height``.
+        width, height: the image size in pixels.
+    """
+    fx = float(np.asarray(K)[0][0])
+    if not fx > 0:
+        return f"SfM focal length {fx:g} px is not positive"
+    fov = field_of_view_deg(K, width, height)
+    if MIN_FOV_DEG <= fov <= MAX_FOV_DEG:
+        return None
+    why = ("wider: a fisheye, or lens distortion taken into the focal length" if fov > MAX_FOV_DEG
+           else "narrower: near-affine views, which inflate the focal length")
+    return (f"SfM focal length {fx:.1f} px at {width}x{height}: a {fov:.0f}° field of view across the longer side, "
+            f"outside {MIN_FOV_DEG:g}-{MAX_FOV_DEG:g}° ({why})")
+
+
+def reconstructed_frames(record: dict[str, Any]) -> int:
+    """How many frames of an entry COLMAP was given: ``frame_end`` when only a first part was (the rest never
+    registers), else all ``frames``."""
+    return int(record.get("frame_end") or record["frames"])
+
+
 def unusable_reason(record: dict[str, Any] | None) -> str | None:
-    """Why a clip's entry gives no labels (no entry, a failure, too little registered), or ``None`` when it does."""
+    """Why a clip's entry gives no labels (no entry, a failure, too little registered, an implausible focal length:
+    :func:`implausible_focal_reason`), or ``None`` when it does. A read-time rule: the stored entry is not changed."""
     if record is None:
         return "no SfM entry (run python -m training sfm)"
     if record.get("status") != "ok":
         return f"SfM failed: {record.get('reason')}"
-    frames, registered = int(record["frames"]), int(record["registered"])
+    frames, registered = reconstructed_frames(record), int(record["registered"])
     if registered < MIN_REGISTERED_FRAMES or registered < MIN_REGISTERED_FRACTION * frames:
         return (f"SfM registered {registered} of {frames} frames (fewer than {MIN_REGISTERED_FRAMES} or "
                 f"{MIN_REGISTERED_FRACTION:.0%})")
-    return None
+    return implausible_focal_reason(record["K"], int(record["width"]), int(record["height"]))
+
+
+def usable_record(output: str | Path, spec: ClipSpec,
+                  target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)`` when the clip's entry gives labels, else ``(record or None, reason)``: no entry, a stale one
+    (the clip, the rate or the COLMAP settings changed since it was built), or :func:`unusable_reason`.
+
+    Raises:
+        FileNotFoundError: the clip's source does not exist.
+    """
+    record = read_record(output, spec.name)
+    reason = unusable_reason(record)
+    if reason is None and record.get("key") != entry_key(spec, target_rate_hz, record.get("frame_end")):
+        reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
+    return record, reason
+
+
+def corpus_focal_per_width(output: str | Path, specs: list[ClipSpec],
+                           target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> tuple[float | None, int]:
+    """The median ``fx / W`` (focal length in image widths at the source size) over the clips whose entry gives
+    labels (:func:`usable_record`), one value per clip: the constant K a head learns if it learns only the corpus's
+    average, ``ss3d_eval --corpus-fx-per-width``.
+
+    Returns:
+        ``(median, clips)``: the median (``None`` when no clip gives labels) and how many clips it is over. A clip
+        whose source is missing counts as none.
+    """
+    values = []
+    for spec in specs:
+        try:
+            record, reason = usable_record(output, spec, target_rate_hz)
+        except FileNotFoundError:
+            continue
+        if reason is None:
+            values.append(float(record["K"][0][0]) / int(record["width"]))
+    return (float(np.median(values)) if values else None), len(values)
 
 
 @dataclass(frozen=True)
@@ -145,6 +235,8 @@ class SfmLabels:
         points_uvz: ``M×3`` float32 ``(u, v, z)``: pixels at the source size, depth along the optical axis in the
             segment's unit (> 0); points seen in ≥ 3 frames with a small reprojection error (:mod:`ss3d_core.sfm`).
         points_offsets: ``N+1`` int64, frame ``i``'s points are rows ``points_offsets[i]:points_offsets[i + 1]``.
+        segment_K: each segment's own ``3×3`` K (pixels at ``width×height``; ``None`` for a segment without a model),
+            indexed by ``segment``; ``K`` is the one of the segment that registered the most frames.
     """
 
     clip: str
@@ -156,6 +248,7 @@ class SfmLabels:
     segment: np.ndarray
     points_uvz: np.ndarray
     points_offsets: np.ndarray
+    segment_K: tuple[np.ndarray | None, ...] = ()
 
     def points(self, frame: int) -> np.ndarray:
         """``K_i×3`` float32 ``(u, v, z)`` of one frame (empty when it did not register)."""
@@ -171,8 +264,9 @@ class SfmLabels:
 
 def load_sfm(output: str | Path, spec: ClipSpec, target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> SfmLabels | None:
     """A clip's SfM labels, or ``None`` (with one log line saying why) when the clip has no usable entry: none, a
-    stale one (the clip, the rate or the COLMAP settings changed since it was built), a failed one, or one with fewer
-    registered frames than :data:`MIN_REGISTERED_FRAMES` or :data:`MIN_REGISTERED_FRACTION` of the clip.
+    stale one (the clip, the rate or the COLMAP settings changed since it was built), a failed one, one with fewer
+    registered frames than :data:`MIN_REGISTERED_FRAMES` or :data:`MIN_REGISTERED_FRACTION` of the clip, or one whose
+    focal length is implausible (:func:`implausible_focal_reason`).
 
     Args:
         output: the store's folder (``python -m training sfm --output``).
@@ -182,18 +276,42 @@ def load_sfm(output: str | Path, spec: ClipSpec, target_rate_hz: float = DEFAULT
     Raises:
         FileNotFoundError: the clip's source does not exist.
     """
-    folder = Path(output) / spec.name
-    record = read_record(output, spec.name)
-    reason = unusable_reason(record)
-    if reason is None and record.get("key") != entry_key(spec, target_rate_hz):
-        reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
+    record, reason = usable_record(output, spec, target_rate_hz)
     if reason is not None:
         LOG.info("clip %s: no SfM labels: %s", spec.name, reason)
         return None
-    arrays = {name: np.load(folder / filename, mmap_mode="r", allow_pickle=False)
-              for name, filename in ARRAY_FILES.items()}
+    return _open(output, spec.name, record)
+
+
+def load_reconstruction(output: str | Path, spec: ClipSpec,
+                        target_rate_hz: float = DEFAULT_TARGET_RATE_HZ) -> SfmLabels | None:
+    """A clip's reconstruction whatever its share of registered frames or its focal length, for measuring how well it
+    explains the clip (the MVS proxy, :mod:`training.corpus.rigidity`) rather than training on it; ``None`` (with one
+    log line saying why) without a current ``ok`` entry (none, a stale one, a failed one).
+
+    Raises:
+        FileNotFoundError: the clip's source does not exist.
+    """
+    record = read_record(output, spec.name)
+    if record is None or record.get("status") != "ok":
+        reason = unusable_reason(record)
+    elif record.get("key") != entry_key(spec, target_rate_hz, record.get("frame_end")):
+        reason = "stale SfM entry (the clip, the rate or the COLMAP settings changed; rerun python -m training sfm)"
+    else:
+        return _open(output, spec.name, record)
+    LOG.info("clip %s: no SfM reconstruction: %s", spec.name, reason)
+    return None
+
+
+def _open(output: str | Path, name: str, record: dict[str, Any]) -> SfmLabels:
+    """Memory-map an ``ok`` entry's arrays."""
+    folder = Path(output) / name
+    arrays = {key: np.load(folder / filename, mmap_mode="r", allow_pickle=False)
+              for key, filename in ARRAY_FILES.items()}
     segment = np.zeros(int(record["frames"]), np.int64)
     for index, part in enumerate(record["segments"]):
         segment[part["start"]:part["end"]] = index
-    return SfmLabels(clip=spec.name, K=np.asarray(record["K"], np.float64), width=int(record["width"]),
-                     height=int(record["height"]), segment=segment, **arrays)
+    segment_K = tuple(None if part.get("K") is None else np.asarray(part["K"], np.float64)
+                      for part in record["segments"])
+    return SfmLabels(clip=name, K=np.asarray(record["K"], np.float64), width=int(record["width"]),
+                     height=int(record["height"]), segment=segment, segment_K=segment_K, **arrays)
