@@ -204,7 +204,9 @@ def test_cache_is_built_once_reused_and_invalidated(tmp_path, dashcam):
     assert entry_dir(cache, spec, 128, 224, 10.0, False) != folder  # another training size
     assert entry_dir(cache, spec, 64, 96, 5.0, False) != folder  # another rate
     frame = spec.folder / "frames" / "00.jpg"
-    os.utime(frame, ns=(frame.stat().st_atime_ns, frame.stat().st_mtime_ns + 10**9))  # the clip changed
+    os.utime(frame, ns=(frame.stat().st_atime_ns, frame.stat().st_mtime_ns + 10**9))  # copied or restored
+    assert entry_dir(cache, spec, 64, 96, 10.0, False) == folder
+    frame.write_bytes(frame.read_bytes() + b"\0")  # the clip changed
     assert entry_dir(cache, spec, 64, 96, 10.0, False) != folder
     assert not list(cache.rglob(".photos-*"))  # no temporary folder left behind
 

@@ -200,6 +200,8 @@ def test_store_is_built_once_reused_and_rebuilt_when_the_clip_rate_or_settings_c
     assert labels.T_camera_world.shape == (4, 4, 4) and labels.points(2).tolist() == [[10.0, 20.0, 2.0]]
     frame = next((small_clip.folder / "frames").iterdir())
     os.utime(frame, ns=(frame.stat().st_atime_ns, frame.stat().st_mtime_ns + 10**9))
+    assert load_sfm(output, small_clip) is not None  # a copied or restored corpus (new mtimes) keeps its entries
+    frame.write_bytes(frame.read_bytes() + b"\0")  # the clip's content changed
     assert load_sfm(output, small_clip) is None  # stale until rebuilt
     assert build()[1] and counting.calls == 2
     assert build(rate=5.0)[1] and counting.calls == 3
