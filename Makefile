@@ -25,7 +25,7 @@ test: $(STAMP)
 
 # MVS proxy scores of the shared web clips (the corpus stage's filter and curriculum read them), about 3 minutes.
 # When the SfM store of `make sfm` exists (out/sfm/web_clips/summary.csv), this same target adds it (--sfm-dir): the
-# multi-view signal v2, whose rigidity test takes several minutes more; without it, the two-view proxy alone.
+# multi-view signal v2, about 5 minutes in all (docs/corpus_stage.md); without it, the two-view proxy alone.
 SFM_STORE := out/sfm/web_clips
 mvs: $(STAMP)
 	$(PY) -m training mvs --clips ../shared/data/web_clips --output out/mvs/web_clips/scores.csv \
