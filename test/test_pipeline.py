@@ -112,12 +112,14 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
                  "[expert_far_field]", "[student]", "[export]", "[eval]"):
         assert step in text
     assert "stage1_photometric.yaml" in text and "student_distill.yaml" in text and "sfm_teacher.yaml" in text
+    mvs_line = next(line for line in text.splitlines() if "[mvs]" in line)
+    assert f"--sfm-dir {tmp_path / 'run' / 'sfm'}" in mvs_line  # the scores read the teacher's store
     assert not (tmp_path / "run").exists()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="training.pipeline"):  # the default: one model, no experts
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--no-sfm"]) == 0
     assert "[expert_" not in caplog.text and "[student]" in caplog.text and "distill_weight 0" in caplog.text
-    assert "[sfm]" not in caplog.text and "sfm_teacher.yaml" not in caplog.text
+    assert "[sfm]" not in caplog.text and "sfm_teacher.yaml" not in caplog.text and "--sfm-dir" not in caplog.text
 
 
 def test_epochs_come_from_the_stage_configs_scaled():

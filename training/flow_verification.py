@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ss3d_core.geometry.features import extract_features, match_features
+from ss3d_core.geometry.features import Features, extract_features, match_features
 from ss3d_core.geometry.relative_pose import MIN_MATCHES
 
 # Matching resolution cap (pixels of width): SIFT on a 640-px-wide frame takes ~20 ms on one core.
@@ -63,13 +63,24 @@ def sparse_matches(frame_a: np.ndarray, frame_b: np.ndarray, width: int, height:
     """
     if frame_a.shape != frame_b.shape:
         raise ValueError(f"frames differ in size: {frame_a.shape} vs {frame_b.shape}")
-    h, w = frame_a.shape[:2]
+    return matches_between(matching_features(frame_a), matching_features(frame_b), width, height)
+
+
+def matching_features(frame: np.ndarray) -> tuple[Features, tuple[int, int]]:
+    """SIFT of an ``H×W×3`` uint8 RGB frame downscaled (area interpolation) to at most :data:`MATCH_MAX_WIDTH_PX`
+    wide, with that matching size ``(width, height)``: computed once per frame when a frame is in several pairs."""
+    h, w = frame.shape[:2]
     scale = min(1.0, MATCH_MAX_WIDTH_PX / w)
     if scale < 1.0:
-        size = (round(w * scale), round(h * scale))
-        frame_a, frame_b = (cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in (frame_a, frame_b))
-    pts_a, pts_b = match_features(extract_features(frame_a), extract_features(frame_b))
-    mh, mw = frame_a.shape[:2]
+        frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return extract_features(frame), (frame.shape[1], frame.shape[0])
+
+
+def matches_between(features_a: tuple[Features, tuple[int, int]], features_b: tuple[Features, tuple[int, int]],
+                    width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sparse_matches` from two frames' :func:`matching_features` (of one matching size)."""
+    pts_a, pts_b = match_features(features_a[0], features_b[0])
+    mw, mh = features_a[1]
     # Pixel-centre convention: x_train + 0.5 = (x_match + 0.5) * width / mw.
     factor = np.array([width / mw, height / mh], np.float32)
     return (pts_a + 0.5) * factor - 0.5, (pts_b + 0.5) * factor - 0.5

@@ -33,9 +33,17 @@ homography fits (:mod:`ss3d_core.geometry.model_selection`), and yields these co
 Combination (no per-clip constants; each threshold has its source beside it)::
 
     pair_signal = [n_matches >= 8] · [not static] · [gric_preference > 0]
-                  · rigid_ratio · min(1, parallax_deg / PARALLAX_REFERENCE_DEG)
+                  · rigid_ratio · min(1, parallax_deg / PARALLAX_REFERENCE_DEG)          (the two-view signal)
+                  · rigid_explained      (only where the SfM teacher registered both frames in one model)
 
     mvs_score = mean of pair_signal over the sampled pairs of every segment   (0 = no usable multi-view signal)
+
+``rigid_explained`` (:mod:`training.corpus.rigidity`, multi-view signal v2) is the share of the pair's trusted dense
+flow that the reconstruction's relative pose and K explain: a second rigidity test, dense and against one
+multi-view-consistent motion, where ``rigid_ratio`` counts sparse matches that fit some fundamental matrix (whose 7
+degrees of freedom absorb a second motion on part of the image). Both must hold, hence the product. A pair the
+reconstruction did not register (no model, a segment that failed, a clip without a store) keeps its two-view signal:
+no multi-view evidence either way. ``two_view_score`` is the mean of the two-view signal alone (the proxy before v2).
 
 The parallax saturates at :data:`PARALLAX_REFERENCE_DEG`, the ray angle at which training's triangulated labels
 start (``training.triangulated_labels.MIN_PARALLAX_RAD``): beyond it a pair is as useful as any. Clip-level
@@ -45,7 +53,8 @@ components are medians over the pairs; ``static_fraction`` and ``f_preferred_fra
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
@@ -89,7 +98,8 @@ EPIPOLE_FAR = 10.0
 
 @dataclass(frozen=True)
 class PairSignal:
-    """MVS components of one pair of frames (see the module docstring); ``signal`` in [0, 1]."""
+    """MVS components of one pair of frames (see the module docstring); ``signal`` in [0, 1] is the two-view signal,
+    ``rigid_explained`` the SfM rigidity evidence (NaN without), ``combined`` their product."""
 
     n_matches: int
     texture: float
@@ -101,6 +111,12 @@ class PairSignal:
     static: bool
     signal: float
     epipole_offset: float = math.nan
+    rigid_explained: float = math.nan
+
+    @property
+    def combined(self) -> float:
+        """The pair's signal in the score: ``signal · rigid_explained``, or ``signal`` without SfM evidence."""
+        return self.signal * self.rigid_explained if math.isfinite(self.rigid_explained) else self.signal
 
 
 @dataclass(frozen=True)
@@ -108,13 +124,16 @@ class ClipSignal:
     """MVS score and components of one clip (or segment).
 
     Attributes:
-        mvs_score: mean pair signal in [0, 1] (0 without a scored pair).
+        mvs_score: mean pair signal in [0, 1] (0 without a scored pair), SfM evidence included.
         n_pairs: pairs scored.
         texture, displacement, frame_difference, gric_preference, rigid_ratio, parallax_deg, n_matches: medians over
             the pairs (NaN without pairs).
         static_fraction: fraction of pairs with a still camera.
         f_preferred_fraction: fraction of pairs whose GRIC prefers the fundamental matrix.
         epipole_offset: median over the pairs with a fitted ``F`` (NaN without one).
+        two_view_score: mean two-view pair signal (``mvs_score`` without the SfM evidence).
+        rigid_explained: median over the pairs with SfM evidence (NaN without one).
+        sfm_pairs: pairs with SfM evidence (both frames registered in one model).
     """
 
     mvs_score: float
@@ -129,6 +148,9 @@ class ClipSignal:
     static_fraction: float
     f_preferred_fraction: float
     epipole_offset: float = math.nan
+    two_view_score: float = 0.0
+    rigid_explained: float = math.nan
+    sfm_pairs: int = 0
 
     def as_row(self) -> dict[str, float | int]:
         """The fields as a flat dict (one row of ``scores.csv``)."""
@@ -200,8 +222,9 @@ def summarise(pairs: list[PairSignal]) -> ClipSignal:
     if not pairs:
         nan = math.nan
         return ClipSignal(0.0, 0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+    with_sfm = [p.rigid_explained for p in pairs if math.isfinite(p.rigid_explained)]
     return ClipSignal(
-        mvs_score=float(np.mean([p.signal for p in pairs])),
+        mvs_score=float(np.mean([p.combined for p in pairs])),
         n_pairs=len(pairs),
         texture=_median([p.texture for p in pairs]),
         displacement=_median([p.displacement for p in pairs]),
@@ -213,6 +236,9 @@ def summarise(pairs: list[PairSignal]) -> ClipSignal:
         static_fraction=float(np.mean([p.static for p in pairs])),
         f_preferred_fraction=float(np.mean([p.gric_preference > 0 for p in pairs])),
         epipole_offset=_median([p.epipole_offset for p in pairs]),
+        two_view_score=float(np.mean([p.signal for p in pairs])),
+        rigid_explained=_median(with_sfm),
+        sfm_pairs=len(with_sfm),
     )
 
 
@@ -243,6 +269,7 @@ def score_segments(
     segments: list[tuple[int, int]],
     gap: int = 1,
     pairs_per_segment: int = PAIRS_PER_SEGMENT,
+    rigidity: Callable[[int, int], float | None] | None = None,
 ) -> tuple[ClipSignal, list[ClipSignal]]:
     """Score a clip's segments and the clip as a whole.
 
@@ -251,13 +278,20 @@ def score_segments(
         segments: ``[start, end)`` shot segments (:func:`training.corpus.shots.shot_segments`).
         gap: frames between the two frames of a pair (:func:`pair_gap`).
         pairs_per_segment: pairs scored per segment.
+        rigidity: ``(i, j) -> rigid_explained`` of frames ``i`` and ``j`` under the clip's SfM reconstruction, or
+            ``None`` where it has no evidence (:class:`training.corpus.rigidity.RigidityCheck`); ``None``: the
+            two-view signal alone.
 
     Returns:
         ``(clip, per_segment)``: the clip's signal over all scored pairs, and one signal per segment.
     """
     per_segment, all_pairs = [], []
     for segment in segments:
-        pairs = [pair_signal(frames[i], frames[j]) for i, j in segment_pairs(segment, gap, pairs_per_segment)]
+        pairs = []
+        for i, j in segment_pairs(segment, gap, pairs_per_segment):
+            pair = pair_signal(frames[i], frames[j])
+            explained = rigidity(i, j) if rigidity is not None else None
+            pairs.append(pair if explained is None else replace(pair, rigid_explained=explained))
         per_segment.append(summarise(pairs))
         all_pairs += pairs
     return summarise(all_pairs), per_segment

@@ -1,10 +1,20 @@
-"""``python -m training mvs --clips DIR [DIR ...] --output scores.csv``: MVS-proxy scores of every clip and segment.
+"""``python -m training mvs --clips DIR [DIR ...] --output scores.csv [--sfm-dir DIR]``: MVS-proxy scores of every
+clip and segment.
 
 Writes ``scores.csv`` (one row per clip, ``segment = all``, then one per shot segment; ``name`` is the clip's folder
 name, ``mvs_score`` higher = more usable multi-view signal, then every component of :mod:`training.corpus.mvs`), the
 corpus manifest (``manifest.json`` beside it, :mod:`training.corpus.manifest`), and ``scores.md``: the per-clip table
 and, when the corpus has human motion labels, the ROC AUC of ``mvs_score`` for ``translating`` against every other
-label. A clip that cannot be read is reported and skipped; the command fails only when no clip could be scored.
+label, with the AUC of each component alone and of the score with each of its two factors left out. A clip that
+cannot be read is reported and skipped; the command fails only when no clip could be scored.
+
+``--sfm-dir`` (the SfM teacher's store, ``python -m training sfm --output``) adds the multi-view signal v2
+(:mod:`training.corpus.rigidity`): each analysed pair the reconstruction registered is weighed by its rigid-explained
+fraction, and the reconstruction's registered fraction, triangulation angle and points per image are reported per
+segment. ``mvs_score`` is then the v2 score, the one column the filter, the curriculum and the domains read;
+``two_view_score`` keeps the proxy without SfM. A clip without a current reconstruction (none, failed, stale) is
+scored on its two-view signal alone. Without ``--sfm-dir`` the SfM columns are empty and ``mvs_score`` equals
+``two_view_score``.
 """
 
 from __future__ import annotations
@@ -13,19 +23,26 @@ import argparse
 import csv
 import logging
 import math
+import shlex
 import sys
 from pathlib import Path
 
 import cv2
 
-from training.clips import DEFAULT_TARGET_RATE_HZ, read_clip_indices
+from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.corpus.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, pair_gap, score_segments
+from training.corpus.rigidity import RigidityCheck, segment_statistics
+from training.sfm.store import entry_key, load_reconstruction, read_record
 
 LOG = logging.getLogger(__name__)
 
 POSITIVE_LABEL = "translating"
 COMPONENTS = tuple(ClipSignal.__dataclass_fields__)
+SFM_COLUMNS = ("registered_fraction", "triangulation_angle_deg", "points_per_image")
+# Components whose AUC alone scores.md lists (higher = more signal, except the static fraction, listed negated).
+ABLATION_COMPONENTS = ("two_view_score", "rigid_explained", *SFM_COLUMNS, "parallax_deg", "gric_preference",
+                       "rigid_ratio", "texture")
 
 
 def roc_auc(scores: list[float], positive: list[bool]) -> float | None:
@@ -45,26 +62,70 @@ def _fmt(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _row(entry: ManifestEntry, segment: str, bounds: tuple[int, int], signal: ClipSignal) -> dict[str, object]:
+def _row(entry: ManifestEntry, segment: str, bounds: tuple[int, int], signal: ClipSignal,
+         record: dict | None) -> dict[str, object]:
+    sfm = (segment_statistics(record, *bounds) if record is not None
+           else dict.fromkeys(SFM_COLUMNS, math.nan))
     return {"name": entry.name, "segment": segment, "start": bounds[0], "end": bounds[1], "kind": entry.kind,
-            "label": entry.label or "", "consecutive": entry.consecutive, **signal.as_row()}
+            "label": entry.label or "", "consecutive": entry.consecutive, **signal.as_row(), **sfm}
 
 
-def _markdown(rows: list[dict[str, object]], auc: float | None, failed: dict[str, str]) -> str:
+def _value(row: dict[str, object], column: str) -> float:
+    """A component as a score: missing (NaN: nothing measured) ranks lowest."""
+    value = float(row[column])
+    return value if math.isfinite(value) else -math.inf
+
+
+def ablation(rows: list[dict[str, object]]) -> list[tuple[str, float | None]]:
+    """``(what, ROC AUC)`` on the labelled clip rows: ``mvs_score``; the score with each of its two factors left out
+    (the two-view signal alone is ``two_view_score``; the SfM rigidity alone is ``rigid_explained``, lowest where it
+    has no evidence); and each component of :data:`ABLATION_COMPONENTS` alone."""
+    labelled = [r for r in rows if r["segment"] == "all" and r["label"]]
+    positive = [r["label"] == POSITIVE_LABEL for r in labelled]
+    out = [("mvs_score", roc_auc([_value(r, "mvs_score") for r in labelled], positive))]
+    out += [(f"{c} alone", roc_auc([_value(r, c) for r in labelled], positive)) for c in ABLATION_COMPONENTS]
+    out.append(("static_fraction alone (negated)", roc_auc([-_value(r, "static_fraction") for r in labelled],
+                                                           positive)))
+    return out
+
+
+def _markdown(rows: list[dict[str, object]], auc: float | None, failed: dict[str, str], command: str,
+              sfm_note: str | None = None) -> str:
     clip_rows = sorted((r for r in rows if r["segment"] == "all"), key=lambda r: -float(r["mvs_score"]))
-    columns = ["name", "label", "mvs_score", "parallax_deg", "gric_preference", "rigid_ratio", "static_fraction",
-               "texture", "n_pairs", "end"]
-    lines = ["# MVS proxy scores", ""]
+    columns = ["name", "label", "mvs_score", "two_view_score", "rigid_explained", "sfm_pairs", *SFM_COLUMNS,
+               "parallax_deg", "gric_preference", "rigid_ratio", "static_fraction", "texture", "n_pairs", "end"]
+    lines = ["# MVS proxy scores", "", f"`{command}`", ""] + ([sfm_note, ""] if sfm_note else [])
     if auc is not None:
-        n_pos = sum(r["label"] == POSITIVE_LABEL for r in clip_rows)
+        n_pos = sum(r["label"] == POSITIVE_LABEL for r in clip_rows if r["label"])
+        n_labelled = sum(bool(r["label"]) for r in clip_rows)
         lines += [f"ROC AUC of `mvs_score`, `{POSITIVE_LABEL}` ({n_pos} clips) against every other label "
-                  f"({len(clip_rows) - n_pos} clips): **{auc:.3f}**", ""]
+                  f"({n_labelled - n_pos} clips): **{auc:.3f}**", "", "| score | ROC AUC |", "|---|---|"]
+        lines += [f"| {what} | {_fmt(value)} |" for what, value in ablation(rows)]
+        lines.append("")
     lines += ["| " + " | ".join(c if c != "end" else "frames" for c in columns) + " |",
               "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in clip_rows]
     if failed:
         lines += ["", "Not scored:", ""] + [f"- `{name}`: {reason}" for name, reason in sorted(failed.items())]
     return "\n".join(lines) + "\n"
+
+
+def _reconstruction(spec: ClipSpec, frames: list, args: argparse.Namespace) -> tuple[dict | None, RigidityCheck | None]:
+    """The clip's ``sfm.json`` record and its rigidity check from ``--sfm-dir``, or ``(None, None)`` (two-view signal
+    alone; the store's loader logs why)."""
+    if args.sfm_dir is None:
+        return None, None
+    record = read_record(args.sfm_dir, spec.name)
+    if record is None or record.get("key") != entry_key(spec, args.target_rate_hz):
+        record = None  # none or stale: no statistics either
+    reconstruction = load_reconstruction(args.sfm_dir, spec, args.target_rate_hz)
+    if reconstruction is None:
+        return record, None
+    try:
+        return record, RigidityCheck(frames, reconstruction)
+    except ValueError as err:
+        LOG.warning("%s: SfM not used: %s", spec.name, err)
+        return None, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,13 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="scores.csv to write")
     parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
     parser.add_argument("--pairs-per-segment", type=int, default=PAIRS_PER_SEGMENT)
+    parser.add_argument("--sfm-dir", type=Path, help="the SfM teacher's store: adds the multi-view signal v2")
     args = parser.parse_args(argv)
     if args.pairs_per_segment < 1 or not args.target_rate_hz > 0:
         parser.error("--pairs-per-segment must be >= 1 and --target-rate-hz > 0")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cv2.setRNGSeed(0)  # USAC sampling: the same scores run to run
     specs = read_clip_indices(args.clips)
-    entries, rows, failed = [], [], {}
+    entries, rows, failed, with_sfm = [], [], {}, []
     for k, spec in enumerate(specs, 1):
         try:
             entry, frames = decode_for_analysis(spec, args.target_rate_hz)
@@ -90,12 +152,17 @@ def main(argv: list[str] | None = None) -> int:
             LOG.warning("[%d/%d] %s: not scored: %s", k, len(specs), spec.name, err)
             continue
         gap = pair_gap(entry.rate_hz, entry.consecutive)
-        clip, per_segment = score_segments(frames, entry.segments, gap, args.pairs_per_segment)
+        record, rigidity = _reconstruction(spec, frames, args)
+        if rigidity is not None:
+            with_sfm.append(spec.name)
+        clip, per_segment = score_segments(frames, entry.segments, gap, args.pairs_per_segment, rigidity)
         entries.append(entry)
-        rows.append(_row(entry, "all", (0, entry.n_frames), clip))
-        rows += [_row(entry, str(i), seg, sig) for i, (seg, sig) in enumerate(zip(entry.segments, per_segment))]
-        LOG.info("[%d/%d] %s: mvs_score %.3f (%d frames, %d segments, label %s)", k, len(specs), spec.name,
-                 clip.mvs_score, entry.n_frames, len(entry.segments), entry.label)
+        rows.append(_row(entry, "all", (0, entry.n_frames), clip, record))
+        rows += [_row(entry, str(i), seg, sig, record)
+                 for i, (seg, sig) in enumerate(zip(entry.segments, per_segment))]
+        LOG.info("[%d/%d] %s: mvs_score %.3f (two-view %.3f, %d pairs with SfM; %d frames, %d segments, label %s)",
+                 k, len(specs), spec.name, clip.mvs_score, clip.two_view_score, clip.sfm_pairs, entry.n_frames,
+                 len(entry.segments), entry.label)
     if not rows:
         LOG.error("no clip could be scored")
         return 1
@@ -107,7 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     write_manifest(entries, args.output.with_name("manifest.json"), args.target_rate_hz)
     labelled = [r for r in rows if r["segment"] == "all" and r["label"]]
     auc = roc_auc([float(r["mvs_score"]) for r in labelled], [r["label"] == POSITIVE_LABEL for r in labelled])
-    args.output.with_suffix(".md").write_text(_markdown(rows, auc, failed))
+    command = shlex.join(["python", "-m", "training", "mvs", *(sys.argv[1:] if argv is None else argv)])
+    # A store whose entries are all stale (the clips' files were copied or touched since) silently gives v1 scores
+    # otherwise: say how many clips the SfM evidence reached.
+    sfm_note = None if args.sfm_dir is None else (
+        f"SfM evidence (--sfm-dir {args.sfm_dir}): a current reconstruction for {len(with_sfm)} of {len(entries)} "
+        "clips (the others: two-view signal alone; the log says why)")
+    args.output.with_suffix(".md").write_text(_markdown(rows, auc, failed, command, sfm_note))
+    if sfm_note is not None:
+        print(sfm_note)
     if auc is not None:
         print(f"ROC AUC (mvs_score, {POSITIVE_LABEL} vs other labels, {len(labelled)} clips): {auc:.3f}")
     print(f"wrote {args.output}, {args.output.with_suffix('.md')}, {args.output.with_name('manifest.json')}")
