@@ -2,8 +2,9 @@
 checkpoint, within a wall-time budget, resumable, exporting an SS3D checkpoint the node and ``ss3d_eval`` load.
 
 Lightning does the work: ``max_time`` is the budget (its Timer is saved in the checkpoint, so a resumed run continues
-the same budget), ``ModelCheckpoint(save_last=True)`` after every epoch is what a rerun resumes from
-(``<out>/lightning/last.ckpt``), the progress bar is Lightning's, and :class:`training.export.ExportCheckpoint` writes
+the same budget), ``ModelCheckpoint(save_last=True)`` after every epoch and :class:`SaveLastAtEnd` when the budget stops the fit
+mid-epoch write what a rerun resumes from (``<out>/lightning/last.ckpt``; without the second, a rerun of a finished
+run resumed from the last epoch's end and re-exported those older weights over the newer export), the progress bar is Lightning's, and :class:`training.export.ExportCheckpoint` writes
 ``<out>/ss3d_small`` after each validation and at the end.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from ss3d_core.checkpoint import read_metadata
@@ -31,6 +32,17 @@ LOG = logging.getLogger(__name__)
 
 EXPORT_NAME = "ss3d_small"
 LAST_CKPT = Path("lightning") / "last.ckpt"
+
+
+class SaveLastAtEnd(Callback):
+    """Writes ``<out>/lightning/last.ckpt`` when the fit ends (Lightning's ``ModelCheckpoint`` writes only at epoch and
+    validation ends), so the checkpoint a rerun resumes from holds the exported weights and the spent budget."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(str(self.path))
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,8 @@ def fit_on_log(
         logger=CSVLogger(str(out), name="logs"),
         callbacks=[ExportCheckpoint(str(export), command=str(metadata.get("command", "")),
                                     extra={"finetune": metadata}),
-                   ModelCheckpoint(dirpath=str(out / "lightning"), save_last=True, every_n_epochs=1)],
+                   ModelCheckpoint(dirpath=str(out / "lightning"), save_last=True, every_n_epochs=1),
+                   SaveLastAtEnd(out / LAST_CKPT)],
     )
     LOG.info("training %s for at most %.1f min%s", start, budget_s / 60, f" (resuming {last})" if resumed else "")
     # The resume checkpoint is this run's own file; Lightning loads it with torch.load(weights_only=True), which needs
