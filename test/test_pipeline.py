@@ -48,7 +48,7 @@ def _args(tmp_path, *fit_configs):
             "--sequences", str(FIXTURES / "tum_fr1_xyz_pair1"), "--min-score", "0",
             "--experts", "--min-expert-clips", "1",
             "--mvs-args", "--pairs-per-segment 2 --target-rate-hz 5", "--eval-args", "--no-colmap --backend torch",
-            "--sfm-args", "--target-rate-hz 5 --timeout-s 120",
+            "--sfm-args", "--target-rate-hz 5 --timeout-s 120", "--sfm-labels",
             *[a for c in fit_configs for a in ("--fit-config", str(c))]]
 
 
@@ -85,7 +85,7 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
     assert stage1.training["global_step"] == 3  # resumed at step 1, not restarted: the limit counts over both runs
     student_hparams = yaml.safe_load(next((run / "student" / "logs").glob("version_*/hparams.yaml")).read_text())
     assert student_hparams["distill_weight"] == 1.0
-    assert student_hparams["sfm_rotation_weight"] > 0  # the SfM teacher's terms are on in every fit
+    assert student_hparams["sfm_rotation_weight"] > 0  # --sfm-labels: the SfM teacher's terms are on in every fit
     assert (run / "sfm" / "summary.csv").is_file()
     assert set(student_hparams["distill_experts"]) == set(domains.values())
     metrics = (next((run / "student" / "logs").glob("version_*/metrics.csv"))).read_text()
@@ -111,7 +111,8 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
     for step in ("[sfm]", "[mvs]", "[domains]", "[stage1]", "[expert_forward]", "[expert_near_field]",
                  "[expert_far_field]", "[student]", "[export]", "[eval]"):
         assert step in text
-    assert "stage1_photometric.yaml" in text and "student_distill.yaml" in text and "sfm_teacher.yaml" in text
+    assert "stage1_photometric.yaml" in text and "student_distill.yaml" in text
+    assert "sfm_teacher.yaml" not in text and "--data.sfm_dir" not in text  # the terms failed their rule: opt-in
     mvs_line = next(line for line in text.splitlines() if "[mvs]" in line)
     assert f"--sfm-dir {tmp_path / 'run' / 'sfm'}" in mvs_line  # the scores read the teacher's store
     assert not (tmp_path / "run").exists()
@@ -120,6 +121,13 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--no-sfm"]) == 0
     assert "[expert_" not in caplog.text and "[student]" in caplog.text and "distill_weight 0" in caplog.text
     assert "[sfm]" not in caplog.text and "sfm_teacher.yaml" not in caplog.text and "--sfm-dir" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="training.pipeline"):
+        assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--sfm-labels"]) == 0
+    fits = [line for line in caplog.text.splitlines() if "[stage1]" in line or "[student]" in line]
+    assert len(fits) == 2 and all("sfm_teacher.yaml" in f and "--data.sfm_dir" in f for f in fits)
+    with pytest.raises(SystemExit):  # labels without the step that makes them
+        main(["--workdir", str(tmp_path / "run"), "--dry-run", "--sfm-labels", "--no-sfm"])
 
 
 def test_epochs_come_from_the_stage_configs_scaled():
