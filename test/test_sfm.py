@@ -77,8 +77,8 @@ def test_office_reconstructs_at_a_smaller_working_size_with_its_calibrated_focal
 def test_reconstruction_timeout_and_too_few_frames_are_errors_with_reasons():
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (240, 320, 3), np.uint8) for _ in range(5)]
-    with pytest.raises(ReconstructionError, match="did not finish within 0.5 s") as timeout:
-        reconstruct_frames(frames, timeout_s=0.5)
+    with pytest.raises(ReconstructionError, match="did not finish within 0.05 s") as timeout:
+        reconstruct_frames(frames, timeout_s=0.05)  # the child cannot even import pycolmap in 50 ms
     assert timeout.value.kind == "timeout"
     with pytest.raises(ReconstructionError, match="2 frames: fewer than 3") as short:
         reconstruct_frames(frames[:2])
