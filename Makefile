@@ -44,15 +44,16 @@ finetune: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The SS3D schedule in one resumable command (training/pipeline.py, docs/training.md): corpus + MVS -> filter and domains
-# -> stage 1 intrinsics-first from scratch -> one expert per domain -> distilled student -> export (checked on CPU) ->
-# ss3d_eval. Rerun after an interruption to continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or
-# "--dry-run". The adoption rule of the result is in training/configs/student_distill.yaml.
+# The SS3D schedule in one resumable command (training/pipeline.py, docs/training.md), the bundled checkpoint's: SfM
+# teacher + MVS -> filter and domains -> stage 1 from scratch -> the joint stage with the SfM K labels (one model; experts
+# -> distilled student with ARGS=--experts) -> export (checked on CPU) -> ss3d_eval. Rerun after an interruption to
+# continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or "--dry-run". The adoption rule of the
+# result is in training/configs/student_distill.yaml.
 WORKDIR ?= out/pipeline
 train: $(STAMP)
 	$(PY) -m training pipeline --workdir $(WORKDIR) $(ARGS)
 
-# The legacy chain of the bundled checkpoint: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a
+# The legacy chain of the checkpoint bundled until 2026-12-03: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a
 # intrinsics-first, 5 triangulated depth, 9 label-dominant warm restart with the dashcam-aware label gate). Each stage is base.yaml plus its override,
 # and each fine-tuning stage starts from the export named on its command line (the previous stage's by default;
 # INIT_FROM=path/to/ss3d_small replaces it for a single target).

@@ -86,6 +86,7 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
     student_hparams = yaml.safe_load(next((run / "student" / "logs").glob("version_*/hparams.yaml")).read_text())
     assert student_hparams["distill_weight"] == 1.0
     assert student_hparams["sfm_rotation_weight"] > 0  # --sfm-labels: the SfM teacher's terms are on in every fit
+    assert student_hparams["sfm_intrinsics_weight"] == 10.0  # the student's K labels (sfm_k_student.yaml) win
     assert (run / "sfm" / "summary.csv").is_file()
     assert set(student_hparams["distill_experts"]) == set(domains.values())
     metrics = (next((run / "student" / "logs").glob("version_*/metrics.csv"))).read_text()
@@ -112,7 +113,13 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
                  "[expert_far_field]", "[student]", "[export]", "[eval]"):
         assert step in text
     assert "stage1_photometric.yaml" in text and "student_distill.yaml" in text
-    assert "sfm_teacher.yaml" not in text and "--data.sfm_dir" not in text  # the terms failed their rule: opt-in
+    assert "sfm_teacher.yaml" not in text  # the teacher's terms failed their rule: opt-in
+    lines = text.splitlines()
+    for fit in ("[stage1]", "[expert_forward]"):  # only the student reads the store (its K labels)
+        line = next(x for x in lines if fit in x)
+        assert "--data.sfm_dir" not in line and "sfm_k_student.yaml" not in line
+    student_line = next(x for x in lines if "[student]" in x)
+    assert "sfm_k_student.yaml" in student_line and f"--data.sfm_dir {tmp_path / 'run' / 'sfm'}" in student_line
     mvs_line = next(line for line in text.splitlines() if "[mvs]" in line)
     assert f"--sfm-dir {tmp_path / 'run' / 'sfm'}" in mvs_line  # the scores read the teacher's store
     assert not (tmp_path / "run").exists()
@@ -121,11 +128,14 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--no-sfm"]) == 0
     assert "[expert_" not in caplog.text and "[student]" in caplog.text and "distill_weight 0" in caplog.text
     assert "[sfm]" not in caplog.text and "sfm_teacher.yaml" not in caplog.text and "--sfm-dir" not in caplog.text
+    assert "sfm_k_student.yaml" not in caplog.text and "--data.sfm_dir" not in caplog.text  # no store, no K labels
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="training.pipeline"):
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--sfm-labels"]) == 0
     fits = [line for line in caplog.text.splitlines() if "[stage1]" in line or "[student]" in line]
     assert len(fits) == 2 and all("sfm_teacher.yaml" in f and "--data.sfm_dir" in f for f in fits)
+    student_line = fits[1]  # the student's K weight (10) comes after the teacher's (1), so it holds
+    assert student_line.index("sfm_teacher.yaml") < student_line.index("sfm_k_student.yaml")
     with pytest.raises(SystemExit):  # labels without the step that makes them
         main(["--workdir", str(tmp_path / "run"), "--dry-run", "--sfm-labels", "--no-sfm"])
 

@@ -20,7 +20,10 @@ rerun; delete its folder to redo it and everything after it that reads it):
 4. ``expert_<domain>`` (only with ``--experts``): one expert per domain with at least ``--min-expert-clips`` clips:
    the joint recipe (``stage2_joint.yaml``) on that domain's clips, from stage 1's export.
 5. ``student``: the joint recipe on every kept clip (``stage2_joint.yaml`` + ``student_distill.yaml``), from stage 1's
-   export, with distillation from the experts when there are any: the network that ships. Without ``--experts`` it is
+   export, with distillation from the experts when there are any: the network that ships. With the SfM step (the
+   default) it also holds the store's K labels (``sfm_k_student.yaml``: the K term at weight 10, the intrinsics output
+   at the full rate, ``data.sfm_dir`` the store): without them the focal length drifted low and failed the adoption
+   rule (fx error 0.293; with them 0.137, docs/experiments.md, "The student with the SfM K labels"). Without ``--experts`` it is
    one model trained on every domain: at equal compute that arm beat experts → student on depth and rotation
    (docs/experiments.md, "Ablations at equal compute"), so it is the default until a full-length comparison says
    otherwise.
@@ -68,6 +71,9 @@ STAGE1 = (CONFIG_DIR / "stage1_photometric.yaml",)
 EXPERT = (CONFIG_DIR / "stage2_joint.yaml",)
 STUDENT = (CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml")
 SFM_TEACHER = CONFIG_DIR / "sfm_teacher.yaml"
+# The student's K labels from the SfM store (weight 10, K at the full rate): what made the 2026-12-03 run pass its
+# adoption rule (fx error 0.293 -> 0.137 against the same run without them; docs/experiments.md).
+SFM_K_STUDENT = CONFIG_DIR / "sfm_k_student.yaml"
 # A domain with fewer clips trains no expert (its clips still train the student, self-supervised only): a couple of
 # clips is one scene, not a domain, and an expert fitted to it would teach the student that scene's depth.
 MIN_EXPERT_CLIPS = 3
@@ -173,7 +179,9 @@ class Pipeline:
         run_dir = self.workdir / step
         kind = "expert" if step.startswith("expert_") else step
         teacher = (SFM_TEACHER,) if self.sfm_labels else ()
-        configs = (*stage_configs, *teacher, *self.fit_configs, *self.step_configs.get(kind, []))
+        # After the teacher's file: its K weight (1) must not override the student's (10).
+        k_labels = (SFM_K_STUDENT,) if kind == "student" and self.use_sfm else ()
+        configs = (*stage_configs, *teacher, *k_labels, *self.fit_configs, *self.step_configs.get(kind, []))
         command = [sys.executable, "-m", "training", "fit", "--config", str(BASE_CONFIG)]
         for config in configs:
             command += ["--config", str(config)]
@@ -181,7 +189,7 @@ class Pipeline:
                     "--trainer.max_epochs", str(max_epochs(configs, self.epochs_scale)),
                     "--data.root", json.dumps(self.clips), "--data.mvs_scores", str(self.scores),
                     "--data.mvs_min_score", str(self.min_score), "--data.cache_dir", str(self.workdir / "cache"),
-                    *(["--data.sfm_dir", str(self.sfm_dir)] if self.sfm_labels else []), *overrides]
+                    *(["--data.sfm_dir", str(self.sfm_dir)] if self.sfm_labels or k_labels else []), *overrides]
         resume = latest_checkpoint(run_dir)
         if resume is not None:
             command += ["--ckpt_path", str(resume)]
