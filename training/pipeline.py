@@ -23,10 +23,10 @@ rerun; delete its folder to redo it and everything after it that reads it):
    export, with distillation from the experts when there are any: the network that ships. With the SfM step (the
    default) it also holds the store's K labels (``sfm_k_student.yaml``: the K term at weight 10, the intrinsics output
    at the full rate, ``data.sfm_dir`` the store): without them the focal length drifted low and failed the adoption
-   rule (fx error 0.293; with them 0.137, docs/experiments.md, "The student with the SfM K labels"). Without ``--experts`` it is
-   one model trained on every domain: at equal compute that arm beat experts → student on depth and rotation
-   (docs/experiments.md, "Ablations at equal compute"), so it is the default until a full-length comparison says
-   otherwise.
+   rule (fx error 0.293; with them 0.137, docs/experiments.md, "The student with the SfM K labels"). Without
+   ``--experts`` it is one model trained on every domain: at equal compute that arm beat experts → student on depth
+   and rotation (docs/experiments.md, "Ablations at equal compute"), so it is the default until a full-length
+   comparison says otherwise.
 6. ``export``: the student's export copied to ``<workdir>/ss3d_small.{safetensors,json}``, loaded and run once on CPU.
 7. ``eval``: ``python -m ss3d_eval`` on the evaluation sequences, ``<workdir>/eval/report.json``.
 8. ``eval_shipped`` and ``adoption``: the same evaluation of the shipped checkpoint, and ``<workdir>/adoption.md``, the
