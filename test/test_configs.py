@@ -10,7 +10,8 @@ from training.cli import BASE_CONFIG, CONFIG_DIR, SS3DCLI
 from training.datamodule import ClipDataModule
 from training.module import SS3DLightningModule
 
-ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml"}  # added on top of any stage, with no run folder of their own
+# Added on top of a stage, with no run folder of their own (the teacher: any stage; the K labels: the student).
+ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml", CONFIG_DIR / "sfm_k_student.yaml"}
 STAGES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if p != BASE_CONFIG and p not in ADD_ONS)
 
 
@@ -75,6 +76,22 @@ def test_the_sfm_teacher_adds_its_terms_to_a_stage_and_keeps_its_run_folder():
     assert teacher.data.sfm_dir == "out/sfm/web_clips"
     assert teacher.trainer.default_root_dir == plain.trainer.default_root_dir == "out/train/stage1_photometric"
     assert teacher.model.lr == plain.model.lr and teacher.trainer.max_epochs == plain.trainer.max_epochs
+
+
+def test_the_k_labels_hold_the_students_focal_length_over_the_teachers_weight():
+    """sfm_k_student.yaml (make train adds it to the student after sfm_teacher.yaml): the K term at weight 10 and K at
+    the full rate, on the student's recipe and run folder; after the teacher's file its K weight (1) gives way."""
+    student = ("--config", str(BASE_CONFIG), "--config", str(CONFIG_DIR / "stage2_joint.yaml"),
+               "--config", str(CONFIG_DIR / "student_distill.yaml"))
+    k_labels = ("--config", str(CONFIG_DIR / "sfm_k_student.yaml"))
+    plain, held = _parse(*student), _parse(*student, *k_labels)
+    assert held.model.sfm_intrinsics_weight == 10.0 and held.model.lr_scales["intrinsics"] == 1.0
+    assert (held.model.sfm_depth_weight, held.model.sfm_rotation_weight, held.model.sfm_translation_weight) == (0, 0, 0)
+    assert held.data.sfm_dir == "out/sfm/web_clips" and plain.data.sfm_dir is None
+    assert held.trainer.default_root_dir == plain.trainer.default_root_dir == "out/train/student_distill"
+    assert held.model.lr == plain.model.lr and held.model.distill_weight == plain.model.distill_weight
+    both = _parse(*student, "--config", str(CONFIG_DIR / "sfm_teacher.yaml"), *k_labels)
+    assert both.model.sfm_intrinsics_weight == 10.0 and both.model.sfm_rotation_weight == 10.0
 
 
 ABLATIONS = sorted((CONFIG_DIR / "ablation").glob("*.yaml"))
