@@ -4,6 +4,7 @@ Example::
 
     ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
     python -m ss3d_eval --checkpoint out/ckpt/ss3d_small --sequences seq1 seq2 --output r.json
+    ss3d_eval --compare out/new/report.json out/eval/report.json [--output out/compare.json]
 
 Writes ``report.json``, ``report.md`` (same folder, same stem) and PNG figures in ``figures/`` next to them.
 A sequence that cannot be read (a file that does not decode, 8-bit depth, a depth image of another size than its
@@ -73,9 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ss3d_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", help="SS3D checkpoint NAME[.safetensors|.json] (default: the bundled one)")
-    parser.add_argument("--sequences", nargs="+", required=True, metavar="DIR",
-                        help="TUM-layout sequence folders, or folders of them")
-    parser.add_argument("--output", required=True, type=Path, help="report JSON path (report.md goes next to it)")
+    task = parser.add_mutually_exclusive_group(required=True)
+    task.add_argument("--sequences", nargs="+", metavar="DIR", help="TUM-layout sequence folders, or folders of them")
+    task.add_argument("--compare", nargs=2, type=Path, metavar=("NEW_REPORT", "OLD_REPORT"),
+                      help="compare two report.json files item by item: paired differences per group and on the "
+                           "aggregate with 95 %% bootstrap intervals (ss3d_eval.compare); printed, and written as "
+                           "JSON + Markdown when --output is given")
+    parser.add_argument("--output", type=Path,
+                        help="report JSON path (report.md goes next to it); required with --sequences")
     parser.add_argument("--backend", default="auto", choices=BACKEND_NAMES,
                         help="inference backend (default: auto); compiled graphs and engines come from the cache "
                              "that ss3d_export fills ($SS3D_CACHE_DIR or ~/.cache/ss3d_ros)")
@@ -126,8 +132,38 @@ def _write_figures(outcomes: list[Any], figures_dir: Path, n_depth: int) -> list
     return written
 
 
+def compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``--compare NEW OLD``: print the paired comparison; with ``--output`` also write it (JSON and Markdown)."""
+    import json
+
+    from ss3d_eval.compare import compare_reports, comparison_markdown
+    from ss3d_eval.report import write_json
+
+    reports = []
+    for path in args.compare:
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            parser.error(f"--compare {path}: {err}")
+    try:
+        comparison = compare_reports(*reports)
+    except ValueError as err:
+        parser.error(f"--compare: {err}")
+    markdown = comparison_markdown(comparison)
+    sys.stdout.write(markdown + "\n")
+    if args.output is not None:
+        write_json(comparison, args.output)
+        args.output.with_suffix(".md").write_text(markdown + "\n")
+        LOG.info("wrote %s and %s", args.output, args.output.with_suffix(".md"))
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Evaluate with parsed ``args``; usage problems go through ``parser.error`` (exit 2)."""
+    if args.compare:
+        return compare(args, parser)
+    if args.output is None:
+        parser.error("--output is required with --sequences")
     from ss3d_core.backends import BackendUnavailable, create_backend
     from ss3d_core.checkpoint import CheckpointError, bundled_checkpoint
     from ss3d_core.estimator import Estimator, EstimatorConfig

@@ -34,6 +34,7 @@ __all__ = [
     "relative_motion",
     "relative_pose_error",
     "relative_pose_errors",
+    "pair_records",
     "aggregate_pose",
     "ate_sim3",
 ]
@@ -63,9 +64,34 @@ class RelativePoseError:
     gt_translation_m: float
     tdir_skip_reason: str | None = None
 
+    @property
+    def moving(self) -> bool:
+        """The ground-truth camera moved at least the noise floor (the translation direction is defined)."""
+        return self.tdir_skip_reason != "gt_below_noise_floor"
+
     def as_dict(self) -> dict[str, float | str | None]:
         """Plain-dict form (JSON-ready)."""
         return asdict(self)
+
+
+def pair_records(frames: Sequence[int], errors: Sequence[RelativePoseError | None]) -> list[dict[str, object]]:
+    """Per-pair results for a report, so that two reports can be compared pair by pair.
+
+    Args:
+        frames: for each pair, the index (in ``rgb.txt``) of its current frame; the pair is ``(frame - 1, frame)``.
+        errors: the pairs' errors, aligned with ``frames``; ``None`` where no estimate exists.
+
+    Returns:
+        ``[{"frame", "rot_err_deg", "tdir_err_deg", "gt_translation_m", "tdir_skip_reason", "moving"}]``, or
+        ``{"frame", "no_estimate": True}`` for a ``None`` entry.
+
+    Raises:
+        ValueError: if the lists differ in length.
+    """
+    if len(frames) != len(errors):
+        raise ValueError(f"{len(frames)} frames for {len(errors)} pair errors")
+    return [{"frame": int(i), "no_estimate": True} if e is None
+            else {"frame": int(i), **e.as_dict(), "moving": e.moving} for i, e in zip(frames, errors)]
 
 
 def _check_pose(name: str, T: np.ndarray) -> np.ndarray:
@@ -160,7 +186,7 @@ def aggregate_pose(errors: Sequence[RelativePoseError | None]) -> dict[str, floa
     rot = [e.rot_err_deg for e in scored]
     static, moving = [], []
     for e in scored:
-        (static if e.tdir_skip_reason == "gt_below_noise_floor" else moving).append(e.rot_err_deg)
+        (moving if e.moving else static).append(e.rot_err_deg)
     tdir = [e.tdir_err_deg for e in scored if e.tdir_err_deg is not None]
     return {
         "rot_err_deg": float(np.mean(rot)) if rot else None,

@@ -4,11 +4,15 @@ Report layout (``report.json``)::
 
     {"checkpoint": str, "settings": {...}, "notes": [str, ...],
      "failed": {name: reason}, "warnings": [str, ...],   # sequences not scored: unreadable / empty
-     "sequences": {name: {"settings": {"gap_threshold_s", ...}, "depth": {...} | null, "pose": {...} | null,
-                          "intrinsics": {...}, "baselines": {...}, ...}},
-     "aggregate": {"depth": {abs_rel, sq_rel, rmse, rmse_log, delta1, delta2, delta3, n_images, ...},
-                   "pose": {rot_err_deg, tdir_err_deg, n_pairs, ate_m, n_ate_sequences, ...},
-                   "intrinsics": {fx_rel_err, fy_rel_err, cx_rel_err, cy_rel_err, n_sequences}},
+     "sequences": {name: {"group": str, "settings": {"gap_threshold_s", ...},
+                          "depth": {..., "per_image": [{frame, abs_rel, delta1, ...}]} | null,
+                          "pose": {..., "per_pair": [{frame, rot_err_deg, tdir_err_deg, moving, ...}]} | null,
+                          "intrinsics": {fx_rel_err, ...}, "baselines": {...}, ...}},
+     "groups": {"depth": {group: {abs_rel, ..., n_images}}, "pose": {group: {rot_err_deg, ..., n_pairs}},
+                "intrinsics": {group: {fx_rel_err, ..., n_sequences}}},
+     "aggregate": {"depth": {abs_rel, sq_rel, rmse, rmse_log, delta1, delta2, delta3, n_images, n_groups, ...},
+                   "pose": {rot_err_deg, tdir_err_deg, n_pairs, n_groups, ate_m, n_ate_sequences, ...},
+                   "intrinsics": {fx_rel_err, fy_rel_err, cx_rel_err, cy_rel_err, n_sequences, n_groups}},
      "baselines": {"constant_depth": {"depth": {...}},
                    "identity_pose": {"pose": {...}, "paired_with_model": {...}},
                    "five_point_calibrated": {"pose": {...}, "paired_with_model": {...}},
@@ -17,17 +21,23 @@ Report layout (``report.json``)::
                    "colmap_selfcalib": {"status": ..., "intrinsics": {...}, "pose": {...}, "paired_with_model": {...},
                                         "per_sequence": {...}}}}
 
-Aggregates are means over images (depth), pairs (pose), sequences (intrinsics, ATE, and the depth scale-ratio
-spread, which is a within-sequence quantity). A metric without data is
-``null``, never 0; the JSON never holds NaN or infinity (:func:`to_jsonable` maps them to ``null`` and the writer
-uses ``allow_nan=False``).
+Per-item results (``per_image``, ``per_pair``, and each sequence's ``intrinsics``; the same lists in each sequence's
+depth and pose baselines) let two reports be compared item by item (:mod:`ss3d_eval.compare`).
+
+Groups and weighting (:mod:`ss3d_eval.groups`): a depth image or an intrinsics estimate belongs to its sequence's group
+(the dataset: ``tum``, ``nyu``, ``dgp``, ``kitti``, ...); a pose pair to its sequence's group when the camera moved, to
+``static`` otherwise. Each group's summary is the mean over its items; every aggregate (model and baselines alike) is
+the mean over groups, each group weighted equally, with counts summed, so that one long drive does not outvote the
+indoor groups. ATE and the depth scale-ratio spread are per-sequence quantities, averaged over sequences. A metric
+without data is ``null``, never 0; the JSON never holds NaN or infinity (:func:`to_jsonable` maps them to ``null``
+and the writer uses ``allow_nan=False``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -35,8 +45,9 @@ from typing import Any
 import numpy as np
 
 from ss3d_eval.depth_metrics import aggregate_depth
+from ss3d_eval.groups import group_balanced_mean, pose_item_group, sequence_group
 from ss3d_eval.intrinsics_metrics import aggregate_intrinsics
-from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
+from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, RelativePoseError, aggregate_pose
 from ss3d_eval.sequence_runner import SequenceOutcome
 from ss3d_eval.statistics import mean_or_none
 
@@ -51,6 +62,8 @@ POSE_BASELINES = ("identity_pose", *FIVE_POINT_BASELINES, "colmap_selfcalib")
 # Where SequenceOutcome.baselines keeps a pose baseline's per-pair list when its name holds something else.
 _POSE_LIST_KEYS = {"colmap_selfcalib": "colmap_selfcalib_pose"}
 # Per-sequence COLMAP fields copied into the report's colmap_selfcalib.per_sequence.
+# How the aggregate weighs its items (ss3d_eval.groups); written into every aggregate block.
+WEIGHTING = "each group equally (mean over groups of the group's mean over its items)"
 _COLMAP_FIELDS = ("status", "reason", "n_images", "n_registered", "models", "seconds", "points_per_image",
                   "median_triangulation_angle_deg")
 
@@ -101,54 +114,134 @@ def _colmap_aggregate(outcomes: Sequence[SequenceOutcome]) -> dict[str, Any]:
     else:
         status = "no_result"
     reasons = sorted({str(run.get("reason")) for run in runs.values() if run.get("reason")})
-    out: dict[str, Any] = {"status": status, "intrinsics": aggregate_intrinsics(scored), "per_sequence": per_sequence}
+    out: dict[str, Any] = {"status": status, "per_sequence": per_sequence}
     if status != "ok":
         out["reason"] = "; ".join(reasons) if reasons else "no sequence with enough frames"
     return out
 
 
+def _by_group(outcomes: Sequence[SequenceOutcome], items: Callable[[SequenceOutcome], list]) -> dict[str, list]:
+    """``{group: items}``: each outcome's items under its sequence's group (:mod:`ss3d_eval.groups`)."""
+    groups: dict[str, list] = {}
+    for o in outcomes:
+        groups.setdefault(_group(o), []).extend(items(o))
+    return groups
+
+
+def _group(outcome: SequenceOutcome) -> str:
+    return str(outcome.result.get("group") or sequence_group(outcome.name))
+
+
+def _pose_by_group(outcomes: Sequence[SequenceOutcome], errors: Callable[[SequenceOutcome], list]
+                   ) -> dict[str, list[RelativePoseError | None]]:
+    """``{group: pairs}``: a moving pair under its sequence's group, a static pair under ``static``; a pair without an
+    estimate (``None``) under its sequence's group (it is counted, not scored)."""
+    groups: dict[str, list[RelativePoseError | None]] = {}
+    for o in outcomes:
+        for e in errors(o):
+            groups.setdefault(_group(o) if e is None else pose_item_group(_group(o), e.moving), []).append(e)
+    return groups
+
+
+def _balanced(per_group: dict[str, dict[str, Any]], empty: dict[str, Any]) -> dict[str, Any]:
+    """Group-balanced summary of per-group summaries: counts (``n_*``) summed, every other number averaged over the
+    groups that have it, each group weighted equally (:func:`ss3d_eval.groups.group_balanced_mean`). ``empty`` is
+    the summary of no item (its keys are always present: ``None`` metrics, zero counts)."""
+    keys = list(dict.fromkeys([*empty, *(k for summary in per_group.values() for k in summary)]))
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [summary.get(key) for summary in per_group.values()]
+        if key.startswith("n_"):
+            out[key] = sum(int(v or 0) for v in values)
+        elif all(v is None or isinstance(v, (int, float)) for v in values):
+            out[key] = group_balanced_mean(values)
+    out["n_groups"] = sum(1 for summary in per_group.values() if any(
+        isinstance(v, float) for k, v in summary.items() if not k.startswith("n_")))
+    out["weighting"] = WEIGHTING
+    return out
+
+
+_PAIRED_KEYS = ("n_pairs", "model_rot_err_deg", "baseline_rot_err_deg", "n_tdir_pairs", "model_tdir_err_deg",
+                "baseline_tdir_err_deg")
+
+
 def _paired_with_model(outcomes: Sequence[SequenceOutcome], name: str) -> dict[str, Any]:
-    """Model vs a pose baseline on exactly the pairs both scored (the runner keeps the lists aligned)."""
-    pairs = [(m, b) for o in outcomes for m, b in zip(o.pose, _pose_list(o, name)) if m is not None and b is not None]
-    tdir = [(m, b) for m, b in pairs if m.tdir_err_deg is not None and b.tdir_err_deg is not None]
-    return {
-        "n_pairs": len(pairs),
-        "model_rot_err_deg": mean_or_none([m.rot_err_deg for m, _ in pairs]),
-        "baseline_rot_err_deg": mean_or_none([b.rot_err_deg for _, b in pairs]),
-        "n_tdir_pairs": len(tdir),
-        "model_tdir_err_deg": mean_or_none([m.tdir_err_deg for m, _ in tdir]),
-        "baseline_tdir_err_deg": mean_or_none([b.tdir_err_deg for _, b in tdir]),
-    }
+    """Model vs a pose baseline on exactly the pairs both scored (the runner keeps the lists aligned), group-balanced
+    like the aggregate."""
+    per_group: dict[str, dict[str, Any]] = {}
+    pairs_by_group: dict[str, list] = {}
+    for o in outcomes:
+        for m, b in zip(o.pose, _pose_list(o, name)):
+            if m is not None and b is not None:
+                pairs_by_group.setdefault(pose_item_group(_group(o), m.moving), []).append((m, b))
+    for group, pairs in pairs_by_group.items():
+        tdir = [(m, b) for m, b in pairs if m.tdir_err_deg is not None and b.tdir_err_deg is not None]
+        per_group[group] = {
+            "n_pairs": len(pairs),
+            "model_rot_err_deg": mean_or_none([m.rot_err_deg for m, _ in pairs]),
+            "baseline_rot_err_deg": mean_or_none([b.rot_err_deg for _, b in pairs]),
+            "n_tdir_pairs": len(tdir),
+            "model_tdir_err_deg": mean_or_none([m.tdir_err_deg for m, _ in tdir]),
+            "baseline_tdir_err_deg": mean_or_none([b.tdir_err_deg for _, b in tdir]),
+        }
+    return _balanced(per_group, dict.fromkeys(_PAIRED_KEYS))
 
 
-def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(aggregate, baselines)`` sections of the report from per-sequence outcomes (see the module docstring)."""
-    depth = aggregate_depth([r for o in outcomes for r in o.depth])
+def _depth_groups(outcomes: Sequence[SequenceOutcome], key: str | None) -> dict[str, dict[str, Any]]:
+    """Per group, :func:`aggregate_depth` of the model's images (``key=None``) or of a depth baseline's."""
+    return {group: aggregate_depth(results) for group, results in _by_group(
+        outcomes, (lambda o: o.depth) if key is None else (lambda o: o.baselines[key])).items()
+        if any(r is not None for r in results)}
+
+
+def _pose_groups(outcomes: Sequence[SequenceOutcome], name: str | None) -> dict[str, dict[str, Any]]:
+    """Per pose group, :func:`aggregate_pose` of the model's pairs (``name=None``) or of a pose baseline's."""
+    return {group: aggregate_pose(errors) for group, errors in _pose_by_group(
+        outcomes, (lambda o: o.pose) if name is None else (lambda o: _pose_list(o, name))).items()}
+
+
+def _intrinsics_groups(outcomes: Sequence[SequenceOutcome], key: str | None) -> dict[str, dict[str, Any]]:
+    """Per group, :func:`aggregate_intrinsics` of the model's K (``key=None``) or of an intrinsics baseline's."""
+    return {group: aggregate_intrinsics(results) for group, results in _by_group(
+        outcomes, (lambda o: [o.intrinsics]) if key is None else (lambda o: [o.baselines.get(key)])).items()
+        if any(r is not None for r in results)}
+
+
+def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(aggregate, baselines, groups)`` sections of the report from per-sequence outcomes (module docstring)."""
+    groups = {"depth": _depth_groups(outcomes, None), "pose": _pose_groups(outcomes, None),
+              "intrinsics": _intrinsics_groups(outcomes, None)}
+    depth = _balanced(groups["depth"], aggregate_depth([]))
     depth["n_sequences"] = sum(1 for o in outcomes if o.result.get("depth") is not None)
     # Scale consistency is a within-sequence property: average the per-sequence spreads rather than pooling ratios
     # of different scenes.
     spreads = [o.result["depth"]["scale_ratio_spread"] for o in outcomes
                if o.result.get("depth") and o.result["depth"].get("scale_ratio_spread") is not None]
     depth["scale_ratio_spread"] = mean_or_none(spreads)
-    pose = aggregate_pose([e for o in outcomes for e in o.pose])
-    pose["n_pairs_no_estimate"] = pose.pop("n_skipped_pairs")
+    pose = _balanced(groups["pose"], aggregate_pose([]))
+    pose["n_pairs_no_estimate"] = pose.pop("n_skipped_pairs", 0)
     ates = [o.ate.rmse_m for o in outcomes if o.ate is not None and o.ate.rmse_m is not None]
     pose["ate_m"] = mean_or_none(ates)
     pose["n_ate_sequences"] = len(ates)
-    intrinsics = aggregate_intrinsics([o.intrinsics for o in outcomes])
+    intrinsics = _balanced(groups["intrinsics"], aggregate_intrinsics([]))
 
+    constant = _depth_groups(outcomes, "constant_depth")
     baselines: dict[str, Any] = {
-        "constant_depth": {"depth": aggregate_depth([r for o in outcomes for r in o.baselines["constant_depth"]])},
-    }
+        "constant_depth": {"depth": _balanced(constant, aggregate_depth([])), "groups": constant}}
     baselines["constant_depth"]["depth"]["n_sequences"] = depth["n_sequences"]
     for name in POSE_BASELINES:
-        summary = aggregate_pose([e for o in outcomes for e in _pose_list(o, name)])
-        summary["n_failed_pairs"] = summary.pop("n_skipped_pairs")
-        baselines[name] = {"pose": summary, "paired_with_model": _paired_with_model(outcomes, name)}
-    baselines["default_k"] = {"intrinsics": aggregate_intrinsics([o.baselines["default_k"] for o in outcomes])}
-    baselines["corpus_k"] = {"intrinsics": aggregate_intrinsics([o.baselines.get("corpus_k") for o in outcomes])}
-    baselines["colmap_selfcalib"].update(_colmap_aggregate(outcomes))
-    return {"depth": depth, "pose": pose, "intrinsics": intrinsics}, baselines
+        per_group = _pose_groups(outcomes, name)
+        summary = _balanced(per_group, aggregate_pose([]))
+        summary["n_failed_pairs"] = summary.pop("n_skipped_pairs", 0)
+        baselines[name] = {"pose": summary, "groups": per_group,
+                           "paired_with_model": _paired_with_model(outcomes, name)}
+    for name in ("default_k", "corpus_k"):
+        per_group = _intrinsics_groups(outcomes, name)
+        baselines[name] = {"intrinsics": _balanced(per_group, aggregate_intrinsics([])), "groups": per_group}
+    colmap_groups = _intrinsics_groups(outcomes, "colmap_selfcalib")
+    baselines["colmap_selfcalib"].update(_colmap_aggregate(outcomes), intrinsics_groups=colmap_groups,
+                                         intrinsics=_balanced(colmap_groups, aggregate_intrinsics([])))
+    return {"depth": depth, "pose": pose, "intrinsics": intrinsics}, baselines, groups
 
 
 def _notes(outcomes: Sequence[SequenceOutcome]) -> list[str]:
@@ -206,7 +299,7 @@ def build_report(
         failed: ``{sequence name: reason}`` of the sequences that could not be read (not scored).
         warnings: problems that did not stop the run (an empty sequence, ...).
     """
-    agg, baselines = aggregate(outcomes)
+    agg, baselines, groups = aggregate(outcomes)
     return to_jsonable(
         {
             "checkpoint": str(checkpoint),
@@ -216,6 +309,7 @@ def build_report(
             "notes": _notes(outcomes),
             "sequences": {o.name: o.result for o in outcomes},
             "aggregate": agg,
+            "groups": groups,
             "baselines": baselines,
         }
     )
@@ -284,6 +378,32 @@ def _summary_table(report: dict[str, Any]) -> list[str]:
             cells.append(format_value(data.get("n_failed_pairs") if key is None else data.get(key)))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _group_table(report: dict[str, Any]) -> list[str]:
+    """One row per group: the model's and the trivial baselines' group means, with the number of items behind each."""
+    groups, base = report.get("groups") or {}, report["baselines"]
+    header = ("| group | depth images | AbsRel | constant AbsRel | δ<1.25 | pairs | rot (°) | identity rot (°) "
+              "| 5pt-cal rot (°) | tdir (°) | 5pt-cal tdir (°) | sequences (K) | fx err | default_k fx err |")
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    names = list(dict.fromkeys(g for section in ("depth", "pose", "intrinsics") for g in groups.get(section, {})))
+    for name in names:
+        depth = groups.get("depth", {}).get(name) or {}
+        pose = groups.get("pose", {}).get(name) or {}
+        intr = groups.get("intrinsics", {}).get(name) or {}
+        const = (base["constant_depth"].get("groups") or {}).get(name) or {}
+        identity = (base["identity_pose"].get("groups") or {}).get(name) or {}
+        cal = (base["five_point_calibrated"].get("groups") or {}).get(name) or {}
+        guess_k = (base["default_k"].get("groups") or {}).get(name) or {}
+        cells = [name, format_value(depth.get("n_images")), format_value(depth.get("abs_rel")),
+                 format_value(const.get("abs_rel")), format_value(depth.get("delta1")),
+                 format_value(pose.get("n_pairs")), format_value(pose.get("rot_err_deg")),
+                 format_value(identity.get("rot_err_deg")), format_value(cal.get("rot_err_deg")),
+                 format_value(pose.get("tdir_err_deg"), 2), format_value(cal.get("tdir_err_deg"), 2),
+                 format_value(intr.get("n_sequences")), format_value(intr.get("fx_rel_err")),
+                 format_value(guess_k.get("fx_rel_err"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
 
 
 def _paired_table(report: dict[str, Any]) -> list[str]:
@@ -393,7 +513,14 @@ def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
         "",
         "## Model vs baselines",
         "",
+        f"Aggregates weigh {WEIGHTING}; counts are summed. Groups come from the data (ss3d_eval.groups): a "
+        "sequence's calib.yaml `group`, else the first token of its name; pose pairs at rest form the `static` group.",
+        "",
         *_summary_table(report),
+        "",
+        "### Per group",
+        "",
+        *_group_table(report),
         "",
         f"colmap_selfcalib: {colmap['status']}" + (f" ({colmap['reason']})" if colmap.get("reason") else ""),
         "",

@@ -52,6 +52,7 @@ from ss3d_eval.depth_metrics import (
     scaled_prediction,
     select_depth_cap,
 )
+from ss3d_eval.groups import sequence_group
 from ss3d_eval.intrinsics_metrics import intrinsics_errors
 from ss3d_eval.pose_metrics import (
     TRANSLATION_NOISE_FLOOR_M,
@@ -59,6 +60,7 @@ from ss3d_eval.pose_metrics import (
     RelativePoseError,
     aggregate_pose,
     ate_sim3,
+    pair_records,
     relative_motion,
     relative_pose_error,
 )
@@ -315,6 +317,8 @@ class _FrameLoop:
 
     estimates: list[FrameEstimate] = field(default_factory=list)
     per_image: list[dict[str, object]] = field(default_factory=list)
+    constant_per_image: list[dict[str, object]] = field(default_factory=list)
+    pair_frames: list[int] = field(default_factory=list)
     pairs_missing_gt: int = 0
     pairs_no_estimate: int = 0
     seconds: float = 0.0
@@ -350,6 +354,8 @@ def _run_frames(
             outcome.depth.append(result)
             flat = constant_depth.constant_depth_prediction(*est.depth.shape)
             constant.append(depth_metrics(flat, gt_depth, plan.cap_m, options.min_depth_m))
+            loop.constant_per_image.append(
+                {"frame": i, **(constant[-1].as_dict() if constant[-1] else {"skipped": True})})
             scored = result.as_dict() if result else {"skipped": True}
             if result is not None:
                 scored["cues"] = image_depth_cues(est.depth, gt_depth, rgb, plan.cap_m, options.min_depth_m)
@@ -364,6 +370,7 @@ def _run_frames(
         if i >= 1 and not plan.has_gt_pair(i):
             loop.pairs_missing_gt += 1
         elif i >= 1:
+            loop.pair_frames.append(i)
             T_gt = relative_motion(plan.gt[i - 1], plan.gt[i])
             if est.T_prev_cur is None:
                 loop.pairs_no_estimate += 1
@@ -393,6 +400,7 @@ def _pose_section(
         "noise_floor_m": options.noise_floor_m,
         "ate_m": outcome.ate.rmse_m if outcome.ate else None,
         "ate": outcome.ate.as_dict() if outcome.ate else None,
+        "per_pair": pair_records(loop.pair_frames, outcome.pose),
     }
 
 
@@ -452,7 +460,8 @@ def _identity_summary(errors: list[RelativePoseError | None]) -> dict[str, objec
 
 
 def _baselines_section(
-    outcome: SequenceOutcome, sequence: TumSequence, plan: _Plan, five: _FivePointTracker, options: RunOptions
+    outcome: SequenceOutcome, sequence: TumSequence, plan: _Plan, loop: _FrameLoop, five: _FivePointTracker,
+    options: RunOptions,
 ) -> dict[str, object]:
     calib = sequence.calibration
     size = (calib.width, calib.height)
@@ -464,11 +473,20 @@ def _baselines_section(
     colmap, outcome.baselines["colmap_selfcalib_pose"] = _colmap(sequence, plan, options)
     outcome.baselines["colmap_selfcalib"] = colmap.get("intrinsics")
     has_gt = bool(sequence.gt_stamps.size)
-    constant = aggregate_depth(outcome.baselines["constant_depth"]) if plan.depth_frames else None
+    constant = ({**aggregate_depth(outcome.baselines["constant_depth"]), "per_image": loop.constant_per_image}
+                if plan.depth_frames else None)
+    if colmap.get("pose") is not None:
+        colmap["pose"]["per_pair"] = pair_records(loop.pair_frames, outcome.baselines["colmap_selfcalib_pose"])
+
+    def with_pairs(pose: dict[str, object], errors: list[RelativePoseError | None]) -> dict[str, object]:
+        return {**pose, "per_pair": pair_records(loop.pair_frames, errors)}
+
     return {
         "constant_depth": {"depth": constant},
-        "identity_pose": {"pose": _identity_summary(outcome.baselines["identity_pose"]) if has_gt else None},
-        **{name: {"pose": five.summary(name) if has_gt else None} for name in five.variants},
+        "identity_pose": {"pose": with_pairs(_identity_summary(outcome.baselines["identity_pose"]),
+                                             outcome.baselines["identity_pose"]) if has_gt else None},
+        **{name: {"pose": with_pairs(five.summary(name), five.errors[name]) if has_gt else None}
+           for name in five.variants},
         "default_k": {"intrinsics": outcome.baselines["default_k"]},
         "corpus_k": {"intrinsics": outcome.baselines["corpus_k"]},
         "colmap_selfcalib": colmap,
@@ -512,6 +530,7 @@ def run_sequence(
         depth = {**aggregate_depth(outcome.depth), **extra, "per_image": loop.per_image}
     inference_ms = [e.inference_ms for e in loop.estimates]
     outcome.result = {
+        "group": sequence_group(sequence.name, sequence.metadata),
         "n_frames": plan.n,
         "n_frames_in_sequence": len(sequence.rgb),
         "image_size": [calib.width, calib.height],
@@ -527,6 +546,6 @@ def run_sequence(
         "depth": depth,
         "pose": _pose_section(outcome, plan, loop, options) if sequence.gt_stamps.size else None,
         "intrinsics": _intrinsics_section(outcome, sequence, loop.estimates[-1]) if loop.estimates else None,
-        "baselines": _baselines_section(outcome, sequence, plan, five, options),
+        "baselines": _baselines_section(outcome, sequence, plan, loop, five, options),
     }
     return outcome

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +113,30 @@ def test_oracle_scores_perfectly_on_real_pair():
     paired = build_report("oracle", [outcome])["baselines"]["five_point_calibrated"]["paired_with_model"]
     assert paired["n_pairs"] == 1 and paired["model_rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
     assert paired["baseline_rot_err_deg"] == pytest.approx(five["rot_err_deg"])
+    # Per-item results, so that two reports can be compared item by item (ss3d_eval.compare).
+    assert result["group"] == "tum"
+    (pair,) = pose["per_pair"]
+    assert pair["frame"] == 1 and pair["moving"] and pair["rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
+    assert five["per_pair"][0]["rot_err_deg"] == pytest.approx(five["rot_err_deg"])
+    assert constant["per_image"][0]["abs_rel"] == pytest.approx(constant["abs_rel"])
+
+
+def test_aggregates_weigh_each_group_equally(tmp_path):
+    """Two TUM sequences and one of another group: the aggregate is the mean of the two group means, not the mean
+    over the three images (ss3d_eval.groups)."""
+    outcomes = [oracle_run(PAIR, depth_scale=3.0), oracle_run(PAIR, depth_scale=3.0)]
+    for outcome, abs_rel in zip(outcomes, (0.1, 0.3)):
+        outcome.depth = [replace(outcome.depth[0], abs_rel=abs_rel)]
+    other = oracle_run(copy_sequence(tmp_path, "nyu_like"), depth_scale=3.0)
+    other.depth = [replace(other.depth[0], abs_rel=0.6)]
+    outcomes[1].name = "tum_second"
+    report = build_report("oracle", [*outcomes, other])
+    assert report["groups"]["depth"]["tum"]["abs_rel"] == pytest.approx(0.2)
+    assert report["groups"]["depth"]["nyu"]["n_images"] == 1
+    depth = report["aggregate"]["depth"]
+    assert depth["abs_rel"] == pytest.approx((0.2 + 0.6) / 2) and depth["n_images"] == 3 and depth["n_groups"] == 2
+    assert "each group equally" in depth["weighting"]
+    assert "| tum | 2 | 0.200 |" in render_markdown(report)
 
 
 def test_missing_gt_timestamps_skip_pairs(tmp_path):

@@ -150,7 +150,7 @@ class TumSequence:
             gt_stamps=gt_stamps,
             gt_poses=gt_poses,
             calibration=Calibration.from_yaml(root / "calib.yaml"),
-            metadata={k: raw[k] for k in ("source", "licence", "note") if k in raw},
+            metadata={k: raw[k] for k in ("source", "licence", "note", "group") if k in raw},
         )
 
     def read_rgb(self, index: int) -> np.ndarray:

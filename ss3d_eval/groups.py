@@ -1,0 +1,71 @@
+"""Evaluation groups: which kind of data each scored item belongs to, and aggregates that weigh every group equally.
+
+A sequence's **group** comes from the data, not from a list in the code: the ``group`` key of its ``calib.yaml`` when
+present, else the first ``_``-separated token of its folder name (``tum_fr1_xyz_pair1`` -> ``tum``,
+``kitti_raw_sfnd_78`` -> ``kitti``, ``dgp_scene02_cam05`` -> ``dgp``), the naming convention of
+``../shared/data/sequences`` (its README). A new dataset dropped in as ``newset_*`` becomes its own group.
+
+- Depth items (one per scored image) belong to their sequence's group: with today's sequences TUM, NYU v2, DGP and
+  KITTI LiDAR.
+- Pose items (one per scored consecutive pair) belong to their sequence's group when the camera moved (ground-truth
+  translation at or above the noise floor), and to :data:`STATIC_GROUP` otherwise: at rest a no-motion prediction is
+  near-perfect, so pooling static pairs with moving ones would reward drifting less rather than estimating motion.
+- Intrinsics items (one per sequence with calibration) belong to their sequence's group.
+
+Aggregates weigh each group equally (the mean over groups of each group's mean over its items), so that the 78 frames
+of one drive do not outvote the three images of an indoor group; an item-pooled mean would be a statement about
+whichever dataset has the most frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["GROUP_KEY", "STATIC_GROUP", "sequence_group", "group_balanced_mean", "pose_item_group"]
+
+# Optional calib.yaml key that names a sequence's group explicitly (overrides the folder-name convention).
+GROUP_KEY = "group"
+# Pose pairs whose ground-truth translation is below the noise floor, from every sequence.
+STATIC_GROUP = "static"
+# Separator of the folder-name convention: ``<group>_<rest>``.
+_NAME_SEPARATOR = "_"
+
+
+def sequence_group(name: str, metadata: Mapping[str, Any] | None = None) -> str:
+    """The group of a sequence: ``metadata["group"]`` (from ``calib.yaml``) if set, else the folder name's first token.
+
+    Args:
+        name: the sequence folder name, e.g. ``"kitti_raw_sfnd_78"``.
+        metadata: the sequence's ``calib.yaml`` metadata (``TumSequence.metadata``), or ``None``.
+
+    Returns:
+        The lower-case group name (``"kitti"``).
+
+    Raises:
+        ValueError: an empty name, or a ``group`` key that is not a non-empty string.
+    """
+    explicit = (metadata or {}).get(GROUP_KEY)
+    if explicit is not None:
+        if not isinstance(explicit, str) or not explicit.strip():
+            raise ValueError(f"{name}: calib.yaml {GROUP_KEY!r} must be a non-empty string, got {explicit!r}")
+        return explicit.strip().lower()
+    token = name.split(_NAME_SEPARATOR, 1)[0].strip().lower()
+    if not token:
+        raise ValueError(f"sequence name {name!r} has no group token")
+    return token
+
+
+def pose_item_group(sequence_group_name: str, moving: bool) -> str:
+    """The group of one pose pair: its sequence's group when the camera moved, :data:`STATIC_GROUP` at rest."""
+    return sequence_group_name if moving else STATIC_GROUP
+
+
+def group_balanced_mean(group_means: Iterable[float | None]) -> float | None:
+    """Mean over groups of the groups' own means, each group weighted equally; ``None`` groups (no data) are left out.
+
+    Returns:
+        The mean, or ``None`` when no group has data.
+    """
+    present = [float(v) for v in group_means if v is not None]
+    return sum(present) / len(present) if present else None
