@@ -1,9 +1,10 @@
 """Evaluation groups: which kind of data each scored item belongs to, and aggregates that weigh every group equally.
 
 A sequence's **group** comes from the data, not from a list in the code: the ``group`` key of its ``calib.yaml`` when
-present, else the first ``_``-separated token of its folder name (``tum_fr1_xyz_pair1`` -> ``tum``,
-``kitti_raw_sfnd_78`` -> ``kitti``, ``dgp_scene02_cam05`` -> ``dgp``), the naming convention of
-``../shared/data/sequences`` (its README). A new dataset dropped in as ``newset_*`` becomes its own group.
+present, else the leading letters of its folder name, the dataset in the naming convention of
+``../shared/data/sequences`` (``tum_fr1_xyz_pair1`` -> ``tum``, ``kitti_raw_sfnd_78`` and ``kitti06_pair_0012`` ->
+``kitti``, ``dgp_scene02_cam05`` -> ``dgp``, ``nyu_v2_three_images`` -> ``nyu``). A new dataset dropped in as
+``newset_*`` becomes its own group; a name without leading letters is a group of its own.
 
 - Depth items (one per scored image) belong to their sequence's group: with today's sequences TUM, NYU v2, DGP and
   KITTI LiDAR.
@@ -19,6 +20,7 @@ whichever dataset has the most frames.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,32 +30,30 @@ __all__ = ["GROUP_KEY", "STATIC_GROUP", "sequence_group", "group_balanced_mean",
 GROUP_KEY = "group"
 # Pose pairs whose ground-truth translation is below the noise floor, from every sequence.
 STATIC_GROUP = "static"
-# Separator of the folder-name convention: ``<group>_<rest>``.
-_NAME_SEPARATOR = "_"
+# The folder-name convention: ``<dataset letters><anything>`` (kitti06_pair_0012: kitti).
+_DATASET_PREFIX = re.compile(r"[A-Za-z]+")
 
 
 def sequence_group(name: str, metadata: Mapping[str, Any] | None = None) -> str:
-    """The group of a sequence: ``metadata["group"]`` (from ``calib.yaml``) if set, else the folder name's first token.
+    """The group of a sequence: ``metadata["group"]`` (from ``calib.yaml``) if set, else the name's leading letters.
 
     Args:
         name: the sequence folder name, e.g. ``"kitti_raw_sfnd_78"``.
         metadata: the sequence's ``calib.yaml`` metadata (``TumSequence.metadata``), or ``None``.
 
     Returns:
-        The lower-case group name (``"kitti"``).
+        The lower-case group name (``"kitti"``); a name that does not start with a letter is its own group.
 
     Raises:
-        ValueError: an empty name, or a ``group`` key that is not a non-empty string.
+        ValueError: a ``group`` key that is not a non-empty string.
     """
     explicit = (metadata or {}).get(GROUP_KEY)
     if explicit is not None:
         if not isinstance(explicit, str) or not explicit.strip():
             raise ValueError(f"{name}: calib.yaml {GROUP_KEY!r} must be a non-empty string, got {explicit!r}")
         return explicit.strip().lower()
-    token = name.split(_NAME_SEPARATOR, 1)[0].strip().lower()
-    if not token:
-        raise ValueError(f"sequence name {name!r} has no group token")
-    return token
+    match = _DATASET_PREFIX.match(name)
+    return (match.group(0) if match else name).lower()
 
 
 def pose_item_group(sequence_group_name: str, moving: bool) -> str:

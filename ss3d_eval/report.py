@@ -514,7 +514,8 @@ def render_markdown(report: dict[str, Any], figures: Sequence[str] = ()) -> str:
         "## Model vs baselines",
         "",
         f"Aggregates weigh {WEIGHTING}; counts are summed. Groups come from the data (ss3d_eval.groups): a "
-        "sequence's calib.yaml `group`, else the first token of its name; pose pairs at rest form the `static` group.",
+        "sequence's calib.yaml `group`, else the leading letters of its name (the dataset); pose pairs at rest form "
+        "the `static` group.",
         "",
         *_summary_table(report),
         "",

@@ -109,3 +109,13 @@ def test_cli_prints_and_writes_the_comparison(tmp_path, capsys):
     assert main(["--compare", str(tmp_path / "bad.json"), str(old)]) == 2
     assert main(["--compare", str(new), str(tmp_path / "missing.json")]) == 2
     assert main(["--sequences", str(tmp_path)]) == 2  # --output is required to evaluate
+
+
+def test_groups_come_from_the_sequence_names_or_calib():
+    from ss3d_eval.groups import sequence_group
+
+    names = ("tum_fr1_xyz_pair1", "kitti06_pair_0012", "kitti_raw_sfnd_78", "dgp_scene02_cam05", "nyu_v2", "2024_run")
+    assert [sequence_group(n) for n in names] == ["tum", "kitti", "kitti", "dgp", "nyu", "2024_run"]
+    assert sequence_group("lab_run", {"group": "Indoor "}) == "indoor"
+    with pytest.raises(ValueError, match="group"):
+        sequence_group("lab_run", {"group": ""})
