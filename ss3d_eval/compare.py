@@ -4,7 +4,8 @@ Two checkpoints scored on the same sequences are compared **item by item**: the 
 the same consecutive pair (rotation error, translation-direction error), the same sequence (fx relative error). Only
 items that both reports scored enter. For each metric and group (:mod:`ss3d_eval.groups`) the difference is
 ``mean(new) - mean(old)`` over the group's paired items, and the relative difference divides it by ``mean(old)``; the
-aggregate is the mean of the group differences, each group weighted equally (as the report's aggregate).
+aggregate is the mean of the group differences over the groups with an interval (below), each weighted equally as in
+the report's aggregate.
 
 Method: a stratified, paired bootstrap (Efron & Tibshirani 1993, ch. 13) with :data:`N_RESAMPLES` resamples and a fixed
 seed (:data:`SEED`: the same two reports always give the same intervals). Items are resampled **within their
@@ -16,10 +17,10 @@ no spread at all). Intrinsics items are whole sequences, one stratum per group. 
 difference and the aggregate; the interval is the percentile interval at :data:`CONFIDENCE`.
 
 A group with fewer than :data:`MIN_ITEMS_FOR_INTERVAL` paired items gets no interval (``ci: null``, its ``note``
-says why); its items are still resampled for the aggregate (one item: always its point value), and the aggregate's
-``note`` names it; groups with fewer than :data:`FEW_ITEMS` carry a
-``few_items`` flag, as percentile intervals of so few items are too narrow (they under-cover). A difference is
-**resolved** when its interval excludes 0.
+says why) and is **left out of the aggregate**, whose ``note`` names it: two TUM pairs that changed by 0.8° would
+otherwise decide a rotation verdict with a spread that two items cannot show. Groups with fewer than
+:data:`FEW_ITEMS` carry a ``few_items`` flag, as percentile intervals of so few items are too narrow (they
+under-cover). A difference is **resolved** when its interval excludes 0.
 """
 
 from __future__ import annotations
@@ -186,16 +187,22 @@ def _verdict(ci: tuple[float, float] | None, lower_is_better: bool) -> tuple[boo
     return True, "better" if improved else "worse"
 
 
+def _diff_and_relative(new_means: np.ndarray, old_means: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Resampled ``new - old`` and ``(new - old) / old`` (``None`` when a resampled old mean is 0)."""
+    diff = new_means - old_means
+    if np.any(old_means <= 0):
+        return diff, None
+    return diff, diff / old_means
+
+
 def _difference(n: int, old: float, new: float, diff_samples: np.ndarray | None, rel_samples: np.ndarray | None,
-                lower_is_better: bool, note: str | None = None, rel_diff: float | None = None) -> Difference:
-    """A :class:`Difference` from its point values and resamples; ``rel_diff`` defaults to ``(new - old) / old``."""
+                lower_is_better: bool, note: str | None = None) -> Difference:
+    """A :class:`Difference` from its point values and resamples (``None``: no interval)."""
     ci = _interval(diff_samples) if diff_samples is not None else None
     rel_ci = _interval(rel_samples) if rel_samples is not None and ci is not None else None
     resolved, verdict = _verdict(ci, lower_is_better)
-    if rel_diff is None and old:
-        rel_diff = (new - old) / old
-    return Difference(n_items=n, old=old, new=new, diff=new - old, ci=ci, rel_diff=rel_diff, rel_ci=rel_ci,
-                      resolved=resolved, verdict=verdict, few_items=n < FEW_ITEMS, note=note)
+    return Difference(n_items=n, old=old, new=new, diff=new - old, ci=ci, rel_diff=(new - old) / old if old else None,
+                      rel_ci=rel_ci, resolved=resolved, verdict=verdict, few_items=n < FEW_ITEMS, note=note)
 
 
 def compare_metric(new: dict[str, Any], old: dict[str, Any], metric: Metric, n_resamples: int = N_RESAMPLES,
@@ -214,15 +221,18 @@ def compare_metric(new: dict[str, Any], old: dict[str, Any], metric: Metric, n_r
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     rng = np.random.default_rng(seed)
     groups: dict[str, Difference] = {}
-    group_diffs: list[np.ndarray] = []
-    group_rels: list[np.ndarray] = []
-    olds, news = [], []
+    old_means: dict[str, np.ndarray] = {}  # per group: the resampled old and new means, for the aggregate
+    new_means: dict[str, np.ndarray] = {}
     for group, strata in sorted(paired_items(new, old, metric).items()):
         values = [(np.array([v[1] for v in items]), np.array([v[2] for v in items])) for items in strata.values()]
         new_all, old_all = np.concatenate([v[0] for v in values]), np.concatenate([v[1] for v in values])
         n, old_mean, new_mean = new_all.size, float(old_all.mean()), float(new_all.mean())
-        olds.append(old_mean)
-        news.append(new_mean)
+        if n < MIN_ITEMS_FOR_INTERVAL:
+            # No interval, and not in the aggregate's: so few items would lend it a certainty they cannot give.
+            note = (f"{n} paired item(s): too few for an interval (at least {MIN_ITEMS_FOR_INTERVAL}); left out of "
+                    "the aggregate")
+            groups[group] = _difference(n, old_mean, new_mean, None, None, metric.lower_is_better, note)
+            continue
         sum_new, sum_old = np.zeros(n_resamples), np.zeros(n_resamples)
         for stratum, (stratum_new, stratum_old) in zip(strata, values):
             ordered = metric.section != "intrinsics" and stratum != SINGLES_STRATUM
@@ -230,35 +240,24 @@ def compare_metric(new: dict[str, Any], old: dict[str, Any], metric: Metric, n_r
             idx = _resample_indices(rng, stratum_new.size, block, n_resamples)
             sum_new += stratum_new[idx].sum(axis=1)
             sum_old += stratum_old[idx].sum(axis=1)
-        diff = (sum_new - sum_old) / n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.where(sum_old > 0, (sum_new - sum_old) / sum_old, np.nan)
-        group_diffs.append(diff)
-        group_rels.append(rel)
-        if n < MIN_ITEMS_FOR_INTERVAL:
-            # Still resampled for the aggregate (two items give some spread, one gives none), but no interval of
-            # its own: it would claim a certainty that so few items cannot give.
-            note = f"{n} paired item(s): too few for an interval (at least {MIN_ITEMS_FOR_INTERVAL})"
-            groups[group] = _difference(n, old_mean, new_mean, None, None, metric.lower_is_better, note)
-            continue
-        rel_ok = bool(np.all(np.isfinite(rel)))
-        groups[group] = _difference(n, old_mean, new_mean, diff, rel if rel_ok else None, metric.lower_is_better)
+        old_means[group], new_means[group] = sum_old / n, sum_new / n
+        groups[group] = _difference(n, old_mean, new_mean, *_diff_and_relative(new_means[group], old_means[group]),
+                                    metric.lower_is_better)
     if not groups:
         return MetricComparison(metric)
-    old_agg, new_agg = group_balanced_mean(olds), group_balanced_mean(news)
-    resampled = any(g.ci is not None for g in groups.values())
-    agg_diff = np.mean(group_diffs, axis=0) if resampled else None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        agg_rel = np.mean(group_rels, axis=0) if resampled else None
-    if agg_rel is not None and not np.all(np.isfinite(agg_rel)):
-        agg_rel = None
-    no_interval = [g for g, d in groups.items() if d.ci is None]
-    note = (f"groups too small for an interval of their own (their few items resampled as they are, one item at "
-            f"its point value): {', '.join(no_interval)}" if no_interval and resampled
-            else None if resampled else "no group has an interval")
-    rels = [d.rel_diff for d in groups.values() if d.rel_diff is not None]
-    aggregate = _difference(sum(d.n_items for d in groups.values()), old_agg, new_agg, agg_diff, agg_rel,
-                            metric.lower_is_better, note, rel_diff=float(np.mean(rels)) if rels else None)
+    left_out = [g for g, d in groups.items() if d.ci is None]
+    if not old_means:
+        aggregate = _difference(sum(d.n_items for d in groups.values()), group_balanced_mean(
+            d.old for d in groups.values()), group_balanced_mean(d.new for d in groups.values()), None, None,
+            metric.lower_is_better, "no group has enough items for an interval")
+        return MetricComparison(metric, groups, aggregate)
+    judged = [groups[g] for g in old_means]
+    old_agg = np.mean(list(old_means.values()), axis=0)
+    new_agg = np.mean(list(new_means.values()), axis=0)
+    note = f"over {', '.join(old_means)}; left out (too few items): {', '.join(left_out)}" if left_out else None
+    aggregate = _difference(sum(d.n_items for d in judged), group_balanced_mean(d.old for d in judged),
+                            group_balanced_mean(d.new for d in judged), *_diff_and_relative(new_agg, old_agg),
+                            metric.lower_is_better, note)
     return MetricComparison(metric, groups, aggregate)
 
 
@@ -269,13 +268,14 @@ def compare_reports(new: dict[str, Any], old: dict[str, Any], n_resamples: int =
     Returns:
         ``{"method": str, "n_resamples", "confidence", "seed", "new": checkpoint, "old": checkpoint,
         "metrics": {"<section>.<key>": {"label", "lower_is_better", "groups": {group: Difference},
-        "aggregate": Difference | None}}}`` (each Difference as a dict; the relative aggregate is the mean of the
-        groups' relative differences).
+        "aggregate": Difference | None}}}`` (each Difference as a dict; the aggregate is over the groups with an
+        interval, its relative difference is ``diff / old`` of the group-balanced means).
     """
     out: dict[str, Any] = {
         "method": ("stratified paired bootstrap: items resampled within their sequence (circular blocks of "
                    "round(n^(1/3)) consecutive items; single-item sequences of a group pooled), percentile "
-                   "interval; aggregate = mean over groups, each group weighted equally"),
+                   "interval; aggregate = mean over the groups with at least "
+                   f"{MIN_ITEMS_FOR_INTERVAL} paired items, each group weighted equally"),
         "n_resamples": n_resamples, "confidence": CONFIDENCE, "seed": seed,
         "new": new.get("checkpoint"), "old": old.get("checkpoint"), "metrics": {},
     }

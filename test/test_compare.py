@@ -72,7 +72,9 @@ def test_a_group_with_one_image_says_it_has_no_interval():
     assert one.n_items == 1 < MIN_ITEMS_FOR_INTERVAL
     assert one.ci is None and one.rel_ci is None and not one.resolved and one.verdict == "no interval"
     assert "too few" in one.note and one.diff == pytest.approx(-0.2)
-    assert "nyu" in result.aggregate.note  # the aggregate says which group entered at its point value
+    # The aggregate is judged on the groups with an interval and says which group it left out.
+    assert "left out" in result.aggregate.note and "nyu" in result.aggregate.note
+    assert result.aggregate.diff == pytest.approx(-0.01) and result.aggregate.n_items == 20
     markdown = comparison_markdown(compare_reports(new, old))
     assert "| nyu | 1* |" in markdown and "no interval" in markdown
 
@@ -119,3 +121,14 @@ def test_groups_come_from_the_sequence_names_or_calib():
     assert sequence_group("lab_run", {"group": "Indoor "}) == "indoor"
     with pytest.raises(ValueError, match="group"):
         sequence_group("lab_run", {"group": ""})
+
+
+def test_a_tiny_group_cannot_decide_the_aggregate():
+    """Two TUM pairs much worse and KITTI unchanged within noise: no resolved verdict on the aggregate."""
+    old, new = dev_report(seed=1, noise=0.01), dev_report(seed=2, noise=0.01)
+    for name in ("tum_a", "tum_b"):
+        new["sequences"][name]["pose"]["per_pair"][0]["rot_err_deg"] += 1.0
+    del new["sequences"]["tum_c"]
+    rotation = compare_metric(new, old, ROTATION)
+    assert rotation.groups["tum"].n_items == 2 and rotation.groups["tum"].ci is None
+    assert rotation.aggregate.verdict == "unresolved" and "tum" in rotation.aggregate.note
