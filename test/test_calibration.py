@@ -33,6 +33,8 @@ from ss3d_ros.node import SS3DNode
 
 BASE_NS = 1_700_000_000_000_000_000
 KEYFRAME_PERIOD_NS = 100_000_000
+# Key frames per attempt in the node tests (the node's default is 100; fewer keep the test short).
+TEST_KEYFRAMES = 16
 FRAME_ID = "calib_test_optical_frame"
 # A checkerboard calibration as the ROS camera_calibration tool writes it (its tutorial's ost.yaml layout).
 ROS_FILE = """\
@@ -231,14 +233,17 @@ def test_camera_info_url_replaces_the_learned_K_on_camera_info(ros_context, tiny
         node.destroy_node()
 
 
+# The calibration child's protocol: a camera_info YAML at the key frames' size (COLMAP's working size, 640x360 for
+# 960x540 frames) only when accepted, and a summary JSON either way.
 FAKE_CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
     from ss3d_core.calibration.camera_info_file import CameraInfoFile, write_camera_info
+    from ss3d_core.camera import scale_K
     output, summary, status = sys.argv[1], sys.argv[2], sys.argv[3]
     if status == "ok":
-        K = np.array([[610.0, 0.0, 470.0], [0.0, 612.0, 275.0], [0.0, 0.0, 1.0]])
-        write_camera_info(output, CameraInfoFile(K=K, width=960, height=540, camera_name=sys.argv[4],
+        K = scale_K(np.array([[610.0, 0.0, 470.0], [0.0, 612.0, 275.0], [0.0, 0.0, 1.0]]), (960, 540), (640, 360))
+        write_camera_info(output, CameraInfoFile(K=K, width=640, height=360, camera_name=sys.argv[4],
                                                  D=np.array([-0.05, 0.0, 0.0, 0.0, 0.0])))
         result = {"status": "ok", "seconds": 1.0}
     else:
@@ -249,7 +254,7 @@ FAKE_CHILD = textwrap.dedent("""
 
 def _fake_child(status: str):
     def command(frames: Path, output: Path, camera_name: str, summary: Path, timeout_s: float) -> list[str]:
-        assert len(list(frames.glob("*.png"))) == online.KEYFRAMES
+        assert len(list(frames.glob("*.png"))) == TEST_KEYFRAMES
         return [sys.executable, "-c", FAKE_CHILD, str(output), str(summary), status, camera_name]
     return command
 
@@ -268,7 +273,7 @@ def _poll_until(node: SS3DNode, state: str, timeout_s: float = 30.0) -> None:
 
 def _feed_keyframes(node: SS3DNode, frames: list[np.ndarray], start_ns: int) -> int:
     stamp = start_ns
-    for i in range(online.KEYFRAMES):
+    for i in range(TEST_KEYFRAMES):
         node._process(_frame(frames[i % len(frames)], stamp))
         stamp += KEYFRAME_PERIOD_NS
     return stamp
@@ -282,6 +287,7 @@ def test_self_calibration_adopts_a_result_and_restarts_with_it_from_the_cache(ro
     try:
         _activate(node, published)
         node._online.retry_delay_s = 0.0  # collect again at once after a refusal
+        node._online.keyframes = TEST_KEYFRAMES
         node._process(_frame(sample_frames[0], BASE_NS))
         node._poll_calibration()
         assert node._online.state().state == "collecting"
@@ -303,7 +309,7 @@ def test_self_calibration_adopts_a_result_and_restarts_with_it_from_the_cache(ro
         [info] = published
         np.testing.assert_allclose(np.reshape(info.k, (3, 3)), _expected_K(CALIBRATION, info), rtol=1e-9)
         assert online.cache_file(cache, FRAME_ID, 960, 540).is_file()
-        for step in ("collecting 40 key frames", "running ss3d_calibrate", "rejected (too little motion",
+        for step in (f"collecting {TEST_KEYFRAMES} key frames", "running ss3d_calibrate", "rejected (too little motion",
                      "adopted K"):
             assert step in log.text(), log.text()
     finally:

@@ -4,9 +4,10 @@ The node offers every frame (:meth:`OnlineCalibration.offer`, its worker thread)
 ``1 / CALIBRATION_RATE_HZ`` of header stamps is kept as a key frame, reduced to COLMAP's working size and written as a
 PNG to a scratch folder, until :data:`KEYFRAMES` are kept. Then ``ss3d_calibrate --frames`` (:mod:`.cli`) runs on
 them in a child process at niceness :data:`CHILD_NICENESS` with one COLMAP thread and a time limit: it picks the
-moving stretch and applies the same checks as the command (:mod:`.acceptance`), and only an accepted result is
-written, into the cache file of this camera (:func:`cache_file`: keyed by the camera's frame id and resolution),
-which :meth:`OnlineCalibration.poll` (the node's timer) then adopts. A refusal (too little motion, too little
+moving stretch and applies the same checks as the command (:mod:`.acceptance`), and writes a result only when it
+passes them. :meth:`OnlineCalibration.poll` (the node's timer) then scales that K from the key frames' size to the
+camera's, stores it in the cache file of this camera (:func:`cache_file`: keyed by the camera's frame id and
+resolution) and adopts it. A refusal (too little motion, too little
 registered) is logged with its reason and collecting starts again after :data:`RETRY_DELAY_S`. On the next start the
 cache file is adopted at once. Without pycolmap nothing is collected (one message). Nothing here imports ROS.
 """
@@ -28,8 +29,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ss3d_core.calibration.calibrate import CALIBRATION_RATE_HZ, DEFAULT_TIMEOUT_S
-from ss3d_core.calibration.camera_info_file import CameraInfoFile, CameraInfoFileError, read_camera_info
+from ss3d_core.calibration.calibrate import CALIBRATION_RATE_HZ, DEFAULT_TIMEOUT_S, MAX_FRAMES
+from ss3d_core.calibration.camera_info_file import (
+    CameraInfoFile,
+    CameraInfoFileError,
+    read_camera_info,
+    write_camera_info,
+)
+from ss3d_core.camera import scale_K
 from ss3d_core.io.bag_images import KEEP_AFTER_PERIOD_FRACTION
 from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND
 from ss3d_core.sfm.runner import PACKAGE_ROOT, PNG_COMPRESSION, colmap_available, working_size
@@ -37,9 +44,10 @@ from ss3d_core.sfm.runner import PACKAGE_ROOT, PNG_COMPRESSION, colmap_available
 __all__ = ["CHILD_NICENESS", "KEYFRAMES", "RETRY_DELAY_S", "CalibrationState", "OnlineCalibration", "cache_file",
            "child_command"]
 
-# Key frames per attempt: four seconds at the calibration rate, 2.5 times the 16 registered frames the checks need
-# (acceptance.MIN_REGISTERED_FRAMES) with room for a still start; at most about 1 s of COLMAP per frame on one core.
-KEYFRAMES = 40
+# Key frames per attempt: what ss3d_calibrate gives COLMAP at most (calibrate.MAX_FRAMES, ten seconds at the
+# calibration rate), so that the node's result rests on as much motion as the command's. Measured on
+# kitti_odom_gray_51 (benchmarks/self_calibration.py, docs/calibration.md): 40 key frames +7.0 % fx, all 51 +4.3 %.
+KEYFRAMES = MAX_FRAMES
 # Niceness of the child (the largest, POSIX nice(2)): the node's inference keeps the CPU it needs.
 CHILD_NICENESS = 19
 # COLMAP threads of the child: one core's worth, the rest stays with the node.
@@ -51,6 +59,8 @@ RETRY_DELAY_S = 60.0
 CHILD_GRACE_S = 120.0
 # Sub-folder of the cache folder that holds the calibrations.
 CACHE_SUBDIR = "calibration"
+# The child's result (at the key frames' size) in the attempt's scratch folder.
+RESULT_FILE = "result.yaml"
 
 
 def cache_file(cache_root: str | Path, frame_id: str, width: int, height: int) -> Path:
@@ -214,7 +224,7 @@ class OnlineCalibration:
                          f"at {CALIBRATION_RATE_HZ:g} Hz while the camera moves")]
 
     def _start_child(self, now: float) -> list[tuple[str, str]]:
-        path = self._cache_path()
+        path = self._folder / RESULT_FILE
         self._summary = self._folder / "summary.json"
         frames = self._folder / "frames"
         frames.mkdir()
@@ -251,11 +261,31 @@ class OnlineCalibration:
             return self._reject(f"the child exited {code} without a summary: {' '.join(tail)}", now)
         if summary.get("status") != "ok":
             return self._reject(f"{summary.get('reason')}", now)
+        try:
+            self._store(read_camera_info(self._folder / RESULT_FILE))
+        except CameraInfoFileError as err:
+            return self._reject(f"unusable result: {err}", now)
         messages = self._adopt(self._cache_path(), f"calibrated in {summary.get('seconds', 0):.0f} s")
         if self._state != "adopted":
             self._state, self._retry_at = "rejected", now + self.retry_delay_s
         self._drop_folder()
         return messages
+
+    def _store(self, result: CameraInfoFile) -> None:
+        """Write the child's result, calibrated on key frames at COLMAP's working size, to the cache file at the
+        camera's size (:func:`ss3d_core.camera.scale_K`; the radial term is on normalised coordinates, unchanged).
+
+        Raises:
+            CameraInfoFileError: the result is not at the key frames' size.
+        """
+        frame_id, width, height = self._key
+        working = working_size(width, height)
+        if (result.width, result.height) != working:
+            raise CameraInfoFileError(f"the result is for {result.width}x{result.height}, the key frames were "
+                                      f"{working[0]}x{working[1]}")
+        write_camera_info(self._cache_path(), CameraInfoFile(
+            K=scale_K(result.K, working, (width, height)), width=width, height=height, camera_name=frame_id,
+            distortion_model=result.distortion_model, D=result.D))
 
     def _adopt(self, path: Path, source: str) -> list[tuple[str, str]]:
         frame_id, width, height = self._key
