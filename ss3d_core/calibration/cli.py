@@ -49,6 +49,13 @@ EXIT_REFUSED = 3
 PROG = "ss3d_calibrate"
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,11 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--video", type=Path, help="video file")
     source.add_argument("--frames", type=Path, help="folder of images, names in time order")
     parser.add_argument("--topic", help="--bag: image topic (default: the first camera Image topic)")
-    parser.add_argument("--rate-hz", type=float, help="--frames: their frame rate (default: unknown, every image "
+    parser.add_argument("--rate-hz", type=_positive, help="--frames: their frame rate (default: unknown, every image "
                         "is paired with the next)")
     parser.add_argument("--output", type=Path, required=True, help="camera_info YAML file to write")
     parser.add_argument("--camera-name", help="camera_name in the file (default: the output file's name)")
-    parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, help="COLMAP's time limit")
+    parser.add_argument("--timeout-s", type=_positive, default=DEFAULT_TIMEOUT_S, help="COLMAP's time limit")
     parser.add_argument("--threads", type=int, default=-1, help="COLMAP's CPU threads (-1: all cores)")
     parser.add_argument("--nice", type=int, default=0, help="raise this process's niceness by N (a background run)")
     parser.add_argument("--summary-json", type=Path, help="also write the figures, or the refusal, as JSON here")
@@ -73,8 +80,9 @@ def _frames(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], int]:
     if args.bag is not None:
         return iter_bag_frames(args.bag, CALIBRATION_RATE_HZ, args.topic), pair_gap(CALIBRATION_RATE_HZ, True)
     if args.video is not None:
-        stride = max(1, round(video_fps(args.video) / CALIBRATION_RATE_HZ))
-        rate = video_fps(args.video) / stride
+        fps = video_fps(args.video)
+        stride = max(1, round(fps / CALIBRATION_RATE_HZ))
+        rate = fps / stride
         return (rgb for _, rgb in iter_video_frames(args.video, stride=stride)), pair_gap(rate, True)
     paths = list_frames(args.frames)
     rate = args.rate_hz
