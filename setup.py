@@ -3,8 +3,8 @@
 The default install has the node (``ss3d_ros``), the core (``ss3d_core``), evaluation (``ss3d_eval``) and the
 demo/replay/bench tooling (``ss3d_ros.tools``). A robot install leaves evaluation and the tooling out:
 ``SS3D_INSTALL=robot colcon build --packages-select ss3d_ros`` (or ``SS3D_INSTALL=robot pip install .``) installs
-``ss3d_core`` and ``ss3d_ros`` without ``ss3d_ros.tools``, with the ``ss3d_node`` and ``ss3d_export`` commands only.
-``training/`` is never installed (it stays a source folder).
+``ss3d_core`` and ``ss3d_ros`` without ``ss3d_ros.tools``, with the ``ss3d_node``, ``ss3d_export`` and
+``ss3d_calibrate`` commands only. ``training/`` is never installed (it stays a source folder).
 """
 
 import os
@@ -17,6 +17,7 @@ ROBOT_INSTALL = os.environ.get("SS3D_INSTALL", "full") == "robot"
 NODE_SCRIPTS = [
     "ss3d_node = ss3d_ros.node_main:main",
     "ss3d_export = ss3d_core.backends.export_cli:main",
+    "ss3d_calibrate = ss3d_core.calibration.cli:main",
 ]
 TOOL_SCRIPTS = [
     "ss3d_demo = ss3d_ros.tools.demo:main",
@@ -44,8 +45,9 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
     ],
     install_requires=["setuptools"],
-    # The TensorRT backend (NVIDIA GPUs only); see requirements-tensorrt.txt.
-    extras_require={"tensorrt": ["torch-tensorrt==2.13.0"]},
+    # The TensorRT backend (NVIDIA GPUs only); see requirements-tensorrt.txt. COLMAP for ss3d_calibrate and the node's
+    # self_calibrate (pinned as in requirements.txt).
+    extras_require={"tensorrt": ["torch-tensorrt==2.13.0"], "calibration": ["pycolmap==4.2.1"]},
     zip_safe=False,
     maintainer="SS3D-ROS maintainers",
     maintainer_email="maintainers@ss3d-ros.dev",

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "GUESS_FOCAL_PER_WIDTH",
     "K_from_normalised",
     "K_to_normalised",
     "scale_K",
@@ -24,6 +25,11 @@ __all__ = [
     "backproject",
     "project",
 ]
+
+# The generic focal length guess of a camera without calibration, in image widths: fx = fy = 0.8·W, a horizontal field
+# of view of 2·atan(1 / (2·0.8)) ≈ 64°, typical of phone and webcam lenses (ss3d_eval's default_k baseline; the
+# network's focal prior, ss3d_core.network.motion_head.FOCAL_PRIOR_X_NORM, starts there too).
+GUESS_FOCAL_PER_WIDTH = 0.8
 
 
 def K_from_normalised(intrinsics_norm: torch.Tensor, width: int, height: int) -> torch.Tensor:

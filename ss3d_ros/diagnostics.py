@@ -56,6 +56,7 @@ def diagnostic_status(
     values.update({f"stage_{name}_p50_ms": ms for name, ms in snapshot.get("stage_p50_ms", {}).items()})
     values.update({f"drops_{reason}": count for reason, count in sorted(snapshot["drops"].items())})
     values.update({f"events_{name}": count for name, count in sorted(snapshot["events"].items())})
+    values.update(snapshot.get("calibration", {}))  # self_calibrate's state (ss3d_core.calibration.online)
     status.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
     return status
 

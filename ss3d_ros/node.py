@@ -27,6 +27,14 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from ss3d_core.backends import BackendUnavailable
+from ss3d_core.backends.artifact_cache import default_cache_dir
+from ss3d_core.calibration.camera_info_file import (
+    CameraInfoFile,
+    CameraInfoFileError,
+    read_camera_info,
+    resolve_camera_info_url,
+)
+from ss3d_core.calibration.online import OnlineCalibration
 from ss3d_core.checkpoint import CheckpointError, bundled_checkpoint
 from ss3d_core.estimator import (
     MIN_TWIST_DT_S,
@@ -61,6 +69,8 @@ OUTPUT_QOS = QoSProfile(
     durability=QoSDurabilityPolicy.VOLATILE,
 )
 DEFAULT_CAMERA_FRAME = "camera_optical_frame"
+# Period of the online calibration's state machine (self_calibrate), seconds: it only watches a child process.
+CALIBRATION_POLL_S = 1.0
 
 
 class SS3DNode(Node):
@@ -82,6 +92,10 @@ class SS3DNode(Node):
         self.backend_name = ""
         self._state = "unconfigured"
         self._camera_info: CameraInfo | None = None
+        # K from camera_info_url or adopted by self_calibrate; replaces the learned K unless camera_info is used.
+        self._calibration: CameraInfoFile | None = None
+        self._online: OnlineCalibration | None = None
+        self._calibration_timer: Any = None
         self._warned_at: dict[str, float] = {}
         self._reported_drops = 0
         self._image_sub: Any = None
@@ -120,6 +134,9 @@ class SS3DNode(Node):
             self.get_logger().error(f"configure failed: {type(err).__name__} while loading '{checkpoint}' on backend "
                                     f"'{values['backend']}': {err}")
             return TransitionCallbackReturn.FAILURE
+        if not self._configure_calibration(values):
+            self._release()
+            return TransitionCallbackReturn.FAILURE
         self.backend_name = self.estimator.backend.name
         self.estimator.backend.warm_up()
         for name, msg_type in (("depth", Image), ("camera_info", CameraInfo), ("odom", Odometry),
@@ -133,6 +150,36 @@ class SS3DNode(Node):
         )
         self._state = "inactive"
         return super().on_configure(state)
+
+    def _configure_calibration(self, values: dict[str, Any]) -> bool:
+        """Read ``camera_info_url`` or start ``self_calibrate`` (:mod:`ss3d_core.calibration`); ``False`` (logged)
+        when the calibration file cannot be used."""
+        url, log = values["camera_info_url"], self.get_logger()
+        if url:
+            try:
+                path = resolve_camera_info_url(url, values["camera_frame_id"])
+                self._calibration = read_camera_info(path)
+            except CameraInfoFileError as err:
+                log.error(f"configure failed: camera_info_url: {err}")
+                return False
+            K, cal = self._calibration.K, self._calibration
+            log.info(f"camera_info_url: K of {cal.camera_name!r} at {cal.width}x{cal.height} (fx {K[0, 0]:.1f} fy "
+                     f"{K[1, 1]:.1f} cx {K[0, 2]:.1f} cy {K[1, 2]:.1f} px) from {path} replaces the learned K"
+                     + ("; self_calibrate ignored" if values["self_calibrate"] else ""))
+        elif values["self_calibrate"]:
+            self._online = OnlineCalibration(values["cache_dir"] or default_cache_dir())
+            self._calibration_timer = self.create_timer(CALIBRATION_POLL_S, self._poll_calibration)
+        return True
+
+    def _poll_calibration(self) -> None:
+        """Advance online calibration, log its steps and take an adopted K."""
+        online = self._online
+        if online is None:
+            return
+        for level, message in online.poll():
+            (self.get_logger().warning if level == "warning" else self.get_logger().info)(message)
+        if online.adopted is not None:
+            self._calibration = online.adopted
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._image_sub = self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
@@ -192,6 +239,11 @@ class SS3DNode(Node):
         self.estimator = None
         self._config_values = None
         self._tf = None
+        if self._online is not None:
+            self._online.close()
+        if self._calibration_timer is not None:
+            self.destroy_timer(self._calibration_timer)
+        self._online, self._calibration_timer, self._calibration = None, None, None
 
     def _on_parameters_set(self, changed: list[Any]) -> None:
         """After a run-time set was accepted: take a new snapshot of every parameter (one dict, swapped atomically)."""
@@ -292,6 +344,8 @@ class SS3DNode(Node):
         self._apply_run_time_config(estimator, values)
         distortion = self._apply_camera_info(estimator, values["use_camera_info"])
         stamp_ns = conversions.stamp_to_ns(msg.header.stamp)
+        if self._online is not None:
+            self._online.offer(rgb, stamp_ns, camera_frame)
         times["estimating"] = time.monotonic()
         estimate = estimator.estimate(rgb, stamp_ns)
         durations.update(preprocess_ms=estimate.preprocess_ms, inference_ms=estimate.inference_ms,
@@ -331,6 +385,10 @@ class SS3DNode(Node):
     def _apply_camera_info(self, estimator: Estimator, use_camera_info: bool) -> tuple[str, tuple[float, ...]]:
         info = self._camera_info
         if not use_camera_info or info is None:
+            calibration = self._calibration
+            if calibration is not None:  # camera_info_url or an adopted self-calibration
+                estimator.set_known_intrinsics(calibration.K, calibration.width, calibration.height)
+                return calibration.distortion_model, tuple(calibration.D) or (0.0,) * 5
             estimator.clear_known_intrinsics()
             if use_camera_info:
                 self._warn_throttled("no_camera_info", "use_camera_info is set but no camera_info received yet; "
@@ -396,6 +454,12 @@ class SS3DNode(Node):
                 snapshot["events"][f"estimator_{key}"] = count
         image_sub = self._image_sub
         snapshot["image_publishers"] = image_sub.get_publisher_count() if image_sub is not None else 0
+        if self._online is not None:
+            calibration = self._online.state()
+            snapshot["calibration"] = {"self_calibration": calibration.state,
+                                       "self_calibration_detail": calibration.detail,
+                                       "self_calibration_keyframes": calibration.keyframes,
+                                       "self_calibration_attempts": calibration.attempts}
         new_drops = snapshot["drops_total"] - self._reported_drops
         self._reported_drops = snapshot["drops_total"]
         status = diagnostic_status(self.get_fully_qualified_name(), snapshot, self.backend_name, self._state,

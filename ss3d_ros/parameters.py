@@ -113,6 +113,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("square_pixels", True, "Publish learned intrinsics with fx = fy in input-image pixels (the network "
               "cannot see the source aspect ratio)."),
     ParamSpec("use_camera_info", False, "Use K from the camera_info topic instead of the learned intrinsics."),
+    ParamSpec("camera_info_url", "", "Calibration file (camera_calibration_parsers YAML, as ss3d_calibrate writes) "
+              "whose K replaces the learned intrinsics: file:///abs/path.yaml or package://pkg/path.yaml, as "
+              "camera_info_manager reads; empty = none. The camera_info topic (use_camera_info) wins over it.",
+              read_only=True),
+    ParamSpec("self_calibrate", False, "Self-calibrate K online: key frames while the camera moves, COLMAP in a "
+              "niced child process, the result adopted when it passes ss3d_calibrate's checks and cached under "
+              "cache_dir (next start uses it at once). Needs pycolmap; ignored with camera_info_url.", read_only=True),
     ParamSpec("camera_frame_id", "", "Frame of depth/camera_info and odometry child; empty = the image's frame_id. "
               "Must differ from odom_frame_id."),
     ParamSpec("odom_frame_id", "odom", "Odometry frame (REP 105), x forward / z up, level with the first camera pose; "

@@ -20,6 +20,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 
+from ss3d_core.calibration import cli as calibrate_cli
 from ss3d_core.io.bag_errors import BagReadError
 from ss3d_core.io.ground_truth import trajectory_from_bag
 from ss3d_core.io.tum_sequence import TumSequence
@@ -86,7 +87,7 @@ DAMAGE = {"truncated": _truncate, "zeroed_header": _zero_header, "garbage_metada
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_damaged_bag_is_one_line_and_exit_2(image_bag, tmp_path, caplog, damage):
+def test_damaged_bag_is_one_line_and_exit_2(image_bag, tmp_path, caplog, capsys, damage):
     DAMAGE[damage](image_bag)
     with pytest.raises(BagReadError, match=f"cannot read bag {image_bag}: "):
         BagSource(image_bag).image_topic()
@@ -100,6 +101,12 @@ def test_damaged_bag_is_one_line_and_exit_2(image_bag, tmp_path, caplog, damage)
         assert len(errors) == 1 and errors[0].exc_info is None, caplog.text
         message = errors[0].getMessage()
         assert str(image_bag) in message and "\n" not in message, message
+    # ss3d_calibrate: exit 2, one line on stderr naming the bag, nothing written.
+    capsys.readouterr()
+    assert calibrate_cli.main(["--bag", str(image_bag), "--output", str(tmp_path / "camera.yaml")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(image_bag) in lines[0], lines
+    assert not (tmp_path / "camera.yaml").exists()
 
 
 def test_bag_damaged_mid_file_stops_playback_and_still_reports(image_bag, tmp_path, tiny_checkpoint):

@@ -91,7 +91,7 @@ def test_robot_install_leaves_evaluation_and_tools_out():
     assert {"ss3d_eval", "ss3d_ros.tools", "ss3d_ros.tools.bench"} <= full
     assert not {p for p in robot if p.startswith(("ss3d_eval", "ss3d_ros.tools"))}
     assert {"ss3d_core", "ss3d_core.estimator", "ss3d_core.backends", "ss3d_ros"} <= robot
-    assert set(robot_scripts) == {"ss3d_node", "ss3d_export"}
+    assert set(robot_scripts) == {"ss3d_node", "ss3d_export", "ss3d_calibrate"}
     assert {"ss3d_demo", "ss3d_eval", "ss3d_replay", "ss3d_bench"} <= set(full_scripts)
     for packages, scripts in ((full, full_scripts), (robot, robot_scripts)):
         for target in scripts.values():

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GUESS_FOCAL_PER_WIDTH", "generic_guess_K"]
+from ss3d_core.camera import GUESS_FOCAL_PER_WIDTH  # focal length of the generic guess, image widths (≈ 64° FOV)
 
-# Focal length of the generic guess in units of the image width (horizontal FOV ≈ 64°), see the module docstring.
-GUESS_FOCAL_PER_WIDTH = 0.8
+__all__ = ["GUESS_FOCAL_PER_WIDTH", "generic_guess_K"]
 
 
 def generic_guess_K(width: int, height: int, focal_per_width: float = GUESS_FOCAL_PER_WIDTH) -> np.ndarray:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ss3d_core.sfm.plausibility import MAX_FOV_DEG, MIN_FOV_DEG, field_of_view_deg, implausible_focal_reason
 from ss3d_core.sfm.reconstruction import ARRAY_FILES
 from ss3d_core.sfm.settings import MIN_FRAMES, settings_record
 from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec
@@ -62,18 +62,6 @@ STORE_FORMAT_VERSION = 1
 MIN_REGISTERED_FRACTION = 0.5
 # ... and at least this many frames (a model of fewer frames fixes no focal length).
 MIN_REGISTERED_FRAMES = MIN_FRAMES
-# Registering is no proof that K is right, so the focal length must also give a field of view (across the longer image
-# side, a property of the lens whichever way the camera is held) that a pinhole camera can have and self-calibration
-# can pin down. Wider than 120°: a fisheye, which the pinhole model with one radial term (SIMPLE_RADIAL, and the
-# network's pinhole K) cannot represent, so the lens's distortion went into the focal length instead (the unrectified
-# KITTI clip: fx 141 px at 640 px, 132°, where its calibration gives about 440 px, 72°). Rectilinear lenses end near
-# 120° (phone ultra-wides, action cameras' linear modes); KITTI-360's perspective camera, the widest calibrated clip
-# here, is 103°.
-MAX_FOV_DEG = 120.0
-# Narrower than 30° (a 3x phone telephoto or a zoomed shot): the views are nearly affine, perspective no longer fixes
-# the focal length, and a reconstruction of a rotating or barely translating camera inflates it (the rotation clips
-# that register a few frames report fx 1,100-5,300 px at 640 px, 7-32°). The calibrated clips here span 62-103°.
-MIN_FOV_DEG = 30.0
 
 
 def entry_key(spec: ClipSpec, target_rate_hz: float, frame_end: int | None = None) -> str:
@@ -136,32 +124,6 @@ def write_entry(output: Path, name: str, record: dict[str, Any], arrays: dict[st
             if leftover is not None and leftover.exists():
                 shutil.rmtree(leftover, ignore_errors=True)
     return target
-
-
-def field_of_view_deg(K: np.ndarray | list, width: int, height: int) -> float:
-    """The field of view across the longer image side, degrees, of the ``3×3`` pixel ``K`` at ``width×height``
-    (``2·atan(max(W, H) / (2·fx))``; one focal length, as SfM's SIMPLE_RADIAL camera has)."""
-    return math.degrees(2.0 * math.atan(max(width, height) / (2.0 * float(np.asarray(K)[0][0]))))
-
-
-def implausible_focal_reason(K: np.ndarray | list, width: int, height: int) -> str | None:
-    """Why a reconstruction's focal length is not believed (its field of view outside
-    [:data:`MIN_FOV_DEG`, :data:`MAX_FOV_DEG`]), or ``None`` when it is.
-
-    Args:
-        K: ``3×3`` intrinsics in pixels at ``width×height``.
-        width, height: the image size in pixels.
-    """
-    fx = float(np.asarray(K)[0][0])
-    if not fx > 0:
-        return f"SfM focal length {fx:g} px is not positive"
-    fov = field_of_view_deg(K, width, height)
-    if MIN_FOV_DEG <= fov <= MAX_FOV_DEG:
-        return None
-    why = ("wider: a fisheye, or lens distortion taken into the focal length" if fov > MAX_FOV_DEG
-           else "narrower: near-affine views, which inflate the focal length")
-    return (f"SfM focal length {fx:.1f} px at {width}x{height}: a {fov:.0f}° field of view across the longer side, "
-            f"outside {MIN_FOV_DEG:g}-{MAX_FOV_DEG:g}° ({why})")
 
 
 def reconstructed_frames(record: dict[str, Any]) -> int:
