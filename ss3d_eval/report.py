@@ -10,6 +10,7 @@ Report layout (``report.json``)::
                    "pose": {rot_err_deg, tdir_err_deg, n_pairs, ate_m, n_ate_sequences, ...},
                    "intrinsics": {fx_rel_err, fy_rel_err, cx_rel_err, cy_rel_err, n_sequences}},
      "baselines": {"constant_depth": {"depth": {...}},
+                   "network", "geometric": {"pose": {..., ate_m, n_ate_sequences}, "paired_with_model": {...}},
                    "identity_pose": {"pose": {...}, "paired_with_model": {...}},
                    "five_point_calibrated": {"pose": {...}, "paired_with_model": {...}},
                    "five_point_guess_k": {"pose": {...}, "paired_with_model": {...}},
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES
 from ss3d_eval.depth_metrics import aggregate_depth
 from ss3d_eval.intrinsics_metrics import aggregate_intrinsics
 from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, aggregate_pose
@@ -45,9 +47,9 @@ __all__ = [
 ]
 
 FIVE_POINT_BASELINES = ("five_point_calibrated", "five_point_guess_k")
-# Pose baselines scored on the model's GT pairs: "no motion" first, then the classical five-point estimates and the
-# SfM teacher (COLMAP's multi-view poses).
-POSE_BASELINES = ("identity_pose", *FIVE_POINT_BASELINES, "colmap_selfcalib")
+# Pose rows scored on the model's GT pairs: the node's two pose sources (the model row is the default one), "no
+# motion", then the classical five-point estimates and the SfM teacher (COLMAP's multi-view poses).
+POSE_BASELINES = (*POSE_SOURCES, "identity_pose", *FIVE_POINT_BASELINES, "colmap_selfcalib")
 # Where SequenceOutcome.baselines keeps a pose baseline's per-pair list when its name holds something else.
 _POSE_LIST_KEYS = {"colmap_selfcalib": "colmap_selfcalib_pose"}
 # Per-sequence COLMAP fields copied into the report's colmap_selfcalib.per_sequence.
@@ -144,6 +146,10 @@ def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict
     for name in POSE_BASELINES:
         summary = aggregate_pose([e for o in outcomes for e in _pose_list(o, name)])
         summary["n_failed_pairs"] = summary.pop("n_skipped_pairs")
+        if name in POSE_SOURCES:
+            source_ates = [((o.result["baselines"].get(name) or {}).get("pose") or {}).get("ate_m") for o in outcomes]
+            summary["ate_m"] = mean_or_none([a for a in source_ates if a is not None])
+            summary["n_ate_sequences"] = sum(a is not None for a in source_ates)
         baselines[name] = {"pose": summary, "paired_with_model": _paired_with_model(outcomes, name)}
     baselines["default_k"] = {"intrinsics": aggregate_intrinsics([o.baselines["default_k"] for o in outcomes])}
     baselines["corpus_k"] = {"intrinsics": aggregate_intrinsics([o.baselines.get("corpus_k") for o in outcomes])}
@@ -258,7 +264,7 @@ _SUMMARY_ROWS = (
     ("… static pairs", "pose", "n_static_pairs", POSE_BASELINES),
     ("pairs scored (direction)", "pose", "n_tdir_pairs", POSE_BASELINES),
     ("pairs failed / without estimate", "pose", None, POSE_BASELINES),
-    ("ATE Sim(3) (m) ↓", "pose", "ate_m", ()),
+    ("ATE Sim(3) (m) ↓", "pose", "ate_m", POSE_SOURCES),
     ("fx relative error ↓", "intrinsics", "fx_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
     ("fy relative error ↓", "intrinsics", "fy_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
     ("cx relative error ↓", "intrinsics", "cx_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
