@@ -10,19 +10,21 @@ Per pair (previous, current frame), on grey images at most :data:`GEOMETRY_WIDTH
 3. essential matrix with the K the node publishes, OpenCV USAC MAGSAC++ (Barath et al. 2020), then
    ``cv2.recoverPose`` for ``R`` and the translation direction
    (:func:`ss3d_core.geometry.relative_pose.relative_pose_from_matches`).
-4. pure rotation: Torr's GRIC prefers a homography to the epipolar model
-   (:mod:`ss3d_core.geometry.model_selection`, ``F = K⁻ᵀ E K⁻¹``) and the rotation taken from that homography
-   (:func:`~ss3d_core.geometry.homography_rotation.rotation_from_homography`) leaves a median parallax under
-   :data:`MIN_PARALLAX_PX` -> ``pure_rotation``: that rotation, zero translation.
+4. model selection: Torr's GRIC (:mod:`ss3d_core.geometry.model_selection`) of the epipolar model
+   (``F = K⁻ᵀ E K⁻¹``) against a robust homography. When the homography wins, the tracks do not pin the epipolar
+   geometry down (a rotation only, a plane, or a baseline too short for the depth range, where rotation and
+   translation trade for each other: the bas-relief ambiguity), and
+
+   a. the rotation taken from the homography
+      (:func:`~ss3d_core.geometry.homography_rotation.rotation_from_homography`) leaving a median parallax under
+      :data:`MIN_PARALLAX_PX` -> ``pure_rotation``: that rotation, zero translation;
+   b. otherwise the network's depth decides: PnP on the tracks lifted to 3D with the previous frame's depth
+      (:func:`~ss3d_core.geometry.relative_pose.relative_pose_from_depth`, DF-VO's 2D-3D tracker) ->
+      ``solved_depth`` (TUM fr1/xyz pairs, 2 cm apart at 1-2 m: the essential matrix was 1.4-2.8° off, PnP
+      0.26-0.63°). PnP failing, the essential matrix goes on.
+
+   On KITTI and DGP (parallax from metres of motion) the epipolar model won on every pair.
 5. no essential matrix or too few cheirality-consistent inliers -> ``solve_failed``.
-   A second hypothesis comes from the network's depth: PnP on the tracks lifted to 3D with the previous frame's depth
-   (:func:`~ss3d_core.geometry.relative_pose.relative_pose_from_depth`, DF-VO's 2D-3D tracker). Both are scored alike,
-   by their epipolar inliers among the tracks (Sampson distance within the RANSAC threshold; hypotheses of two
-   solvers under one score as in Camposeco et al., "Hybrid Camera Pose Estimation", CVPR 2018), and PnP is kept only
-   when it explains more tracks -> ``solved_depth``. That happens where two close views leave rotation and
-   translation free to trade (the bas-relief ambiguity: TUM fr1/xyz pairs, 2 cm apart, where the essential matrix
-   was 1.4-2.8° off and PnP 0.26-0.63°); where the depth is poor (far scenes: KITTI, DGP) PnP explains a third fewer
-   tracks and the essential matrix stays.
 6. scale: the inliers triangulated by ``recoverPose`` (unit baseline, previous camera) against two depths of the
    same points, each through the median of the ratios (robust to half the points being wrong):
 
@@ -226,19 +228,19 @@ class GeometricPose:
             return GeometricPoseResult(np.eye(4), GeometricOutcome.AT_REST, n, 0)
         five = relative_pose_from_matches(pts_prev, pts_cur, K, max_depth_baselines=MAX_DEPTH_BASELINES,
                                           method=ESSENTIAL_METHOD)
-        rotation = self._pure_rotation(pts_prev, pts_cur, K, five.E)
-        if rotation is not None:
-            T = np.eye(4)
-            T[:3, :3] = rotation.T  # R_prev_cur
-            return GeometricPoseResult(T, GeometricOutcome.PURE_ROTATION, n, 0)
+        network_depth = _sample_depth(depth_prev, pts_prev, size)
+        H = self._homography_preferred(pts_prev, pts_cur, K, five.E)
+        if H is not None:
+            rotation = self._rotation_only(H, K, pts_prev, pts_cur)
+            if rotation is not None:
+                T = np.eye(4)
+                T[:3, :3] = rotation.T  # R_prev_cur
+                return GeometricPoseResult(T, GeometricOutcome.PURE_ROTATION, n, 0)
+            T_depth = relative_pose_from_depth(pts_prev, pts_cur, network_depth, K)
+            if T_depth is not None and self._explains_as_many(T_depth, five.T_prev_cur, K, pts_prev, pts_cur):
+                return self._solved_with_depth(T_depth, K, pts_prev, pts_cur, network_depth)
         if five.T_prev_cur is None:
             return GeometricPoseResult(T_network.copy(), GeometricOutcome.SOLVE_FAILED, n, five.n_inliers)
-        network_depth = _sample_depth(depth_prev, pts_prev, size)
-        T_depth = relative_pose_from_depth(pts_prev, pts_cur, network_depth, K)
-        if T_depth is not None:
-            depth_inliers = _epipolar_inliers(T_depth, K, pts_prev, pts_cur)
-            if depth_inliers.sum() > _epipolar_inliers(five.T_prev_cur, K, pts_prev, pts_cur).sum():
-                return self._solved_with_depth(T_depth, K, pts_prev, pts_cur, network_depth, depth_inliers)
         z_unit = five.points_prev[:, 2]
         valid = five.inliers & np.isfinite(z_unit) & (z_unit > 0)
         s_depth = _median_ratio(network_depth, z_unit, valid & np.isfinite(network_depth) & (network_depth > 0))
@@ -266,8 +268,10 @@ class GeometricPose:
         return GeometricPoseResult(T, GeometricOutcome.SOLVED, n, five.n_inliers)
 
     def _solved_with_depth(self, T_depth: np.ndarray, K: np.ndarray, pts_prev: np.ndarray, pts_cur: np.ndarray,
-                           network_depth: np.ndarray, inliers: np.ndarray) -> GeometricPoseResult:
-        """The PnP motion in the odometry's scale (the blend's running ratio, step 6); its inliers carry their depth."""
+                           network_depth: np.ndarray) -> GeometricPoseResult:
+        """The PnP motion in the odometry's scale (the blend's running ratio, step 6); the tracks consistent with its
+        epipolar geometry carry their depth."""
+        inliers = _epipolar_inliers(T_depth, K, pts_prev, pts_cur)
         T = T_depth.copy()
         T[:3, 3] *= self._scale_over_depth
         usable = inliers & np.isfinite(network_depth) & (network_depth > 0)
@@ -278,16 +282,31 @@ class GeometricPose:
         return GeometricPoseResult(T, GeometricOutcome.SOLVED_DEPTH, len(pts_prev), int(inliers.sum()))
 
     @staticmethod
-    def _pure_rotation(pts_prev: np.ndarray, pts_cur: np.ndarray, K: np.ndarray,
-                       E: np.ndarray | None) -> np.ndarray | None:
-        """``R_cur_prev`` when the pair is a rotation only (step 4 of the module docstring), else ``None``."""
+    def _explains_as_many(T_depth: np.ndarray, T_essential: np.ndarray | None, K: np.ndarray, pts_prev: np.ndarray,
+                          pts_cur: np.ndarray) -> bool:
+        """PnP's motion explains the tracks' epipolar geometry as well as the essential matrix's, up to the counting
+        noise of the inliers (``n_E - n_PnP <= sqrt(n_E)``, the Poisson standard deviation of a count; step 4b)."""
+        if T_essential is None:
+            return True
+        n_essential = int(_epipolar_inliers(T_essential, K, pts_prev, pts_cur).sum())
+        return n_essential - int(_epipolar_inliers(T_depth, K, pts_prev, pts_cur).sum()) <= np.sqrt(n_essential)
+
+    @staticmethod
+    def _homography_preferred(pts_prev: np.ndarray, pts_cur: np.ndarray, K: np.ndarray,
+                              E: np.ndarray | None) -> np.ndarray | None:
+        """The robust homography when GRIC prefers it to the essential matrix's epipolar model (step 4), else
+        ``None``."""
         H = fit_homography(pts_prev, pts_cur)
         if H is None:
             return None
         K_inv = np.linalg.inv(K)
         F = K_inv.T @ E @ K_inv if E is not None else None
-        if compare_models(pts_prev, pts_cur, F, H).gric_preference >= 0:
-            return None
+        return H if compare_models(pts_prev, pts_cur, F, H).gric_preference < 0 else None
+
+    @staticmethod
+    def _rotation_only(H: np.ndarray, K: np.ndarray, pts_prev: np.ndarray, pts_cur: np.ndarray) -> np.ndarray | None:
+        """``R_cur_prev`` from ``H`` when it explains the tracks up to :data:`MIN_PARALLAX_PX` (step 4a), else
+        ``None``."""
         try:
             R = rotation_from_homography(H, K)
         except ValueError:

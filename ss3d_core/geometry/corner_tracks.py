@@ -11,8 +11,9 @@ odometry"), so that a point can carry its depth from one pair to the next.
 
 Chosen over OpenCV DIS dense flow and SIFT matching by measurement on kitti_odom_gray_51 with the calibrated K and a
 USAC essential matrix (docs/geometric_odometry.md): at 640 px wide, 300 corners gave about 0.05° rotation and 0.5°
-translation direction per pair for ~10 ms on one core, where DIS "medium" needed 64 ms for 0.061° and DIS "fast"
-8 ms for 0.19°. Pixel-centre convention: OpenCV's (a point at ``(u, v)`` is the centre of pixel ``(u, v)``).
+translation direction per pair for a few milliseconds of tracking on one core, where DIS "medium" needed 64 ms for
+0.061° and DIS "fast" 8 ms for 0.19°. Pixel-centre convention: OpenCV's (a point at ``(u, v)`` is the centre of
+pixel ``(u, v)``).
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ CORNER_QUALITY = 0.01
 # Least distance between two corners, pixels at the tracking resolution: 8 px is the lk_track.py sample's spacing
 # (minDistance=7) rounded to 640 px wide images, and spreads 300 corners over the image instead of one textured patch.
 CORNER_MIN_DISTANCE_PX = 8.0
-# Lucas-Kanade window side (pixels): measured as accurate as OpenCV's default 21 on KITTI at 70 % of its cost.
-LK_WINDOW_PX = 15
+# Lucas-Kanade window side (pixels): on kitti_odom_gray_51 as accurate as OpenCV's default 21 and its lk_track.py
+# sample's 15, with these stopping rules at a fifth of their cost (docs/geometric_odometry.md).
+LK_WINDOW_PX = 11
 # Pyramid levels above the image: OpenCV's default 3, i.e. motions up to ~8 windows (KITTI's near road at 10 Hz).
 LK_MAX_LEVEL = 3
-# OpenCV's default Lucas-Kanade stopping rule: 30 iterations or a step below 0.01 px.
-LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+# Lucas-Kanade stopping rule of OpenCV's lk_track.py sample: 10 iterations or a step below 0.03 px.
+LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)
 # Forward-backward error above which a track is dropped, pixels (Kalal et al. 2010 keep tracks under the median FB
 # error; a fixed 1 px is the common choice in KLT-based visual odometry front ends).
 FORWARD_BACKWARD_MAX_PX = 1.0
