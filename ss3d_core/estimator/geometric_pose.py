@@ -61,8 +61,10 @@ from ss3d_core.geometry.relative_pose import (
     relative_pose_from_depth,
     relative_pose_from_matches,
 )
+from ss3d_core.preprocess import validate_rgb8
 
 __all__ = [
+    "DEPTH_SCALE_GAIN",
     "ESSENTIAL_METHOD",
     "GEOMETRY_WIDTH_PX",
     "MAX_DEPTH_BASELINES",
@@ -86,8 +88,9 @@ MIN_PARALLAX_PX = 0.5
 # Robust estimator of the essential matrix: OpenCV's USAC MAGSAC++ (Barath et al. 2020), as issue 34 asks.
 ESSENTIAL_METHOD = cv2.USAC_MAGSAC
 # recoverPose's cheirality distance (baselines): a slow camera (TUM at 30 Hz: ~1 cm per frame, scene at 1-3 m) sees
-# everything beyond OpenCV's default 50 baselines; 1000 keeps those points voting (a point this far still has
-# ~0.06° of parallax at the image centre, above the ~0.05° noise of one-pixel tracks at f ≈ 500 px).
+# everything beyond OpenCV's default 50 baselines, which would leave no inlier; at 1000 baselines (1 mrad of
+# parallax, half a pixel at f = 500 px) single points are noisy, but the cheirality vote and the scale's median run
+# over hundreds of them.
 MAX_DEPTH_BASELINES = 1000.0
 # Fewest inliers with a valid network depth for the scale's median: the five-point minimal sample, so that the median
 # of five ratios still holds with two of them wrong.
@@ -124,7 +127,8 @@ class GeometricPoseResult:
             the depth's unit; the network's motion where ``outcome.uses_network``.
         outcome: see :class:`GeometricOutcome`.
         n_tracks: correspondences that passed the forward-backward check.
-        n_inliers: cheirality-consistent inliers of the essential matrix (0 when not solved).
+        n_inliers: inliers of the motion kept: cheirality-consistent inliers of the essential matrix (``solved``),
+            tracks consistent with PnP's epipolar geometry (``solved_depth``), else 0 or the failed solve's count.
     """
 
     T_prev_cur: np.ndarray
@@ -206,7 +210,11 @@ class GeometricPose:
 
         Returns:
             :class:`GeometricPoseResult`, or ``None`` without a previous frame or without ``T_prev_cur_network``.
+
+        Raises:
+            ValueError: if ``image_rgb`` is not a non-empty ``H×W×3`` uint8 array.
         """
+        validate_rgb8(image_rgb)
         size = self.tracking_size(*input_size)
         grey = _grey(image_rgb, size)
         prev, self._prev = self._prev, (grey, np.asarray(depth, np.float32))
