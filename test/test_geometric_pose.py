@@ -152,3 +152,6 @@ def test_pnp_on_measured_depth_of_a_real_pair():
     assert np.linalg.norm(T[:3, 3]) == pytest.approx(np.linalg.norm(T_gt[:3, 3]), rel=0.35)  # metres, from depth
     assert relative_pose_from_depth(tracks.pts_prev[:5], tracks.pts_cur[:5], depth_at_tracks[:5],
                                     sequence.calibration.K) is None  # too few points: no pose, no exception
+    # A depth that disagrees with the tracks (random, 5 cm to 5 m): too few inliers to trust, refused.
+    noise = np.random.default_rng(0).uniform(0.05, 5.0, len(depth_at_tracks))
+    assert relative_pose_from_depth(tracks.pts_prev, tracks.pts_cur, noise, sequence.calibration.K) is None

@@ -19,11 +19,14 @@ Per pair (previous, current frame), on grey images at most :data:`GEOMETRY_WIDTH
       (:func:`~ss3d_core.geometry.homography_rotation.rotation_from_homography`) leaving a median parallax under
       :data:`MIN_PARALLAX_PX` -> ``pure_rotation``: that rotation, zero translation;
    b. otherwise the network's depth decides: PnP on the tracks lifted to 3D with the previous frame's depth
-      (:func:`~ss3d_core.geometry.relative_pose.relative_pose_from_depth`, DF-VO's 2D-3D tracker) ->
-      ``solved_depth`` (TUM fr1/xyz pairs, 2 cm apart at 1-2 m: the essential matrix was 1.4-2.8° off, PnP
-      0.26-0.63°). PnP failing, the essential matrix goes on.
+      (:func:`~ss3d_core.geometry.relative_pose.relative_pose_from_depth`, DF-VO's 2D-3D tracker; refused when
+      too few tracks agree with the depth), kept when it explains the tracks' epipolar geometry as well as the
+      essential matrix up to counting noise (``n_E - n_PnP <= sqrt(n_E)``) -> ``solved_depth``. TUM fr1/xyz pairs,
+      2 cm apart at 1-2 m: the essential matrix was 1.4-2.8° off, PnP 0.26-0.63°. PnP refused or explaining
+      fewer tracks, the essential matrix goes on.
 
-   On KITTI and DGP (parallax from metres of motion) the epipolar model won on every pair.
+   On KITTI and DGP (parallax from metres of motion) the epipolar model won on nearly every pair, and on the few
+   where the homography won PnP on the far, poorly known depth was refused.
 5. no essential matrix or too few cheirality-consistent inliers -> ``solve_failed``.
 6. scale: the inliers triangulated by ``recoverPose`` (unit baseline, previous camera) against two depths of the
    same points, each through the median of the ratios (robust to half the points being wrong):
@@ -52,7 +55,7 @@ import cv2
 import numpy as np
 
 from ss3d_core.camera import scale_K
-from ss3d_core.geometry.corner_tracks import track_corners
+from ss3d_core.geometry.corner_tracks import CornerTracks, track_corners
 from ss3d_core.geometry.homography_rotation import rotation_from_homography, rotation_homography_residual_px
 from ss3d_core.geometry.model_selection import RANSAC_THRESHOLD_PX, compare_models, fit_homography, sampson_distance_sq
 from ss3d_core.geometry.relative_pose import (
@@ -246,7 +249,7 @@ class GeometricPose:
                 return GeometricPoseResult(T, GeometricOutcome.PURE_ROTATION, n, 0)
             T_depth = relative_pose_from_depth(pts_prev, pts_cur, network_depth, K)
             if T_depth is not None and self._explains_as_many(T_depth, five.T_prev_cur, K, pts_prev, pts_cur):
-                return self._solved_with_depth(T_depth, K, pts_prev, pts_cur, network_depth)
+                return self._solved_with_depth(T_depth, K, tracks, network_depth, carried)
         if five.T_prev_cur is None:
             return GeometricPoseResult(T_network.copy(), GeometricOutcome.SOLVE_FAILED, n, five.n_inliers)
         z_unit = five.points_prev[:, 2]
@@ -275,14 +278,25 @@ class GeometricPose:
         self._carried = (pts_cur[valid][ahead], points_cur[ahead, 2])
         return GeometricPoseResult(T, GeometricOutcome.SOLVED, n, five.n_inliers)
 
-    def _solved_with_depth(self, T_depth: np.ndarray, K: np.ndarray, pts_prev: np.ndarray, pts_cur: np.ndarray,
-                           network_depth: np.ndarray) -> GeometricPoseResult:
-        """The PnP motion in the odometry's scale (the blend's running ratio, step 6); the tracks consistent with its
-        epipolar geometry carry their depth."""
+    def _solved_with_depth(self, T_depth: np.ndarray, K: np.ndarray, tracks: CornerTracks, network_depth: np.ndarray,
+                           carried: tuple[np.ndarray, np.ndarray] | None) -> GeometricPoseResult:
+        """The PnP motion (network depth units) in the odometry's scale: the ratio of the carried points' depth to
+        the network's at the same tracks, blended as in step 6 (``(s_tracks / s_depth) ** (1 - DEPTH_SCALE_GAIN)``),
+        or the blend's running ratio without carried points; the tracks consistent with its epipolar geometry carry
+        their depth on."""
+        pts_prev, pts_cur = tracks.pts_prev, tracks.pts_cur
+        valid_depth = np.isfinite(network_depth) & (network_depth > 0)
+        if carried is not None:
+            seeded = valid_depth & (tracks.seed_index >= 0)
+            carried_depth = np.zeros(len(pts_prev))
+            carried_depth[seeded] = carried[1][tracks.seed_index[seeded]]
+            tracks_over_depth = _median_ratio(carried_depth, network_depth, seeded)
+            if tracks_over_depth is not None and tracks_over_depth > 0:
+                self._scale_over_depth = tracks_over_depth ** (1.0 - DEPTH_SCALE_GAIN)
         inliers = _epipolar_inliers(T_depth, K, pts_prev, pts_cur)
         T = T_depth.copy()
         T[:3, 3] *= self._scale_over_depth
-        usable = inliers & np.isfinite(network_depth) & (network_depth > 0)
+        usable = inliers & valid_depth
         rays = np.column_stack([pts_prev[usable], np.ones(int(usable.sum()))]) @ np.linalg.inv(K).T
         points_cur = (rays * (network_depth[usable, None] * self._scale_over_depth) - T[:3, 3]) @ T[:3, :3]
         ahead = points_cur[:, 2] > 0

@@ -5,7 +5,8 @@ Convention: ``cv2.recoverPose`` returns ``R, t`` with ``x_2 = R x_1 + t`` for po
 ``x_2`` in the second, i.e. ``T_cur_prev = [R | t]`` when the first image is the previous frame. This module returns
 ``T_prev_cur = inv(T_cur_prev)`` (current-camera points into the previous camera), the estimator's convention, with a
 unit-norm translation (scale unobservable). A pair that yields too few matches or inliers is a *failure* (returned,
-never raised).
+never raised). :func:`relative_pose_from_depth` solves the same motion when the previous view's depth is known (PnP),
+with the translation in the depth's unit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "CHEIRALITY_MAX_DEPTH_BASELINES",
     "MIN_INLIERS",
     "MIN_MATCHES",
+    "PNP_MIN_INLIER_SHARE",
     "RANSAC_CONFIDENCE",
     "RANSAC_THRESHOLD_PX",
     "ROBUST_METHOD",
@@ -44,6 +46,13 @@ ROBUST_METHOD = cv2.USAC_ACCURATE
 # RANSAC confidence and inlier threshold (pixels): OpenCV's findEssentialMat defaults.
 RANSAC_CONFIDENCE = 0.999
 RANSAC_THRESHOLD_PX = 1.0
+# PnP RANSAC: OpenCV's default iteration count and the sample size its solvePnPRansac draws for solvers other than
+# P3P/AP3P (5 points).
+PNP_RANSAC_ITERATIONS = 100
+PNP_SAMPLE_SIZE = 5
+# Least inlier share at which PNP_RANSAC_ITERATIONS samples reach RANSAC_CONFIDENCE of drawing one all-inlier sample
+# (Fischler & Bolles 1981: 1 - (1 - w^s)^N >= p): ~0.58. Below it the best model found is not trusted.
+PNP_MIN_INLIER_SHARE = (1.0 - (1.0 - RANSAC_CONFIDENCE) ** (1.0 / PNP_RANSAC_ITERATIONS)) ** (1.0 / PNP_SAMPLE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,8 @@ def relative_pose_from_depth(
 
     Returns:
         ``T_prev_cur`` (``4×4`` float64, translation in the depth's unit), or ``None`` with fewer than
-        :data:`MIN_MATCHES` usable points or when RANSAC finds fewer than :data:`MIN_INLIERS` inliers.
+        :data:`MIN_MATCHES` usable points, or when RANSAC's inliers are fewer than :data:`MIN_INLIERS` or than
+        :data:`PNP_MIN_INLIER_SHARE` of the usable points (a depth that disagrees with the tracks).
     """
     depth_prev = np.asarray(depth_prev, np.float64)
     usable = np.isfinite(depth_prev) & (depth_prev > 0)
@@ -152,10 +162,10 @@ def relative_pose_from_depth(
     try:
         ok, rvec, tvec, inliers = cv2.solvePnPRansac(
             points, np.asarray(pts_cur, np.float64)[usable], K, None, reprojectionError=RANSAC_THRESHOLD_PX,
-            confidence=RANSAC_CONFIDENCE, flags=cv2.SOLVEPNP_SQPNP)
+            confidence=RANSAC_CONFIDENCE, iterationsCount=PNP_RANSAC_ITERATIONS, flags=cv2.SOLVEPNP_SQPNP)
     except cv2.error:  # degenerate point sets
         return None
-    if not ok or inliers is None or len(inliers) < MIN_INLIERS:
+    if not ok or inliers is None or len(inliers) < max(MIN_INLIERS, PNP_MIN_INLIER_SHARE * usable.sum()):
         return None
     T_cur_prev = np.eye(4)
     T_cur_prev[:3, :3] = cv2.Rodrigues(rvec)[0]
