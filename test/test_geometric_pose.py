@@ -36,12 +36,16 @@ def _tum_depth(sequence: TumSequence) -> np.ndarray:
     return np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
 
 
-def test_tum_pair_beats_no_motion_and_takes_the_depth_unit():
+@pytest.mark.parametrize("focal_error", [1.0, 1.19])  # calibrated, and 19 % long as the network learns it here
+def test_tum_pair_beats_no_motion_and_takes_the_depth_unit(focal_error):
     sequence = TumSequence.load(TUM_PAIR)
-    result = _pair(sequence, _tum_depth(sequence), sequence.calibration.K)
+    K = sequence.calibration.K.copy()
+    K[:2, :2] *= focal_error
+    result = _pair(sequence, _tum_depth(sequence), K)
     T_gt = relative_motion(sequence.gt_pose_for_frame(0), sequence.gt_pose_for_frame(1))
     error = relative_pose_error(result.T_prev_cur, T_gt)
-    assert result.outcome in (GeometricOutcome.SOLVED, GeometricOutcome.SOLVED_DEPTH) and result.n_inliers >= 100
+    # 2 cm at 1-2 m: GRIC prefers the homography, the rotation alone does not explain the tracks, the depth decides.
+    assert result.outcome is GeometricOutcome.SOLVED_DEPTH and result.n_inliers >= 100
     # Identity's error is the true rotation, 1.38°; the distorted Kinect image is tracked as is.
     assert error.rot_err_deg < 0.25 * rotation_angle_deg(T_gt[:3, :3])
     assert error.tdir_err_deg < 20.0
