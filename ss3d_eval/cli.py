@@ -217,6 +217,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             "gap_frame_periods": GAP_FRAME_PERIODS if options.gap_threshold_s is None else None,
             "output_size": config.output_size,
             "intrinsics_window": config.intrinsics_window,
+            # The model row's source; the report scores both (baselines "network" and "geometric").
+            "pose_source": config.pose_source,
         },
         "depth_cap_m_override": options.depth_cap_m,
         "min_depth_m": options.min_depth_m,

@@ -54,19 +54,33 @@ SINGLES_STRATUM = "(single-item sequences)"
 
 @dataclass(frozen=True)
 class Metric:
-    """One compared metric: ``report.sequences.<name>.<section>`` per-item ``key``; ``lower_is_better``."""
+    """One compared metric: the per-item ``key`` of ``report.sequences.<name>.<section>``, or of
+    ``report.sequences.<name>.baselines.<row>.<section>`` when ``row`` is set (a pose source's own row); a report
+    written before that row existed has only the model's row, which was the network's, and is read there.
+    ``name`` is ``[<row>.]<section>.<key>``."""
 
     section: str
     key: str
     label: str
     lower_is_better: bool = True
+    row: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``[<row>.]<section>.<key>``, the key of :func:`compare_reports`'s ``metrics``."""
+        return f"{self.row + '.' if self.row else ''}{self.section}.{self.key}"
 
 
+# The model's pose row is the node's configured pose source (pose_source); the network's own pose has its row, which
+# is what training changes and what the adoption rule judges.
+NETWORK_ROW = "network"
 METRICS = (
     Metric("depth", "abs_rel", "depth AbsRel"),
     Metric("depth", "delta1", "depth δ<1.25", lower_is_better=False),
-    Metric("pose", "rot_err_deg", "rotation error (°)"),
-    Metric("pose", "tdir_err_deg", "translation direction error (°)"),
+    Metric("pose", "rot_err_deg", "rotation error (°), the configured pose source"),
+    Metric("pose", "tdir_err_deg", "translation direction error (°), the configured pose source"),
+    Metric("pose", "rot_err_deg", "rotation error (°), the network's own pose", row=NETWORK_ROW),
+    Metric("pose", "tdir_err_deg", "translation direction error (°), the network's own pose", row=NETWORK_ROW),
     Metric("intrinsics", "fx_rel_err", "fx relative error"),
 )
 
@@ -110,7 +124,9 @@ class MetricComparison:
 def _sequence_items(name: str, sequence: dict[str, Any], metric: Metric) -> Iterator[tuple[str, Any, float]]:
     """``(group, item key, value)`` of one sequence of a report for ``metric`` (items without a value are left out)."""
     group = str(sequence.get("group") or sequence_group(name))
-    section = sequence.get(metric.section) or {}
+    rows = sequence.get("baselines") or {}
+    source = rows[metric.row] if metric.row and metric.row in rows else sequence
+    section = (source or {}).get(metric.section) or {}
     if metric.section == "depth":
         for image in section.get("per_image") or ():
             if image.get(metric.key) is not None:
@@ -267,7 +283,7 @@ def compare_reports(new: dict[str, Any], old: dict[str, Any], n_resamples: int =
 
     Returns:
         ``{"method": str, "n_resamples", "confidence", "seed", "new": checkpoint, "old": checkpoint,
-        "metrics": {"<section>.<key>": {"label", "lower_is_better", "groups": {group: Difference},
+        "metrics": {"[<row>.]<section>.<key>": {"label", "lower_is_better", "groups": {group: Difference},
         "aggregate": Difference | None}}}`` (each Difference as a dict; the aggregate is over the groups with an
         interval, its relative difference is ``diff / old`` of the group-balanced means).
     """
@@ -281,7 +297,7 @@ def compare_reports(new: dict[str, Any], old: dict[str, Any], n_resamples: int =
     }
     for metric in METRICS:
         result = compare_metric(new, old, metric, n_resamples, seed)
-        out["metrics"][f"{metric.section}.{metric.key}"] = {
+        out["metrics"][metric.name] = {
             "label": metric.label, "lower_is_better": metric.lower_is_better,
             "groups": {g: asdict(d) for g, d in result.groups.items()},
             "aggregate": asdict(result.aggregate) if result.aggregate else None,

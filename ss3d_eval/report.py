@@ -14,6 +14,7 @@ Report layout (``report.json``)::
                    "pose": {rot_err_deg, tdir_err_deg, n_pairs, n_groups, ate_m, n_ate_sequences, ...},
                    "intrinsics": {fx_rel_err, fy_rel_err, cx_rel_err, cy_rel_err, n_sequences, n_groups}},
      "baselines": {"constant_depth": {"depth": {...}},
+                   "network", "geometric": {"pose": {..., ate_m, n_ate_sequences}, "paired_with_model": {...}},
                    "identity_pose": {"pose": {...}, "paired_with_model": {...}},
                    "five_point_calibrated": {"pose": {...}, "paired_with_model": {...}},
                    "five_point_guess_k": {"pose": {...}, "paired_with_model": {...}},
@@ -44,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES
 from ss3d_eval.depth_metrics import aggregate_depth
 from ss3d_eval.groups import group_balanced_mean, pose_item_group, sequence_group
 from ss3d_eval.intrinsics_metrics import aggregate_intrinsics
@@ -56,9 +58,9 @@ __all__ = [
 ]
 
 FIVE_POINT_BASELINES = ("five_point_calibrated", "five_point_guess_k")
-# Pose baselines scored on the model's GT pairs: "no motion" first, then the classical five-point estimates and the
-# SfM teacher (COLMAP's multi-view poses).
-POSE_BASELINES = ("identity_pose", *FIVE_POINT_BASELINES, "colmap_selfcalib")
+# Pose rows scored on the model's GT pairs: the node's two pose sources (the model row is the default one), "no
+# motion", then the classical five-point estimates and the SfM teacher (COLMAP's multi-view poses).
+POSE_BASELINES = (*POSE_SOURCES, "identity_pose", *FIVE_POINT_BASELINES, "colmap_selfcalib")
 # Where SequenceOutcome.baselines keeps a pose baseline's per-pair list when its name holds something else.
 _POSE_LIST_KEYS = {"colmap_selfcalib": "colmap_selfcalib_pose"}
 # Per-sequence COLMAP fields copied into the report's colmap_selfcalib.per_sequence.
@@ -233,6 +235,10 @@ def aggregate(outcomes: Sequence[SequenceOutcome]) -> tuple[dict[str, Any], dict
         per_group = _pose_groups(outcomes, name)
         summary = _balanced(per_group, aggregate_pose([]))
         summary["n_failed_pairs"] = summary.pop("n_skipped_pairs", 0)
+        if name in POSE_SOURCES:
+            source_ates = [((o.result["baselines"].get(name) or {}).get("pose") or {}).get("ate_m") for o in outcomes]
+            summary["ate_m"] = mean_or_none([a for a in source_ates if a is not None])
+            summary["n_ate_sequences"] = sum(a is not None for a in source_ates)
         baselines[name] = {"pose": summary, "groups": per_group,
                            "paired_with_model": _paired_with_model(outcomes, name)}
     for name in ("default_k", "corpus_k"):
@@ -352,7 +358,7 @@ _SUMMARY_ROWS = (
     ("… static pairs", "pose", "n_static_pairs", POSE_BASELINES),
     ("pairs scored (direction)", "pose", "n_tdir_pairs", POSE_BASELINES),
     ("pairs failed / without estimate", "pose", None, POSE_BASELINES),
-    ("ATE Sim(3) (m) ↓", "pose", "ate_m", ()),
+    ("ATE Sim(3) (m) ↓", "pose", "ate_m", POSE_SOURCES),
     ("fx relative error ↓", "intrinsics", "fx_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
     ("fy relative error ↓", "intrinsics", "fy_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),
     ("cx relative error ↓", "intrinsics", "cx_rel_err", ("default_k", "corpus_k", "colmap_selfcalib")),

@@ -11,6 +11,10 @@ order, stamps from ``rgb.txt``); the baselines see the same frames and pairs:
   ``identity_pose`` ("no motion") baseline and the two five-point baselines (a failure is counted, not scored).
   ATE after Sim(3) alignment over the frames with GT of the odometry segment holding most of them (segments restart
   at resets).
+* pose sources: the estimator runs with the ``geometric`` pose source, whose estimates also carry the network's own
+  motion, so both values of the node's ``pose_source`` parameter are scored on the same frames, depth and K: rows
+  ``network`` and ``geometric`` (relative errors on the model's GT pairs, ATE of each chained motion). The model row
+  is the one of ``options.estimator.pose_source`` (the node's default).
 * intrinsics: the estimator's final K (after the last frame) against ``calib.yaml``; ``default_k`` and
   ``colmap_selfcalib`` likewise.
 * ``colmap_selfcalib`` (the SfM teacher, :mod:`ss3d_eval.baselines.colmap_selfcalib`) also scores the relative pose
@@ -36,6 +40,8 @@ import numpy as np
 import yaml
 
 from ss3d_core.estimator import Estimator, EstimatorConfig, FrameEstimate
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES
+from ss3d_core.estimator.odometry import OdometryIntegrator
 from ss3d_core.io.stamps import seconds_to_ns
 from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, TumSequence
 from ss3d_core.pose import invert_pose
@@ -143,9 +149,10 @@ class SequenceOutcome:
         baselines: per baseline, the same lists/dicts (``constant_depth`` -> depth list, ``identity_pose`` and
             ``five_point_*`` -> pose list with ``None`` for failures (never for ``identity_pose``),
             ``default_k``/``colmap_selfcalib`` -> intrinsics dict or ``None``, ``colmap_selfcalib_pose`` -> COLMAP's
-            pose list, ``None`` where a frame did not register; empty when COLMAP is disabled). ``pose``,
-            ``identity_pose``, the ``five_point_*`` lists and a non-empty ``colmap_selfcalib_pose`` are aligned:
-            entry ``k`` of each is the same GT pair.
+            pose list, ``None`` where a frame did not register; empty when COLMAP is disabled; ``network`` and
+            ``geometric`` -> the pose sources' lists, ``None`` where a source gave no motion). ``pose``,
+            ``network``, ``geometric``, ``identity_pose``, the ``five_point_*`` lists and a non-empty
+            ``colmap_selfcalib_pose`` are aligned: entry ``k`` of each is the same GT pair.
         depth_samples: frames kept for figures.
     """
 
@@ -242,9 +249,10 @@ class _FivePointTracker:
 
 
 def _ate_over_best_segment(
-    stamps: list[float], estimates: list[FrameEstimate], gt: list[np.ndarray | None]
+    stamps: list[float], estimates: list[FrameEstimate], T_odom_camera: list[np.ndarray], gt: list[np.ndarray | None]
 ) -> AteResult | None:
-    """ATE over the GT-matched frames of the odometry segment that holds most of them (``None`` without GT)."""
+    """ATE of the trajectory ``T_odom_camera`` (one pose per frame) over the GT-matched frames of the odometry segment
+    that holds most of them (``None`` without GT)."""
     by_segment: dict[int, list[int]] = {}
     for i, (est, T_gt) in enumerate(zip(estimates, gt)):
         if T_gt is not None:
@@ -252,9 +260,12 @@ def _ate_over_best_segment(
     if not by_segment:
         return None
     frames = max(by_segment.values(), key=len)
-    return ate_sim3(
-        [stamps[i] for i in frames], [estimates[i].T_odom_camera for i in frames], [gt[i] for i in frames]
-    )
+    return ate_sim3([stamps[i] for i in frames], [T_odom_camera[i] for i in frames], [gt[i] for i in frames])
+
+
+def _source_motion(est: FrameEstimate, source: str) -> np.ndarray | None:
+    """One pose source's motion for the pair ending at ``est`` (the estimator runs the ``geometric`` source)."""
+    return est.T_prev_cur_network if source == "network" else est.T_prev_cur
 
 
 def _depth_sample(
@@ -316,6 +327,7 @@ class _FrameLoop:
     """Everything collected while streaming the frames (see :func:`_run_frames`)."""
 
     estimates: list[FrameEstimate] = field(default_factory=list)
+    trajectories: dict[str, list[np.ndarray]] = field(default_factory=lambda: {name: [] for name in POSE_SOURCES})
     per_image: list[dict[str, object]] = field(default_factory=list)
     constant_per_image: list[dict[str, object]] = field(default_factory=list)
     pair_frames: list[int] = field(default_factory=list)
@@ -341,12 +353,21 @@ def _run_frames(
     loop = _FrameLoop()
     constant: list[DepthResult | None] = []
     identity: list[RelativePoseError | None] = []
+    sources: dict[str, list[RelativePoseError | None]] = {name: [] for name in POSE_SOURCES}
+    odometry = {name: OdometryIntegrator() for name in POSE_SOURCES}
     features_prev: five_point.Features | None = None
     start = time.perf_counter()
     for i in range(plan.n):
         rgb = sequence.read_rgb(i)
         est = estimator.estimate(rgb, seconds_to_ns(plan.stamps[i]))
         loop.estimates.append(est)
+        for name, integrator in odometry.items():
+            motion = _source_motion(est, name)
+            if motion is None:
+                integrator.reset()
+            else:
+                integrator.integrate(motion)
+            loop.trajectories[name].append(integrator.T_odom_camera.copy())
         if i in plan.depth_frames:
             gt_depth = sequence.read_depth_m(plan.depth_frames[i])
             _check_depth_registered(sequence, plan.depth_frames[i], gt_depth, rgb)
@@ -372,16 +393,18 @@ def _run_frames(
         elif i >= 1:
             loop.pair_frames.append(i)
             T_gt = relative_motion(plan.gt[i - 1], plan.gt[i])
-            if est.T_prev_cur is None:
+            for name, errors in sources.items():
+                motion = _source_motion(est, name)
+                errors.append(None if motion is None else relative_pose_error(motion, T_gt, options.noise_floor_m))
+            outcome.pose.append(sources[options.estimator.pose_source][-1])
+            if outcome.pose[-1] is None:
                 loop.pairs_no_estimate += 1
-                outcome.pose.append(None)
-            else:
-                outcome.pose.append(relative_pose_error(est.T_prev_cur, T_gt, options.noise_floor_m))
             identity.append(identity_pose.identity_pose_error(T_gt, options.noise_floor_m))
             five.score_pair(features_prev, features_cur, T_gt)
         features_prev = features_cur
     outcome.baselines["constant_depth"] = constant
     outcome.baselines["identity_pose"] = identity
+    outcome.baselines.update(sources)
     loop.seconds = time.perf_counter() - start
     return loop
 
@@ -389,7 +412,8 @@ def _run_frames(
 def _pose_section(
     outcome: SequenceOutcome, plan: _Plan, loop: _FrameLoop, options: RunOptions
 ) -> dict[str, object]:
-    outcome.ate = _ate_over_best_segment(plan.stamps, loop.estimates, plan.gt)
+    trajectory = loop.trajectories[options.estimator.pose_source]
+    outcome.ate = _ate_over_best_segment(plan.stamps, loop.estimates, trajectory, plan.gt)
     pose = aggregate_pose(outcome.pose)
     pose.pop("n_skipped_pairs")  # = n_pairs_no_estimate below
     return {
@@ -459,9 +483,24 @@ def _identity_summary(errors: list[RelativePoseError | None]) -> dict[str, objec
     return pose
 
 
+def _pose_source_summary(
+    name: str, outcome: SequenceOutcome, plan: _Plan, loop: _FrameLoop, counters: dict[str, int]
+) -> dict[str, object]:
+    """One pose source's row: aggregated errors on the model's GT pairs, its ATE, and (``geometric``) how many pairs
+    each degenerate case took (the estimator's ``pose_geometric_*`` counters)."""
+    pose = aggregate_pose(outcome.baselines[name])
+    pose["n_failed_pairs"] = pose.pop("n_skipped_pairs")
+    ate = _ate_over_best_segment(plan.stamps, loop.estimates, loop.trajectories[name], plan.gt)
+    pose["ate_m"] = ate.rmse_m if ate else None
+    pose["ate"] = ate.as_dict() if ate else None
+    prefix = f"pose_{name}_"
+    pose["outcomes"] = {k.removeprefix(prefix): v for k, v in sorted(counters.items()) if k.startswith(prefix)}
+    return pose
+
+
 def _baselines_section(
-    outcome: SequenceOutcome, sequence: TumSequence, plan: _Plan, loop: _FrameLoop, five: _FivePointTracker,
-    options: RunOptions,
+    outcome: SequenceOutcome, sequence: TumSequence, plan: _Plan, five: _FivePointTracker, options: RunOptions,
+    loop: _FrameLoop, counters: dict[str, int],
 ) -> dict[str, object]:
     calib = sequence.calibration
     size = (calib.width, calib.height)
@@ -487,6 +526,9 @@ def _baselines_section(
                                              outcome.baselines["identity_pose"]) if has_gt else None},
         **{name: {"pose": with_pairs(five.summary(name), five.errors[name]) if has_gt else None}
            for name in five.variants},
+        **{name: {"pose": with_pairs(_pose_source_summary(name, outcome, plan, loop, counters),
+                                     outcome.baselines[name]) if has_gt else None}
+           for name in POSE_SOURCES},
         "default_k": {"intrinsics": outcome.baselines["default_k"]},
         "corpus_k": {"intrinsics": outcome.baselines["corpus_k"]},
         "colmap_selfcalib": colmap,
@@ -521,7 +563,9 @@ def run_sequence(
     plan = _plan(sequence, options)
     outcome = SequenceOutcome(name=sequence.name, result={})
     settings = _gap_settings(sequence, options)
-    estimator = estimator_factory(replace(options.estimator, gap_threshold_s=settings["gap_threshold_s"]))
+    # The geometric source's estimates carry the network's motion too: one run scores both pose sources.
+    estimator = estimator_factory(replace(options.estimator, gap_threshold_s=settings["gap_threshold_s"],
+                                          pose_source="geometric"))
     five = _FivePointTracker(sequence, options.noise_floor_m)
     loop = _run_frames(sequence, estimator, plan, options, outcome, five)
     depth = None
@@ -541,11 +585,14 @@ def run_sequence(
         "estimator": {
             "counters": dict(estimator.counters),
             "mean_inference_ms": float(np.mean(inference_ms)) if inference_ms else None,
+            "pose_source": options.estimator.pose_source,
+            "median_geometry_ms": (float(np.median([e.geometry_ms for e in loop.estimates[1:]]))
+                                   if len(loop.estimates) > 1 else None),
             "seconds_total": round(loop.seconds, 3),
         },
         "depth": depth,
         "pose": _pose_section(outcome, plan, loop, options) if sequence.gt_stamps.size else None,
         "intrinsics": _intrinsics_section(outcome, sequence, loop.estimates[-1]) if loop.estimates else None,
-        "baselines": _baselines_section(outcome, sequence, plan, loop, five, options),
+        "baselines": _baselines_section(outcome, sequence, plan, five, options, loop, dict(estimator.counters)),
     }
     return outcome

@@ -272,6 +272,7 @@ class SS3DNode(Node):
             output_size=values["output_size"],
             metric_scale=values["metric_scale"] or None,
             square_pixels=values["square_pixels"],
+            pose_source=values["pose_source"],
         )
 
     # --- input --------------------------------------------------------------------------------------------------

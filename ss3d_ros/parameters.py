@@ -23,6 +23,7 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from ss3d_core.backends import BACKEND_NAMES as BACKEND_CHOICES
 from ss3d_core.backends.base import PRECISIONS
 from ss3d_core.estimator.estimator import OUTPUT_SIZES
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES
 from ss3d_core.io.image_message import DEPTH_ENCODINGS  # REP 118
 
 # ROS 2 parameter type names of the Python types used here (rcl_interfaces/ParameterType).
@@ -110,6 +111,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               value_range=(1, 10000), read_only=True),
     ParamSpec("intrinsics_freeze_after", 0, "Freeze learned intrinsics after this many frame pairs; 0 = never.",
               unit="frames", value_range=(0, 1000000), read_only=True),
+    ParamSpec("pose_source", "geometric", "Odometry between frames: geometric (tracked corners, essential matrix with "
+              "the published K, scale from the network's depth; rest, pure rotation and failures handled, counted in "
+              "/diagnostics) or network (the network's own ego-motion).", choices=POSE_SOURCES, read_only=True),
     ParamSpec("square_pixels", True, "Publish learned intrinsics with fx = fy in input-image pixels (the network "
               "cannot see the source aspect ratio)."),
     ParamSpec("use_camera_info", False, "Use K from the camera_info topic instead of the learned intrinsics."),

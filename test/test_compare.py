@@ -19,7 +19,7 @@ from ss3d_eval.compare import (
     paired_items,
 )
 
-ABS_REL, DELTA1, ROTATION, TDIR, FX = METRICS
+ABS_REL, DELTA1, ROTATION, TDIR, NETWORK_ROTATION, NETWORK_TDIR, FX = METRICS
 
 
 def test_a_checkpoint_against_itself_resolves_nothing():
@@ -132,3 +132,18 @@ def test_a_tiny_group_cannot_decide_the_aggregate():
     rotation = compare_metric(new, old, ROTATION)
     assert rotation.groups["tum"].n_items == 2 and rotation.groups["tum"].ci is None
     assert rotation.aggregate.verdict == "unresolved" and "tum" in rotation.aggregate.note
+
+
+def test_the_network_row_is_read_where_the_report_has_one():
+    """Reports since the geometric pose source hold the network's own pose under baselines.network; older reports
+    only the model's row, which was the network's."""
+    old, new = dev_report(seed=1, noise=0.01), dev_report(seed=2, noise=0.01)
+    for sequence in new["sequences"].values():
+        if sequence["pose"]:
+            network = [{**pair, "rot_err_deg": pair["rot_err_deg"] + 0.5} for pair in sequence["pose"]["per_pair"]]
+            sequence["baselines"] = {"network": {"pose": {"per_pair": network}}}
+    configured = compare_metric(new, old, ROTATION)
+    network = compare_metric(new, old, NETWORK_ROTATION)
+    assert configured.aggregate.verdict == "unresolved"
+    assert network.aggregate.verdict == "worse" and network.aggregate.diff == pytest.approx(0.5, abs=0.01)
+    assert NETWORK_ROTATION.name == "network.pose.rot_err_deg" and ROTATION.name == "pose.rot_err_deg"

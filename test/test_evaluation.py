@@ -45,10 +45,13 @@ class _Estimate:
     input_size: tuple[int, int]
     segment: int = 0
     inference_ms: float = 0.0
+    T_prev_cur_network: np.ndarray | None = None
+    geometry_ms: float = 0.0
 
 
 class OracleEstimator:
-    """Test double that "predicts" the ground truth of a sequence: depth ×``depth_scale``, GT motion, calibrated K."""
+    """Test double that "predicts" the ground truth of a sequence: depth ×``depth_scale``, GT motion (from both pose
+    sources), calibrated K."""
 
     def __init__(self, sequence: TumSequence, depth_scale: float = 1.0):
         self.sequence = sequence
@@ -68,7 +71,7 @@ class OracleEstimator:
         h, w = depth.shape
         K = scale_K(calib.K, (calib.width, calib.height), (w, h))
         return _Estimate(depth, T_prev_cur, gt if gt is not None else np.eye(4), K, IntrinsicsSource.KNOWN,
-                         (image.shape[1], image.shape[0]))
+                         (image.shape[1], image.shape[0]), T_prev_cur_network=T_prev_cur)
 
 
 def copy_sequence(tmp_path: Path, name: str = "seq") -> Path:
@@ -101,6 +104,9 @@ def test_oracle_scores_perfectly_on_real_pair():
     assert pose["rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
     assert pose["tdir_err_deg"] == pytest.approx(0.0, abs=1e-4)
     assert pose["ate_m"] is None  # 2 poses: no Sim(3) alignment
+    for source in ("network", "geometric"):  # both pose sources scored on the same pair, each its own row
+        row = result["baselines"][source]["pose"]
+        assert row["n_pairs"] == 1 and row["rot_err_deg"] == pytest.approx(0.0, abs=1e-5) and row["ate_m"] is None
     for key in ("fx", "fy", "cx", "cy"):
         assert intrinsics[f"{key}_rel_err"] == pytest.approx(0.0, abs=1e-9)
     assert result["distorted"] is True
@@ -213,7 +219,8 @@ def test_identity_pose_baseline_scores_the_gt_rotation_on_the_model_pairs():
     assert paired["n_pairs"] == 1 and paired["model_rot_err_deg"] == pytest.approx(0.0, abs=1e-5)
     assert paired["baseline_rot_err_deg"] == pytest.approx(angle_deg, abs=1e-4) and paired["n_tdir_pairs"] == 0
     markdown = render_markdown(report)
-    assert "| metric | model | constant_depth | identity_pose |" in markdown and "identity rot (°)" in markdown
+    assert "| metric | model | constant_depth | network | geometric | identity_pose |" in markdown
+    assert "identity rot (°)" in markdown
 
 
 def test_auto_gap_threshold_rule():
@@ -329,8 +336,9 @@ def test_report_shape_nulls_and_no_nan(tmp_path):
     assert report["aggregate"]["pose"]["rot_err_deg"] is None and report["aggregate"]["pose"]["ate_m"] is None
     assert report["aggregate"]["intrinsics"]["n_sequences"] == 1
     assert report["sequences"]["seq"]["depth"] is None and report["sequences"]["seq"]["pose"] is None
-    assert set(report["baselines"]) == {"constant_depth", "identity_pose", "five_point_calibrated",
-                                        "five_point_guess_k", "default_k", "corpus_k", "colmap_selfcalib"}
+    assert set(report["baselines"]) == {"constant_depth", "network", "geometric", "identity_pose",
+                                        "five_point_calibrated", "five_point_guess_k", "default_k", "corpus_k",
+                                        "colmap_selfcalib"}
     assert report["baselines"]["corpus_k"]["intrinsics"]["fx_rel_err"] is None  # no --corpus-fx-per-width given
     assert report["baselines"]["colmap_selfcalib"]["status"] == "disabled"
     assert report["baselines"]["five_point_calibrated"]["pose"]["rot_err_deg"] is None

@@ -66,6 +66,10 @@ def test_replay_scores_recorded_outputs_against_bag_ground_truth(tmp_path, tum_b
     assert report["topic"] == "/camera/rgb" and report["stream"]["frames_published"] == 2
     assert report["stream"]["messages_received"]["depth"] == 2  # lock-step: no drops
     assert report["pose"]["n_pairs"] == 1 and report["pose"]["rot_err_deg"] >= 0
+    # Both pose sources, each its own node run, scored on the same pair; the main run is the node's default.
+    sources = report["pose_sources"]
+    assert list(sources) == ["geometric", "network"] and sources["geometric"] == report["pose"]
+    assert sources["network"]["n_pairs"] == 1 and "## pose sources" in (out / "report.md").read_text()
     assert report["depth"]["n_images"] == 1 and 0 < report["depth"]["abs_rel"] < 1
     assert report["depth"]["cap_m"] == 10.0  # indoor GT
     assert (out / "report.md").read_text().startswith("# ss3d_replay")

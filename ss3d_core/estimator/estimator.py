@@ -14,6 +14,7 @@ import torch
 from ss3d_core.backends.base import InferenceBackend, default_num_threads
 from ss3d_core.camera import K_to_normalised, square_pixel_intrinsics
 from ss3d_core.estimator.frame_estimate import FrameEstimate, IntrinsicsSource, ResetReason
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES, GeometricPose
 from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
 from ss3d_core.estimator.odometry import OdometryIntegrator
 from ss3d_core.pose import twist_from_relative_pose
@@ -42,6 +43,10 @@ class EstimatorConfig:
         square_pixels: publish learned intrinsics with ``fx = fy`` in pixels of the input image (their geometric
             mean). The network sees every image resized to its fixed input size and cannot know the source aspect
             ratio, so its two focal lengths disagree on non-square resizes; real cameras have square pixels.
+        pose_source: ``geometric`` (tracked corners, essential matrix with the published K, scale from the network's
+            depth: :mod:`ss3d_core.estimator.geometric_pose`) or ``network`` (the network's own ego-motion). Fixed for
+            the estimator's life (the geometric source keeps the previous frame). The default, as the node's, is the
+            source that scored better on the dev set's moving pairs (README, Evaluation).
     """
 
     gap_threshold_s: float = 0.5
@@ -50,6 +55,7 @@ class EstimatorConfig:
     output_size: str = "network"
     metric_scale: float | None = None
     square_pixels: bool = True
+    pose_source: str = "geometric"
 
     def __post_init__(self) -> None:
         if self.gap_threshold_s <= 0:
@@ -58,6 +64,8 @@ class EstimatorConfig:
             raise ValueError(f"output_size must be one of {OUTPUT_SIZES}, got {self.output_size!r}")
         if self.metric_scale is not None and not self.metric_scale > 0:
             raise ValueError(f"metric_scale must be > 0 or None, got {self.metric_scale}")
+        if self.pose_source not in POSE_SOURCES:
+            raise ValueError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
 
 
 class Estimator:
@@ -83,6 +91,7 @@ class Estimator:
             freeze_after=self.config.intrinsics_freeze_after,
         )
         self.odometry = OdometryIntegrator()
+        self.geometric = GeometricPose() if self.config.pose_source == "geometric" else None
         self.counters: Counter[str] = Counter()
         self._known_intrinsics_norm: np.ndarray | None = None
         self._prev_features: Any = None
@@ -126,6 +135,8 @@ class Estimator:
         """Forget the previous frame; the next frame starts a new odometry segment."""
         self._prev_features = None
         self._prev_stamp_ns = None
+        if self.geometric is not None:
+            self.geometric.reset()
 
     def _reset_reason(self, stamp_ns: int, size: tuple[int, int]) -> ResetReason | None:
         if self._prev_features is None or self._prev_stamp_ns is None:
@@ -170,12 +181,26 @@ class Estimator:
         inference_end = time.perf_counter()
 
         scale = self.config.metric_scale or 1.0
-        T_prev_cur = dt_s = twist = None
+        T_prev_cur = T_prev_cur_network = dt_s = twist = None
         if reason is None:
-            T_prev_cur = prediction.T_prev_cur.copy()
-            T_prev_cur[:3, 3] *= scale
-            self.odometry.integrate(T_prev_cur)
             self.intrinsics.update(prediction.intrinsics_norm)
+            T_prev_cur_network = prediction.T_prev_cur.copy()
+            T_prev_cur_network[:3, 3] *= scale
+        T_prev_cur = T_prev_cur_network
+        geometry_start = time.perf_counter()
+        if self.geometric is not None:
+            if reason is not None:
+                self.geometric.reset()
+            # The same K as published (learned or given), at the input size; depth and motion in network units.
+            K_input, _ = self._current_K(width, height, size)
+            geometric = self.geometric.update(image, prediction.depth, K_input, size, prediction.T_prev_cur)
+            if geometric is not None:
+                self.counters[f"pose_geometric_{geometric.outcome.value}"] += 1
+                T_prev_cur = geometric.T_prev_cur.copy()
+                T_prev_cur[:3, 3] *= scale
+        geometry_ms = (time.perf_counter() - geometry_start) * 1e3
+        if reason is None:
+            self.odometry.integrate(T_prev_cur)
             dt_s = (int(stamp_ns) - self._prev_stamp_ns) * 1e-9
             if dt_s >= MIN_TWIST_DT_S:
                 twist = twist_from_relative_pose(T_prev_cur, dt_s)
@@ -205,6 +230,8 @@ class Estimator:
             inference_ms=(inference_end - inference_start) * 1e3,
             preprocess_ms=(inference_start - start) * 1e3,
             postprocess_ms=(time.perf_counter() - inference_end) * 1e3,
+            T_prev_cur_network=T_prev_cur_network,
+            geometry_ms=geometry_ms,
         )
 
 

@@ -36,7 +36,9 @@ class FrameEstimate:
         depth_unit: ``metres`` when a metric scale was configured, else ``relative`` (monocular, up to scale).
         T_odom_camera: ``4×4`` float64 pose of the camera optical frame in the odometry frame (REP 105), translation
             in ``depth_unit``.
-        T_prev_cur: ``4×4`` float64 motion since the previous frame, or ``None`` on a reset.
+        T_prev_cur: ``4×4`` float64 motion since the previous frame (from ``EstimatorConfig.pose_source``), or
+            ``None`` on a reset.
+        T_prev_cur_network: the network's own motion for the pair, whatever the pose source (``None`` on a reset).
         dt_s: seconds since the previous frame (``None`` on a reset).
         twist: ``(linear, angular)`` mean velocity since the previous frame in the camera frame (depth unit/s,
             rad/s), or ``None`` on a reset or when ``dt_s`` is under ``MIN_TWIST_DT_S`` (see the estimator).
@@ -48,7 +50,8 @@ class FrameEstimate:
         inference_ms: wall time of the network (encode + decode), milliseconds.
         preprocess_ms: wall time of resizing and laying out the image for the network, milliseconds.
         postprocess_ms: wall time from the network's outputs to this estimate (odometry, intrinsics, depth scaling
-            and resizing), milliseconds.
+            and resizing, the geometric pose source), milliseconds.
+        geometry_ms: the part of ``postprocess_ms`` spent in the geometric pose source (0 for ``network``).
     """
 
     stamp_ns: int
@@ -66,3 +69,5 @@ class FrameEstimate:
     inference_ms: float
     preprocess_ms: float = 0.0
     postprocess_ms: float = 0.0
+    T_prev_cur_network: np.ndarray | None = None
+    geometry_ms: float = 0.0

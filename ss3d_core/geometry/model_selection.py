@@ -30,7 +30,10 @@ __all__ = [
     "MIN_CORRESPONDENCES",
     "RANSAC_THRESHOLD_PX",
     "TwoViewModels",
+    "compare_models",
+    "sampson_distance_sq",
     "fit_fundamental",
+    "fit_homography",
     "fit_two_view_models",
     "gric",
 ]
@@ -100,8 +103,9 @@ def gric(residual_sq_px2: np.ndarray, sigma_px: float, manifold_dim: int, n_para
     return float(cost + math.log(r) * manifold_dim * n + math.log(r * max(n, 1)) * n_params)
 
 
-def _sampson_sq(F: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared Sampson distance (pixels²) of ``n×2`` correspondences ``a -> b`` under ``F``."""
+def sampson_distance_sq(F: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared Sampson distance (pixels², Hartley & Zisserman 2004, §11.4.3) of ``n×2`` correspondences ``a -> b``
+    under ``F`` (``x_bᵀ F x_a = 0``); ``n`` float64."""
     ha = np.column_stack([a, np.ones(len(a))])
     hb = np.column_stack([b, np.ones(len(b))])
     Fa = ha @ F.T
@@ -157,12 +161,53 @@ def fit_fundamental(
     if F is None or F.shape[0] < 3:
         return None, np.zeros(len(a), bool)
     F = F[:3]
-    inliers = _sampson_sq(F, a, b) < RANSAC_THRESHOLD_PX**2 if mask is None else mask.ravel().astype(bool)
+    inliers = sampson_distance_sq(F, a, b) < RANSAC_THRESHOLD_PX**2 if mask is None else mask.ravel().astype(bool)
     return F, inliers
 
 
+def fit_homography(pts_a: np.ndarray, pts_b: np.ndarray) -> np.ndarray | None:
+    """Robust homography ``x_b ~ H x_a`` of ``n×2`` pixel correspondences (:data:`ROBUST_METHOD` at
+    :data:`RANSAC_THRESHOLD_PX`); ``3×3`` float64, or ``None`` when the fit failed or ``n < MIN_CORRESPONDENCES``."""
+    a = np.asarray(pts_a, np.float64).reshape(-1, 2)
+    b = np.asarray(pts_b, np.float64).reshape(-1, 2)
+    if len(a) < MIN_CORRESPONDENCES:
+        return None
+    H, _ = _robust_fit(cv2.findHomography, a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, confidence=RANSAC_CONFIDENCE)
+    return H.astype(np.float64) if H is not None and H.shape == (3, 3) else None
+
+
+def compare_models(
+    pts_a: np.ndarray,
+    pts_b: np.ndarray,
+    F: np.ndarray | None,
+    H: np.ndarray | None,
+    sigma_px: float = RANSAC_THRESHOLD_PX,
+    f_inliers: np.ndarray | None = None,
+) -> TwoViewModels:
+    """GRIC of given ``F`` and ``H`` (fitted by any means, e.g. ``F = K⁻ᵀ E K⁻¹`` from an essential matrix) on the
+    ``n×2`` pixel correspondences ``a -> b``.
+
+    Args:
+        pts_a, pts_b: ``n×2`` matched pixel positions in image ``a`` and ``b``.
+        F, H: ``3×3`` models (``x_bᵀ F x_a = 0``, ``x_b ~ H x_a``), ``None`` for a failed fit (GRIC ``inf``).
+        sigma_px: correspondence noise for GRIC (pixels).
+        f_inliers: ``n`` bool inliers of ``F`` from its fit; ``None``: Sampson distance within
+            :data:`RANSAC_THRESHOLD_PX`.
+    """
+    a = np.asarray(pts_a, np.float64).reshape(-1, 2)
+    b = np.asarray(pts_b, np.float64).reshape(-1, 2)
+    n = len(a)
+    h_sq = _transfer_sq(H, a, b) if H is not None else np.full(n, np.inf)
+    gric_h = gric(h_sq, sigma_px, H_DIM, H_PARAMS) if H is not None and n else math.inf
+    if F is None or not n:
+        return TwoViewModels(n, None, H, np.zeros(n, bool), np.sqrt(h_sq), math.inf, gric_h)
+    f_sq = sampson_distance_sq(F, a, b)
+    inliers = f_sq < RANSAC_THRESHOLD_PX**2 if f_inliers is None else np.asarray(f_inliers, bool)
+    return TwoViewModels(n, F, H, inliers, np.sqrt(h_sq), gric(f_sq, sigma_px, F_DIM, F_PARAMS), gric_h)
+
+
 def fit_two_view_models(pts_a: np.ndarray, pts_b: np.ndarray, sigma_px: float = RANSAC_THRESHOLD_PX) -> TwoViewModels:
-    """Fit ``F`` and ``H`` to correspondences and score both with GRIC.
+    """Fit ``F`` and ``H`` to correspondences and score both with GRIC (:func:`compare_models`).
 
     Args:
         pts_a, pts_b: ``n×2`` matched pixel positions in image ``a`` and ``b``.
@@ -174,15 +219,7 @@ def fit_two_view_models(pts_a: np.ndarray, pts_b: np.ndarray, sigma_px: float = 
     a = np.asarray(pts_a, np.float64).reshape(-1, 2)
     b = np.asarray(pts_b, np.float64).reshape(-1, 2)
     n = len(a)
-    no_fit = TwoViewModels(n, None, None, np.zeros(n, bool), np.full(n, np.inf), math.inf, math.inf)
     if n < MIN_CORRESPONDENCES:
-        return no_fit
+        return TwoViewModels(n, None, None, np.zeros(n, bool), np.full(n, np.inf), math.inf, math.inf)
     F, f_inliers = fit_fundamental(a, b)
-    H, _ = _robust_fit(cv2.findHomography, a, b, ROBUST_METHOD, RANSAC_THRESHOLD_PX, confidence=RANSAC_CONFIDENCE)
-    H = H if H is not None and H.shape == (3, 3) else None
-    h_sq = _transfer_sq(H, a, b) if H is not None else np.full(n, np.inf)
-    gric_h = gric(h_sq, sigma_px, H_DIM, H_PARAMS) if H is not None else math.inf
-    if F is None:
-        return TwoViewModels(n, None, H, f_inliers, np.sqrt(h_sq), math.inf, gric_h)
-    f_sq = _sampson_sq(F, a, b)
-    return TwoViewModels(n, F, H, f_inliers, np.sqrt(h_sq), gric(f_sq, sigma_px, F_DIM, F_PARAMS), gric_h)
+    return compare_models(a, b, F, fit_homography(a, b), sigma_px, f_inliers if F is not None else None)

@@ -7,7 +7,9 @@
 Plays the bag's image topic into the ``ss3d`` node (its own process) at the recorded rate (``--rate``) or lock-step
 (``--lockstep``: each frame after the previous output, as fast as the node keeps up, no drops), records the node's
 outputs to a new MCAP bag and writes ``report.json`` / ``report.md``: latency, output rate, drops, and, where ground
-truth exists, the ``ss3d_eval`` metrics of the recorded outputs.
+truth exists, the ``ss3d_eval`` metrics of the recorded outputs. With a ground-truth trajectory, the bag is played
+once more per further ``--pose-sources`` entry (the node's ``pose_source``; default both, the node's default first),
+each in a fresh node, and the pose of every source is scored side by side (``pose_sources`` in the report).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES
 from ss3d_core.io.ground_truth import depth_from_bag, trajectory_from_bag, trajectory_from_tum_file
 from ss3d_eval.stream_scoring import score_depth, score_pose
 from ss3d_ros.tools.demo import write_figures
@@ -50,10 +53,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gt.add_argument("--gt-depth-topic", help="depth image topic of the bag (16UC1 mm or 32FC1 m)")
     gt.add_argument("--depth-cap-m", type=float, default=None, help="override the depth cap (metres)")
     parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--pose-sources", nargs="+", choices=POSE_SOURCES, default=["geometric", "network"],
+                        help="pose_source of the main run, then of one more node run each, scored side by side "
+                             "(needs ground truth; overrides -p pose_source)")
     return parser.parse_args(argv)
 
 
-def _node_arguments(args: argparse.Namespace) -> list[str]:
+def _node_arguments(args: argparse.Namespace, pose_source: str) -> list[str]:
     ros_args: list[str] = []
     params = Path(args.params_file) if args.params_file else config_file("ss3d.yaml")
     if params is not None:
@@ -63,6 +69,7 @@ def _node_arguments(args: argparse.Namespace) -> list[str]:
         ros_args += ["-p", f"checkpoint:={args.checkpoint}"]
     for override in args.param:
         ros_args += ["-p", override]
+    ros_args += ["-p", f"pose_source:={pose_source}"]
     return ros_args
 
 
@@ -92,6 +99,13 @@ def _markdown(report: dict) -> str:
         if report.get(section):
             lines += ["", f"## {section}", "", "| metric | value |", "|---|---|"]
             lines += [f"| {k} | {_fmt(v)} |" for k, v in report[section].items() if k != "warning"]
+    sources = report.get("pose_sources") or {}
+    if len(sources) > 1:
+        keys = ("rot_err_deg", "rot_err_deg_moving", "rot_err_deg_static", "tdir_err_deg", "ate_m", "n_pairs")
+        lines += ["", "## pose sources (one node run each)", "", "| pose_source | " + " | ".join(keys) + " |",
+                  "|---" * (len(keys) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(_fmt((pose or {}).get(k)) for k in keys) + " |"
+                  for name, pose in sources.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     LOG.info("replaying %s of %s %s", topic, args.bag, "lock-step" if args.lockstep else f"at x{args.rate}")
     try:
-        result = run_session(source.frames(), _node_arguments(args), out_dir,
+        result = run_session(source.frames(), _node_arguments(args, args.pose_sources[0]), out_dir,
                              rate=None if args.lockstep else args.rate, bag_dir=out_dir / "outputs_mcap",
                              namespace="/ss3d_replay", camera_info=camera_info)
     except SessionError as err:
@@ -131,6 +145,21 @@ def main(argv: list[str] | None = None) -> int:
                     "stream": summarise(result)}
     if gt_traj is not None:
         report["pose"] = score_pose(result.outputs, gt_traj)
+        report["pose_sources"] = {args.pose_sources[0]: report["pose"]}
+        for pose_source in dict.fromkeys(args.pose_sources[1:]):
+            if pose_source == args.pose_sources[0]:
+                continue
+            LOG.info("replaying again with pose_source %s", pose_source)
+            extra_dir = out_dir / f"pose_source_{pose_source}"
+            extra_dir.mkdir(exist_ok=True)
+            try:
+                extra = run_session(source.frames(), _node_arguments(args, pose_source), extra_dir,
+                                    rate=None if args.lockstep else args.rate,
+                                    namespace="/ss3d_replay", camera_info=camera_info, keep_depth=False)
+            except SessionError as err:
+                LOG.error("pose_source %s: %s", pose_source, err)
+                return 1
+            report["pose_sources"][pose_source] = score_pose(extra.outputs, gt_traj)
     if gt_depth is not None:
         report["depth"] = score_depth(result.outputs, gt_depth, args.depth_cap_m)
     for section in ("pose", "depth"):

@@ -103,7 +103,8 @@ def _replay(checkpoints: dict[str, str], inputs: ReportInputs) -> dict[str, _Str
     """Every held-back frame through each checkpoint's streaming estimator (one pass over the bag)."""
     estimators = {}
     for name, path in checkpoints.items():
-        estimators[name] = build_estimator(path, backend="torch", config=EstimatorConfig())
+        # The network's own motion: this report compares the checkpoints, not the geometric pose source.
+        estimators[name] = build_estimator(path, backend="torch", config=EstimatorConfig(pose_source="network"))
         if inputs.calibration is not None:
             c = inputs.calibration
             estimators[name].set_known_intrinsics(c.K, c.width, c.height)
