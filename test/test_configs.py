@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import BASE_CONFIG, CONFIG_DIR, SS3DCLI
-from training.datamodule import ClipDataModule
-from training.module import SS3DLightningModule
+from training.fit.cli import BASE_CONFIG, CONFIG_DIR, SS3DCLI
+from training.fit.datamodule import ClipDataModule
+from training.fit.module import SS3DLightningModule
 
 # Added on top of a stage, with no run folder of their own (the teacher: any stage; the K labels: the student).
 ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml", CONFIG_DIR / "sfm_k_student.yaml"}
@@ -44,7 +44,7 @@ def test_stage_config_parses_over_the_base(stage: Path):
     assert config.model.init_from == "out/train/prev/x"  # stages chain by argument
     assert config.trainer.max_epochs and config.model.lr > 0
     callbacks = [c.class_path for c in config.trainer.callbacks]
-    assert callbacks == ["training.export.ExportCheckpoint", "lightning.pytorch.callbacks.ModelCheckpoint"]
+    assert callbacks == ["training.fit.export.ExportCheckpoint", "lightning.pytorch.callbacks.ModelCheckpoint"]
 
 
 def test_configs_hold_no_starting_weights():

@@ -14,12 +14,12 @@ import torch
 
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
-from training.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
-from training.clip_frames import clip_frames_from_images
-from training.datamodule import ClipDataModule, TripletDataset
-from training.export import ExportCheckpoint
-from training.module import SS3DLightningModule
-from training.optical_flow import forward_backward_mask, pair_flows
+from training.data.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
+from training.data.clip_frames import clip_frames_from_images
+from training.fit.datamodule import ClipDataModule, TripletDataset
+from training.fit.export import ExportCheckpoint
+from training.fit.module import SS3DLightningModule
+from training.labels.optical_flow import forward_backward_mask, pair_flows
 
 
 def test_rigid_flow_identity_and_sideways_translation():
@@ -166,7 +166,7 @@ def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
 def test_untrained_reference_export_is_seeded_and_copies_the_architecture(tmp_path, tiny_config):
     from ss3d_core.checkpoint import CheckpointMetadata, save_checkpoint
     from ss3d_core.network import SS3DNet
-    from training.export import main as export_main
+    from training.fit.export import main as export_main
 
     like = tmp_path / "trained"
     save_checkpoint(SS3DNet(tiny_config).eval(), like, CheckpointMetadata(tiny_config, (0.8, 1.2, 0.5, 0.5)))
@@ -242,7 +242,7 @@ def test_a_domain_expert_trains_only_on_its_clips(tmp_path, caplog, sample_frame
                           cache_dir=str(tmp_path / "cache"))
     data.setup()
     assert data.clip_names() == ["near"]
-    with caplog.at_level(logging.WARNING, logger="training.datamodule"):
+    with caplog.at_level(logging.WARNING, logger="training.fit.datamodule"):
         with pytest.raises(RuntimeError, match="no usable clip"):  # both clips are 'translating'
             ClipDataModule(root=str(corpus), clips=["near"], labels=["static"], height=64, width=96,
                            cache_dir=str(tmp_path / "cache")).setup()
@@ -359,7 +359,7 @@ def test_faster_step_settings_keep_the_loss(sample_frames, tiny_config, channels
 
 
 def test_network_precision_auto_uses_bf16_only_where_it_is_native(monkeypatch):
-    import training.precision as precision
+    import training.fit.precision as precision
 
     monkeypatch.setattr(precision, "bf16_is_native", lambda device_type: device_type == "cuda")
     assert precision.resolve_precision("auto", "cpu") == "fp32"

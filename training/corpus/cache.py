@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.clip_frames import ClipFrames, load_clip_frames
-from training.clips import ClipSpec
+from training.data.clip_frames import ClipFrames, load_clip_frames
+from training.data.clips import ClipSpec
 
 LOG = logging.getLogger(__name__)
 

@@ -139,7 +139,7 @@ def domain_clips(path: str | Path) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m training domains --scores scores.csv --output domains.csv [--min-score S]``."""
-    from training.datamodule import DEFAULT_MVS_MIN_SCORE
+    from training.fit.datamodule import DEFAULT_MVS_MIN_SCORE
 
     parser = argparse.ArgumentParser(prog="python -m training domains", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import cv2
 
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.corpus.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, pair_gap, score_segments
 from training.corpus.rigidity import RigidityCheck, segment_statistics
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.sfm.store import entry_key, load_reconstruction, read_record
 
 LOG = logging.getLogger(__name__)

@@ -53,8 +53,8 @@ import torch
 from ss3d_core.camera import scale_K
 from ss3d_core.geometry.model_selection import MIN_CORRESPONDENCES
 from ss3d_core.losses.epipolar import MIN_TRANSLATION_NORM, flow_sampson_distance, fundamental_matrix
-from training.flow_verification import check_flow, matches_between, matching_features
-from training.optical_flow import FB_ALPHA, FB_BETA, dis_flow, forward_backward_mask
+from training.labels.flow_verification import check_flow, matches_between, matching_features
+from training.labels.optical_flow import FB_ALPHA, FB_BETA, dis_flow, forward_backward_mask
 from training.sfm.store import SfmLabels
 
 __all__ = ["RIGIDITY_FLOW_WIDTH_PX", "RigidityCheck", "rigid_flow_counts", "segment_statistics"]

@@ -43,11 +43,11 @@ from ss3d_core.io.image_message import NANOSECONDS_PER_SECOND
 from ss3d_core.preprocess import to_network_input
 from ss3d_eval.statistics import median_or_none
 from ss3d_eval.stream_scoring import score_depth, score_pose
-from training.bag_frames import iter_bag_frames
-from training.depth_agreement import frame_pair_agreement
+from training.data.bag_frames import iter_bag_frames
 from training.finetune.bag_log import CameraCalibration
-from training.module import SS3DLightningModule
-from training.pose_agreement import frame_pair_pose_agreement
+from training.fit.module import SS3DLightningModule
+from training.selfcheck.depth_agreement import frame_pair_agreement
+from training.selfcheck.pose_agreement import frame_pair_pose_agreement
 
 LOG = logging.getLogger(__name__)
 

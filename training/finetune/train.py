@@ -23,11 +23,11 @@ from lightning.pytorch.loggers import CSVLogger
 
 from ss3d_core.checkpoint import read_metadata
 from ss3d_core.network import SS3DNetConfig
-from training.datamodule import ClipDataModule
-from training.export import ExportCheckpoint
 from training.finetune import recipe
 from training.finetune.log_clip import LogClip
-from training.module import SS3DLightningModule
+from training.fit.datamodule import ClipDataModule
+from training.fit.export import ExportCheckpoint
+from training.fit.module import SS3DLightningModule
 
 LOG = logging.getLogger(__name__)
 

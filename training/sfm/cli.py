@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ss3d_core.sfm.runner import DEFAULT_TIMEOUT_S, colmap_available
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.sfm.clip_sfm import build_clip
 from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
 

@@ -24,8 +24,8 @@ import numpy as np
 from ss3d_core.sfm.reconstruction import STATS_KEYS, ReconstructionError, SfmReconstruction
 from ss3d_core.sfm.runner import reconstruct_frames
 from ss3d_core.sfm.settings import settings_record
-from training.clips import ClipSpec
-from training.corpus.manifest import decode_for_analysis
+from training.data.clips import ClipSpec
+from training.data.manifest import decode_for_analysis
 from training.sfm.store import entry_key, needs_build, read_record, write_entry
 
 __all__ = ["build_clip", "reconstruct_clip"]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ss3d_core.camera import K_to_normalised
-from training.augmentation import augmented_intrinsics
+from training.data.augmentation import augmented_intrinsics
 from training.sfm.store import SfmLabels
 
 __all__ = ["MIN_BASELINE_DEPTH_RATIO", "SFM_KEYS", "triplet_labels"]

@@ -23,11 +23,11 @@ from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_dir
 from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
-from training.distillation import Predictions, distillation_loss
-from training.param_groups import check_lr_scales, freeze_groups, optimiser_groups
-from training.precision import network_autocast, resolve_precision
-from training.teachers import DomainTeachers
-from training.triangulated_labels import triangulated_labels
+from training.fit.distillation import Predictions, distillation_loss
+from training.fit.param_groups import check_lr_scales, freeze_groups, optimiser_groups
+from training.fit.precision import network_autocast, resolve_precision
+from training.fit.teachers import DomainTeachers
+from training.labels.triangulated_labels import triangulated_labels
 
 # Monodepth2 colour augmentation (brightness, contrast, saturation ±0.2, hue ±0.1, p = 0.5), applied to the
 # network input only; the loss compares un-augmented frames.

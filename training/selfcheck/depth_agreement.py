@@ -36,11 +36,11 @@ from ss3d_core.preprocess import to_network_input
 from ss3d_eval.depth_metrics import depth_metrics
 from ss3d_eval.report import format_value
 from ss3d_eval.statistics import median_or_none, spearman_or_none
-from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
-from training.clips import ClipSpec
-from training.flow_verification import sparse_matches, verify_pair_masks
-from training.optical_flow import pair_flows
-from training.triangulated_labels import triangulated_labels
+from training.data.clips import ClipSpec
+from training.labels.flow_verification import sparse_matches, verify_pair_masks
+from training.labels.optical_flow import pair_flows
+from training.labels.triangulated_labels import triangulated_labels
+from training.selfcheck.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 
 LOG = logging.getLogger(__name__)
 

@@ -58,11 +58,11 @@ from pathlib import Path
 
 import yaml
 
-from training.adoption import write_verdict
-from training.cli import BASE_CONFIG, CONFIG_DIR
 from training.corpus.domains import DOMAINS, domain_clips, write_domains
-from training.datamodule import DEFAULT_MVS_MIN_SCORE
-from training.export import EXPORT_NAME
+from training.fit.cli import BASE_CONFIG, CONFIG_DIR
+from training.fit.datamodule import DEFAULT_MVS_MIN_SCORE
+from training.fit.export import EXPORT_NAME
+from training.pipeline.adoption import write_verdict
 
 LOG = logging.getLogger(__name__)
 

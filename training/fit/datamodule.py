@@ -15,18 +15,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from training.augmentation import (
-    augmented_intrinsics,
-    check_crop_fraction,
-    crop_resize_matrix,
-    crop_resize_triplet,
-    flip_matrix,
-    flip_triplet,
-    sample_crop_window,
-)
-from training.batch import TripletSample
-from training.clip_frames import ClipFrames
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.corpus.cache import build_entry, load_entry
 from training.corpus.curriculum import (
     CurriculumSampler,
@@ -35,9 +23,21 @@ from training.corpus.curriculum import (
     read_segment_scores,
     window_score,
 )
+from training.data.augmentation import (
+    augmented_intrinsics,
+    check_crop_fraction,
+    crop_resize_matrix,
+    crop_resize_triplet,
+    flip_matrix,
+    flip_triplet,
+    sample_crop_window,
+)
+from training.data.batch import TripletSample
+from training.data.clip_frames import ClipFrames
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.labels.triangulated_labels import transform_fundamental
 from training.sfm.store import SfmLabels, load_sfm
 from training.sfm.triplet_labels import triplet_labels
-from training.triangulated_labels import transform_fundamental
 
 LOG = logging.getLogger(__name__)
 

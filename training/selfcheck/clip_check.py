@@ -19,7 +19,7 @@ import numpy as np
 
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.network import SS3DNet
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, evenly_spaced_pairs, read_clip_index
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, evenly_spaced_pairs, read_clip_index
 
 # Pairs scored per clip (evenly spaced over the clip).
 DEFAULT_PAIRS_PER_CLIP = 8

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.clips import ClipSpec
 from training.corpus.mvs import analysis_frame
-from training.corpus.shots import content_scores, shot_segments
+from training.data.clips import ClipSpec
+from training.data.shots import content_scores, shot_segments
 
 LOG = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ import torch
 from lightning.pytorch.cli import LightningCLI
 
 from ss3d_core.network import SS3DNetConfig
-from training.datamodule import ClipDataModule
-from training.module import SS3DLightningModule
+from training.fit.datamodule import ClipDataModule
+from training.fit.module import SS3DLightningModule
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 BASE_CONFIG = CONFIG_DIR / "base.yaml"
 
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.targets import DEPTH_GROUPS, pooled
+from training.pipeline.targets import DEPTH_GROUPS, pooled
 
 # (report section, metric, what it must do) on the aggregate: AbsRel, rotation error and fx error must all improve.
 RULE = (("depth", "abs_rel", "lower"), ("pose", "rot_err_deg", "lower"), ("intrinsics", "fx_rel_err", "lower"))

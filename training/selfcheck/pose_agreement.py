@@ -28,8 +28,8 @@ from ss3d_eval.baselines.five_point import estimate_relative_pose
 from ss3d_eval.pose_metrics import RelativePoseError, relative_pose_error
 from ss3d_eval.report import format_value
 from ss3d_eval.statistics import median_or_none
-from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
-from training.clips import ClipSpec
+from training.data.clips import ClipSpec
+from training.selfcheck.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 
 LOG = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.network import SS3DNet
 from ss3d_core.pose import invert_pose_batch
 from training.corpus.domains import read_domains
-from training.distillation import Predictions
+from training.fit.distillation import Predictions
 
 
 def triplet_predictions(net: SS3DNet, frames: torch.Tensor) -> tuple[Predictions, list[torch.Tensor]]:

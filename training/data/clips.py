@@ -96,7 +96,7 @@ class ClipSpec:
             for p in list_frames(self.folder / "frames"):
                 yield None, read_rgb(p)
         elif self.kind == "bag":
-            from training.bag_frames import iter_bag_frames  # reads rosbag2 only for bag clips
+            from training.data.bag_frames import iter_bag_frames  # reads rosbag2 only for bag clips
 
             yield from iter_bag_frames(self.bag_path(), target_rate_hz, self.topic, with_stamps=True)
         elif self.kind == "tum":
@@ -124,7 +124,7 @@ def _iter_tum_frames(folder: Path, target_rate_hz: float) -> Iterator[tuple[floa
     """Frames of a TUM-layout sequence (``rgb.txt`` + ``calib.yaml``, :class:`ss3d_core.io.tum_sequence.TumSequence`),
     subsampled by stamp as bags are (:data:`training.bag_frames.KEEP_AFTER_PERIOD_FRACTION`)."""
     from ss3d_core.io.tum_sequence import TumSequence
-    from training.bag_frames import KEEP_AFTER_PERIOD_FRACTION
+    from training.data.bag_frames import KEEP_AFTER_PERIOD_FRACTION
 
     sequence = TumSequence.load(folder)
     last: float | None = None

@@ -96,7 +96,7 @@ def _untrained(like: str, seed: int, out: str) -> tuple[Path, Path]:
 
 def _convert(ckpt: str, out: str) -> tuple[Path, Path]:
     """Convert a Lightning checkpoint of :class:`training.module.SS3DLightningModule` to the SS3D format."""
-    from training.module import SS3DLightningModule
+    from training.fit.module import SS3DLightningModule
 
     # weights_only=True: tensors and plain containers only, never arbitrary pickled objects.
     state = torch.load(ckpt, map_location="cpu", weights_only=True)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from training.clips import ClipSpec
-from training.corpus.shots import content_scores, shot_segments
-from training.flow_verification import sparse_matches, verify_pair_masks
-from training.optical_flow import pair_flows
-from training.triangulated_labels import fit_flow_fundamental
+from training.data.clips import ClipSpec
+from training.data.shots import content_scores, shot_segments
+from training.labels.flow_verification import sparse_matches, verify_pair_masks
+from training.labels.optical_flow import pair_flows
+from training.labels.triangulated_labels import fit_flow_fundamental
 
 LOG = logging.getLogger(__name__)
 
