@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from ss3d_eval.baselines.default_k import GUESS_FOCAL_PER_WIDTH
-from training.corpus.curriculum import kept_segments, read_segment_scores
+from training.corpus.curriculum import DEFAULT_MVS_MIN_SCORE, kept_segments, read_segment_scores
 
 __all__ = [
     "DOMAINS",
@@ -139,8 +139,6 @@ def domain_clips(path: str | Path) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m training domains --scores scores.csv --output domains.csv [--min-score S]``."""
-    from training.fit.datamodule import DEFAULT_MVS_MIN_SCORE
-
     parser = argparse.ArgumentParser(prog="python -m training domains", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scores", type=Path, required=True, help="scores.csv of `python -m training mvs`")

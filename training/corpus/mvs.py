@@ -62,6 +62,7 @@ import numpy as np
 from ss3d_core.geometry.features import MAX_FEATURES, extract_features, match_features
 from ss3d_core.geometry.model_selection import MIN_CORRESPONDENCES, fit_two_view_models
 from ss3d_eval.baselines.default_k import GUESS_FOCAL_PER_WIDTH
+from training.data.manifest import ANALYSIS_WIDTH_PX, analysis_frame
 
 __all__ = [
     "ANALYSIS_WIDTH_PX",
@@ -79,9 +80,6 @@ __all__ = [
     "score_segments",
 ]
 
-# Pairs are analysed at this width (SIFT on a 640-px frame takes ~20 ms on one core; training's flow check uses the
-# same cap, training.flow_verification.MATCH_MAX_WIDTH_PX).
-ANALYSIS_WIDTH_PX = 640
 # Pairs analysed per segment: enough for a stable median, bounded time (about 1 s per segment on one core).
 PAIRS_PER_SEGMENT = 12
 # Time between the two frames of an analysed pair of consecutive video (see the module docstring).
@@ -155,15 +153,6 @@ class ClipSignal:
     def as_row(self) -> dict[str, float | int]:
         """The fields as a flat dict (one row of ``scores.csv``)."""
         return asdict(self)
-
-
-def analysis_frame(rgb: np.ndarray) -> np.ndarray:
-    """An ``H×W×3`` uint8 RGB frame downscaled (area interpolation) to at most :data:`ANALYSIS_WIDTH_PX` wide."""
-    h, w = rgb.shape[:2]
-    if w <= ANALYSIS_WIDTH_PX:
-        return rgb
-    scale = ANALYSIS_WIDTH_PX / w
-    return cv2.resize(rgb, (ANALYSIS_WIDTH_PX, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def pair_signal(frame_a: np.ndarray, frame_b: np.ndarray) -> PairSignal:

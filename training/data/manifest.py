@@ -12,13 +12,17 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from training.corpus.mvs import analysis_frame
 from training.data.clips import ClipSpec
 from training.data.shots import content_scores, shot_segments
 
 LOG = logging.getLogger(__name__)
+
+# Pairs are analysed at this width (SIFT on a 640-px frame takes ~20 ms on one core; training's flow check uses the
+# same cap, training.flow_verification.MATCH_MAX_WIDTH_PX).
+ANALYSIS_WIDTH_PX = 640
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,15 @@ class ManifestEntry:
     width: int
     height: int
     segments: list[tuple[int, int]] = field(default_factory=list)
+
+
+def analysis_frame(rgb: np.ndarray) -> np.ndarray:
+    """An ``H×W×3`` uint8 RGB frame downscaled (area interpolation) to at most :data:`ANALYSIS_WIDTH_PX` wide."""
+    h, w = rgb.shape[:2]
+    if w <= ANALYSIS_WIDTH_PX:
+        return rgb
+    scale = ANALYSIS_WIDTH_PX / w
+    return cv2.resize(rgb, (ANALYSIS_WIDTH_PX, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def decode_for_analysis(spec: ClipSpec, target_rate_hz: float) -> tuple[ManifestEntry, list[np.ndarray]]:

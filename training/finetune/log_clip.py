@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.corpus.mvs import ClipSignal, analysis_frame, pair_gap, score_segments
+from training.corpus.mvs import ClipSignal, pair_gap, score_segments
 from training.data.clips import ClipSpec, read_clip_index
+from training.data.manifest import analysis_frame
 from training.data.shots import content_scores, shot_segments
 
 __all__ = ["LogClip", "NotEnoughMotion", "prepare_log_clip"]

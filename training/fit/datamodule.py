@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from training.corpus.cache import build_entry, load_entry
 from training.corpus.curriculum import (
+    DEFAULT_MVS_MIN_SCORE,
     CurriculumSampler,
     SegmentScore,
     kept_segments,
@@ -41,9 +42,6 @@ from training.sfm.triplet_labels import triplet_labels
 
 LOG = logging.getLogger(__name__)
 
-# Segments whose MVS score is below this do not train (the proxy's pair signal, training.corpus.mvs, averages to
-# 0.05 when one sampled pair in twenty has full parallax and rigidity, or all have a twentieth of it).
-DEFAULT_MVS_MIN_SCORE = 0.05
 # Default cache folder, relative to the working directory (make and the configs run from the repository root).
 DEFAULT_CACHE_DIR = "out/cache"
 

@@ -58,9 +58,9 @@ from pathlib import Path
 
 import yaml
 
+from training.corpus.curriculum import DEFAULT_MVS_MIN_SCORE
 from training.corpus.domains import DOMAINS, domain_clips, write_domains
 from training.fit.cli import BASE_CONFIG, CONFIG_DIR
-from training.fit.datamodule import DEFAULT_MVS_MIN_SCORE
 from training.fit.export import EXPORT_NAME
 from training.pipeline.adoption import write_verdict
 
