@@ -44,11 +44,11 @@ finetune: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The SS3D schedule in one resumable command (training/pipeline.py, docs/training.md), the bundled checkpoint's: SfM
-# teacher + MVS -> filter and domains -> stage 1 from scratch -> the joint stage with the SfM K labels (one model; experts
-# -> distilled student with ARGS=--experts) -> export (checked on CPU) -> ss3d_eval. Rerun after an interruption to
-# continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or "--dry-run". The adoption rule of the
-# result is in training/configs/student_distill.yaml.
+# The SS3D schedule in one resumable command (training/pipeline/schedule.py, docs/training.md), the bundled
+# checkpoint's: SfM teacher + MVS -> filter and domains -> stage 1 from scratch -> the joint stage with the SfM K labels
+# (one model; experts -> distilled student with ARGS=--experts) -> export (checked on CPU) -> ss3d_eval. Rerun after an
+# interruption to continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or "--dry-run". The adoption
+# rule of the result is in training/configs/student_distill.yaml.
 WORKDIR ?= out/pipeline
 train: $(STAMP)
 	$(PY) -m training pipeline --workdir $(WORKDIR) $(ARGS)

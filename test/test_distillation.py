@@ -1,4 +1,4 @@
-"""The distillation loss (training/distillation.py) and the online domain teachers (training/teachers.py)."""
+"""The distillation loss (training/fit/distillation.py) and the online domain teachers (training/fit/teachers.py)."""
 
 import math
 

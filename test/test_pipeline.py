@@ -1,5 +1,5 @@
-"""``python -m training pipeline`` (training/pipeline.py): a tiny end-to-end run on CPU (tiny network, two tiny clips,
-a few steps per stage) that is killed in stage 1 and resumed, and the step bookkeeping."""
+"""``python -m training pipeline`` (training/pipeline/schedule.py): a tiny end-to-end run on CPU (tiny network, two tiny
+clips, a few steps per stage) that is killed in stage 1 and resumed, and the step bookkeeping."""
 
 import json
 import logging

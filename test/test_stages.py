@@ -1,4 +1,4 @@
-"""The SS3D schedule's stage switch: per-stage parameter groups and learning rates (training/param_groups.py, the
+"""The SS3D schedule's stage switch: per-stage parameter groups and learning rates (training/fit/param_groups.py, the
 stage configs), and stage 2 starting from stage 1's export."""
 
 import pytest

@@ -1,4 +1,5 @@
-"""``python -m training targets`` (training/targets.py): each target against its baseline of the same report."""
+"""``python -m training targets`` (training/pipeline/targets.py): each target against its baseline of the same
+report."""
 
 import json
 

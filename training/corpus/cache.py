@@ -1,7 +1,7 @@
 """On-disk training cache: each clip decoded, resized and given its DIS flow once per training size, then memory-mapped.
 
 Layout: ``<cache_dir>/<H>x<W>_<rate>hz_<flow>/<clip>-<key>/`` with one ``.npy`` per array of
-:class:`training.clip_frames.ClipFrames` (``frames`` uint8, ``flow_forward``/``flow_backward`` float16,
+:class:`training.data.clip_frames.ClipFrames` (``frames`` uint8, ``flow_forward``/``flow_backward`` float16,
 ``valid_forward``/``valid_backward`` bool, the labels' cached fundamental matrices and inlier fractions) and
 ``meta.json``, written last, which marks the entry complete. The key hashes everything the arrays depend on: the
 cache format, the clip's kind, topic and source files (relative path, size and SHA-256 of the content of every file,

@@ -2,7 +2,7 @@
 
 Web video is dominated by clips that carry no or misleading SfM signal (GUIDE §1): static cameras, pure rotations
 and pans, planar scenes, scenes full of moving objects, cuts. The proxy scores a clip segment by segment (no pair
-spans a shot cut, :mod:`training.corpus.shots`) on up to :data:`PAIRS_PER_SEGMENT` evenly spaced pairs of frames
+spans a shot cut, :mod:`training.data.shots`) on up to :data:`PAIRS_PER_SEGMENT` evenly spaced pairs of frames
 :data:`PAIR_SPAN_S` apart (adjacent images of a photo set; the segment's ends when it is shorter). Why not adjacent
 10 Hz frames: over 0.1 s a slow walk or orbit moves the camera a few millimetres, its residual parallax stays near
 SIFT's noise (median 0.04° on a hand-held orbit, 0.03° on a pure rotation) and the homography explains both; over
@@ -46,7 +46,7 @@ reconstruction did not register (no model, a segment that failed, a clip without
 no multi-view evidence either way. ``two_view_score`` is the mean of the two-view signal alone (the proxy before v2).
 
 The parallax saturates at :data:`PARALLAX_REFERENCE_DEG`, the ray angle at which training's triangulated labels
-start (``training.triangulated_labels.MIN_PARALLAX_RAD``): beyond it a pair is as useful as any. Clip-level
+start (``training.labels.triangulated_labels.MIN_PARALLAX_RAD``): beyond it a pair is as useful as any. Clip-level
 components are medians over the pairs; ``static_fraction`` and ``f_preferred_fraction`` are fractions of pairs.
 """
 
@@ -87,7 +87,8 @@ PAIR_SPAN_S = 0.5
 # A still camera: median match displacement below 0.2 % of the width (1.3 px at 640 px), a few times SIFT's
 # localisation noise (~0.3 px) so that sensor noise and compression do not count as motion.
 STATIC_DISPLACEMENT = 0.002
-# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 % (training.triangulated_labels).
+# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 %
+# (training.labels.triangulated_labels).
 PARALLAX_REFERENCE_DEG = 1.0
 # Cap of ``epipole_offset`` (image widths): an epipole at infinity (pure sideways translation) or this far out is
 # "sideways" alike (10 widths is 3.6° off the image plane's direction under the 0.8-width generic focal length).
@@ -264,7 +265,7 @@ def score_segments(
 
     Args:
         frames: the clip's ``H×W×3`` uint8 RGB frames at the training rate (any size; see :func:`analysis_frame`).
-        segments: ``[start, end)`` shot segments (:func:`training.corpus.shots.shot_segments`).
+        segments: ``[start, end)`` shot segments (:func:`training.data.shots.shot_segments`).
         gap: frames between the two frames of a pair (:func:`pair_gap`).
         pairs_per_segment: pairs scored per segment.
         rigidity: ``(i, j) -> rigid_explained`` of frames ``i`` and ``j`` under the clip's SfM reconstruction, or

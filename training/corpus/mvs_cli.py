@@ -3,7 +3,7 @@ clip and segment.
 
 Writes ``scores.csv`` (one row per clip, ``segment = all``, then one per shot segment; ``name`` is the clip's folder
 name, ``mvs_score`` higher = more usable multi-view signal, then every component of :mod:`training.corpus.mvs`), the
-corpus manifest (``manifest.json`` beside it, :mod:`training.corpus.manifest`), and ``scores.md``: the per-clip table
+corpus manifest (``manifest.json`` beside it, :mod:`training.data.manifest`), and ``scores.md``: the per-clip table
 and, when the corpus has human motion labels, the ROC AUC of ``mvs_score`` for ``translating`` against every other
 label, with the AUC of each component alone and of the score with each of its two factors left out. A clip that
 cannot be read is reported and skipped; the command fails only when no clip could be scored.

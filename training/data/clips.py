@@ -36,7 +36,7 @@ class ClipSpec:
     Attributes:
         name: clip folder name (the clip id).
         kind: ``video`` (a video file in the folder), ``frames`` (a ``frames/`` image folder), ``bag`` (a rosbag2,
-            sqlite3 or MCAP, in a ``bag/`` folder or the folder itself; see :mod:`training.bag_frames`) or ``tum``
+            sqlite3 or MCAP, in a ``bag/`` folder or the folder itself; see :mod:`training.data.bag_frames`) or ``tum``
             (a TUM RGB-D layout sequence: ``rgb.txt`` listing stamped images).
         label: human motion label (``translating``, ``static``, ``rotation``, ``dynamic``) or ``None``.
         consecutive: True when the frames are consecutive video frames (not a sparse photo set).
@@ -122,7 +122,7 @@ class ClipSpec:
 
 def _iter_tum_frames(folder: Path, target_rate_hz: float) -> Iterator[tuple[float, np.ndarray]]:
     """Frames of a TUM-layout sequence (``rgb.txt`` + ``calib.yaml``, :class:`ss3d_core.io.tum_sequence.TumSequence`),
-    subsampled by stamp as bags are (:data:`training.bag_frames.KEEP_AFTER_PERIOD_FRACTION`)."""
+    subsampled by stamp as bags are (:data:`training.data.bag_frames.KEEP_AFTER_PERIOD_FRACTION`)."""
     from ss3d_core.io.tum_sequence import TumSequence
     from training.data.bag_frames import KEEP_AFTER_PERIOD_FRACTION
 

@@ -1,7 +1,7 @@
 """The corpus manifest: one entry per clip (id, source, frames, rate, resolution, shot segments), decoded once.
 
-Built from any source the clip index reads (:mod:`training.clips`: video, frame folders, rosbag2, TUM layout). The
-decoding pass that counts frames also finds the shot cuts (:mod:`training.corpus.shots`), so a clip of edited video
+Built from any source the clip index reads (:mod:`training.data.clips`: video, frame folders, rosbag2, TUM layout). The
+decoding pass that counts frames also finds the shot cuts (:mod:`training.data.shots`), so a clip of edited video
 is split into segments and no training pair spans a cut. Written as JSON next to the MVS scores.
 """
 
@@ -21,7 +21,7 @@ from training.data.shots import content_scores, shot_segments
 LOG = logging.getLogger(__name__)
 
 # Pairs are analysed at this width (SIFT on a 640-px frame takes ~20 ms on one core; training's flow check uses the
-# same cap, training.flow_verification.MATCH_MAX_WIDTH_PX).
+# same cap, training.labels.flow_verification.MATCH_MAX_WIDTH_PX).
 ANALYSIS_WIDTH_PX = 640
 
 
@@ -31,7 +31,7 @@ class ManifestEntry:
 
     Attributes:
         name: clip id (its folder name).
-        kind: ``video``, ``frames``, ``bag`` or ``tum`` (:data:`training.clips.KINDS`).
+        kind: ``video``, ``frames``, ``bag`` or ``tum`` (:data:`training.data.clips.KINDS`).
         source: the file or folder its frames come from.
         consecutive: consecutive video frames (True) or a photo set (False).
         label: the human motion label, if the corpus has one (only for measuring the MVS proxy).

@@ -13,9 +13,10 @@ Without ground truth, on up to :data:`MAX_REPORT_TRIPLETS` evenly spaced held-ba
   (:func:`ss3d_core.losses.view_synthesis_loss`) of the middle frame from its two neighbours, at the network size; with
   calibrated K both checkpoints are scored with it, else each with its own predicted K. Lower is better.
 - **depth agreement**: AbsRel of the median-scaled depth against depth triangulated from the flow
-  (:func:`training.depth_agreement.frame_pair_agreement`), next to a constant depth's AbsRel. Lower is better.
+  (:func:`training.selfcheck.depth_agreement.frame_pair_agreement`), next to a constant depth's AbsRel. Lower is better.
 - **pose agreement**: rotation and translation-direction angle between the network's pose and the five-point
-  solution with the network's own K (:func:`training.pose_agreement.frame_pair_pose_agreement`). Lower is better.
+  solution with the network's own K (:func:`training.selfcheck.pose_agreement.frame_pair_pose_agreement`). Lower is
+  better.
 - **intrinsics**: median and spread (coefficient of variation) of the per-pair ``fx/W``, and, with a CameraInfo, the
   relative error of the median against the calibration.
 

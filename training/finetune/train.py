@@ -5,7 +5,7 @@ Lightning does the work: ``max_time`` is the budget (its Timer is saved in the c
 the same budget); ``ModelCheckpoint(save_last=True)`` after every epoch and :class:`SaveLastAtEnd` when the budget
 stops the fit mid-epoch write what a rerun resumes from (``<out>/lightning/last.ckpt``; without the second, a rerun
 of a finished run resumed from the last epoch's end and re-exported those older weights over the newer export); the
-progress bar is Lightning's, and :class:`training.export.ExportCheckpoint` writes ``<out>/ss3d_small`` after each
+progress bar is Lightning's, and :class:`training.fit.export.ExportCheckpoint` writes ``<out>/ss3d_small`` after each
 validation and at the end.
 """
 

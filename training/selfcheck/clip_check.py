@@ -1,8 +1,8 @@
 """Command-line scaffolding shared by the ground-truth-free checks on a clip corpus.
 
-:mod:`training.pose_agreement` and :mod:`training.depth_agreement` score a checkpoint on evenly spaced consecutive
-pairs of every selected clip; this module holds their common arguments, the checkpoint and clip loading, and the JSON
-output, so that both read the same corpus the same way.
+:mod:`training.selfcheck.pose_agreement` and :mod:`training.selfcheck.depth_agreement` score a checkpoint on evenly
+spaced consecutive pairs of every selected clip; this module holds their common arguments, the checkpoint and clip
+loading, and the JSON output, so that both read the same corpus the same way.
 """
 
 from __future__ import annotations
