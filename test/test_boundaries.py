@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 ROS_MODULES = {"rclpy", "sensor_msgs", "nav_msgs", "geometry_msgs", "std_msgs", "diagnostic_msgs", "tf2_ros",
                "rcl_interfaces", "builtin_interfaces", "lifecycle_msgs"}
@@ -80,11 +82,23 @@ def test_training_has_no_flat_module_but_its_entry_points():
     assert packages == set(TRAINING_LAYERS), "every training sub-package is a layer of TRAINING_LAYERS"
 
 
-def test_training_imports_point_down_the_layers():
+@pytest.mark.parametrize("package", TRAINING_LAYERS)
+def test_training_package_says_what_it_owns_and_may_import(package: str):
+    """Each sub-package's ``__init__`` docstring is the newcomer's map: what it owns (its modules), its layer rule."""
+    init = REPO / "training" / package / "__init__.py"
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    assert "import" in doc and "test_boundaries" in doc, f"{init}: say what it may import (the layer rule)"
+    modules = {p.stem for p in init.parent.glob("*.py")} - {"__init__"}
+    missing = {m for m in modules if f":mod:`.{m}`" not in doc and f":mod:`training.{package}.{m}`" not in doc}
+    assert not missing, f"{init}: the docstring does not name {sorted(missing)}"
+
+
+@pytest.mark.parametrize("package", TRAINING_LAYERS)
+def test_training_imports_point_down_the_layers(package: str):
     """A module of layer i imports only training modules of layers <= i (TRAINING_LAYERS)."""
     upward = []
-    for path in (REPO / "training").glob("*/**/*.py"):
-        layer = TRAINING_LAYERS.index(path.relative_to(REPO / "training").parts[0])
+    layer = TRAINING_LAYERS.index(package)
+    for path in (REPO / "training" / package).rglob("*.py"):
         for name in _training_imports(path):
             parts = name.split(".")
             target = parts[1] if len(parts) > 1 else None

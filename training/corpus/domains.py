@@ -16,8 +16,9 @@ The rule reads two physical quantities of the clip's analysed pairs (medians ove
    the parallax w.r.t. the dominant plane is ``~ f t ΔZ / Z²``, so the ratio is ``~ ΔZ / Z``: large for a room or a
    table top (depth spans a multiple of the distance), small for a scene far away relative to its relief.
    Rotation adds image motion without parallax, so orbits and pans lower the ratio; on the 13 clips chosen by hand
-   as near field (``training/configs/near_field_expert.yaml``) 9 are at or above 0.05 and 4 below (0.02-0.04), and
-   of the far-field drone and sports clips 3 are above; the split is a physical proxy, not a scene classifier.
+   as near field (``near_field_expert.yaml``, retired; docs/experiments.md) 9 are at or above 0.05 and 4 below
+   (0.02-0.04), and of the far-field drone and sports clips 3 are above; the split is a physical proxy, not a scene
+   classifier.
 
 Clips the MVS filter drops (:func:`training.corpus.curriculum.kept_segments`: no segment with ``mvs_score >=
 min_score``) get no domain. ``domains.csv`` has one row per kept clip:
