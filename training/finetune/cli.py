@@ -144,17 +144,17 @@ def run(args: argparse.Namespace, command: str) -> int:
         return EXIT_BAD_INPUT
     training = fit_on_log(clip, start, args.out, train_s, known, metadata, progress_bar=not args.no_progress_bar,
                           sfm_dir=sfm.store)
-    LOG.info("trained to step %d; export %s", training.global_step, training.fit.export)
+    LOG.info("trained to step %d; export %s", training.global_step, training.export)
     inputs = ReportInputs(args.bag, clip.spec.topic, clip.holdout_start_s, recipe.DATA["target_rate_hz"],
                           calibration if known else None, calibration, trajectory, gt_depth, args.depth_cap_m)
-    results = score_checkpoints({"before": start, "after": str(training.fit.export)}, inputs)
+    results = score_checkpoints({"before": start, "after": str(training.export)}, inputs)
     header = {"bag": str(args.bag), "bag_sha256": sha, "command": command, "holdout_start_s": clip.holdout_start_s,
               "holdout_note": f"last {recipe.HOLDOUT_FRACTION:.0%} by time, {holdout['held_back_frames']} frames at "
                               f"{recipe.DATA['target_rate_hz']:g} Hz",
               "intrinsics_source": "calibrated K from CameraInfo" if known else "learned",
               "ground_truth": gt_source, "sfm": sfm.as_record(), "sfm_note": sfm.summary(),
               "global_step": training.global_step,
-              "wall_s": time.monotonic() - started, "checkpoints": {"before": start, "after": str(training.fit.export)}}
+              "wall_s": time.monotonic() - started, "checkpoints": {"before": start, "after": str(training.export)}}
     json_path, md_path = write_report(args.out, results, header)
     LOG.info("report: %s, %s (%.1f min)", md_path, json_path, (time.monotonic() - started) / 60)
     print(md_path.read_text())
