@@ -6,8 +6,7 @@ a camera encoding, so depth topics are skipped) and each message is decoded as t
 (:func:`ss3d_core.io.image_message.image_msg_to_rgb8`: rgb8, bgr8, rgba8, bgra8, mono8, mono16, ``step`` honoured).
 A message that does not decode is skipped and counted, never fatal: one corrupt frame should not stop a fine-tuning
 run. A header stamp that goes backwards starts a new stretch (the next frame is kept whatever its spacing); the pair
-that spans the jump is then unrelated frames, whose flow the SIFT check of :mod:`training.labels.flow_verification`
-masks.
+that spans the jump is then unrelated frames, whose flow the SIFT check of :mod:`training.flow_verification` masks.
 """
 
 from __future__ import annotations
