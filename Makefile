@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ss3d-installed
 # Keep DDS discovery on this machine for the demo and tests.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: demo test venv mvs sfm finetune train train-legacy train-first train-finetune train-crop train-intrinsics train-triangulated train-labels eval clean
+.PHONY: demo test venv mvs sfm finetune train eval clean
 
 venv: $(STAMP)
 
@@ -44,43 +44,14 @@ finetune: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m ss3d_eval --sequences ../shared/data/sequences --output out/eval/report.json
 
-# The SS3D schedule in one resumable command (training/pipeline.py, docs/training.md), the bundled checkpoint's: SfM
-# teacher + MVS -> filter and domains -> stage 1 from scratch -> the joint stage with the SfM K labels (one model; experts
-# -> distilled student with ARGS=--experts) -> export (checked on CPU) -> ss3d_eval. Rerun after an interruption to
-# continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or "--dry-run". The adoption rule of the
-# result is in training/configs/student_distill.yaml.
+# The SS3D schedule in one resumable command (training/pipeline/schedule.py, docs/training.md), the bundled
+# checkpoint's: SfM teacher + MVS -> filter and domains -> stage 1 from scratch -> the joint stage with the SfM K labels
+# (one model; experts -> distilled student with ARGS=--experts) -> export (checked on CPU) -> ss3d_eval. Rerun after an
+# interruption to continue; WORKDIR holds every step; ARGS e.g. "--max-epochs-scale 0.5" or "--dry-run". The adoption
+# rule of the result is in training/configs/student_distill.yaml.
 WORKDIR ?= out/pipeline
 train: $(STAMP)
 	$(PY) -m training pipeline --workdir $(WORKDIR) $(ARGS)
-
-# The legacy chain of the checkpoint bundled until 2026-12-03: stage 1 from scratch, then five fine-tuning stages (2, 3, 4a
-# intrinsics-first, 5 triangulated depth, 9 label-dominant warm restart with the dashcam-aware label gate). Each stage is base.yaml plus its override,
-# and each fine-tuning stage starts from the export named on its command line (the previous stage's by default;
-# INIT_FROM=path/to/ss3d_small replaces it for a single target).
-CONFIGS := training/configs
-TRAIN := $(PY) -m training fit --config $(CONFIGS)/base.yaml --config
-# $(call from,STAGE): the starting weights of a fine-tuning stage, out/train/STAGE/ss3d_small unless INIT_FROM is set.
-from = --model.init_from $(or $(INIT_FROM),out/train/$(1)/ss3d_small)
-
-train-legacy: train-first train-finetune train-crop train-intrinsics train-triangulated train-labels
-
-train-first: $(STAMP)
-	$(TRAIN) $(CONFIGS)/first_checkpoint.yaml
-
-train-finetune: $(STAMP)
-	$(TRAIN) $(CONFIGS)/antisymmetric_finetune.yaml $(call from,first_checkpoint)
-
-train-crop: $(STAMP)
-	$(TRAIN) $(CONFIGS)/crop_finetune.yaml $(call from,antisymmetric_finetune)
-
-train-intrinsics: $(STAMP)
-	$(TRAIN) $(CONFIGS)/intrinsics_first.yaml $(call from,crop_finetune)
-
-train-triangulated: $(STAMP)
-	$(TRAIN) $(CONFIGS)/triangulated_depth.yaml $(call from,intrinsics_first)
-
-train-labels: $(STAMP)
-	$(TRAIN) $(CONFIGS)/warm_dashcam_labels.yaml $(call from,triangulated_depth)
 
 clean:
 	rm -rf out build install log

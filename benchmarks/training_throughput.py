@@ -9,7 +9,7 @@ Three loops over the same clips and training size, in the same run:
   shipped recipe: ``base.yaml`` + ``warm_dashcam_labels.yaml`` (stage 9: rigid flow, epipolar and triangulated-label
   terms) and the training step's settings in ``base.yaml`` (``loss_scales``, ``network_precision``,
   ``channels_last``). Its ``samples_per_s`` is the number to compare across commits: run this file in both trees.
-- ``stage1``: the same loop with the pipeline's stage 1 (``base.yaml`` + ``training.pipeline.STAGE1``).
+- ``stage1``: the same loop with the pipeline's stage 1 (``base.yaml`` + ``training.pipeline.schedule.STAGE1``).
 
 Each loop times ``--steps`` optimisation steps after ``--warmup`` and splits them into data (waiting for the batch),
 forward (the network), losses and backward (with the optimiser step); the losses' forward time is split further into
@@ -41,14 +41,14 @@ import yaml
 
 import ss3d_core.losses.photometric as photometric
 import ss3d_core.losses.view_synthesis as view_synthesis
-import training.module as module_code
+import training.fit.module as module_code
 from ss3d_core.network import SS3DNetConfig
-from training.cli import BASE_CONFIG, CONFIG_DIR
-from training.clip_frames import load_clip_frames
-from training.clips import read_clip_index
-from training.datamodule import ClipDataModule, TripletDataset, split_indices
-from training.module import SS3DLightningModule
-from training.pipeline import STAGE1
+from training.data.clip_frames import load_clip_frames
+from training.data.clips import read_clip_index
+from training.fit.cli import BASE_CONFIG, CONFIG_DIR
+from training.fit.datamodule import ClipDataModule, TripletDataset, split_indices
+from training.fit.module import SS3DLightningModule
+from training.pipeline.schedule import STAGE1
 
 # The shipped recipe (stage 9) and the pipeline's stage 1, each base.yaml plus its override.
 RECIPES = {"cache": (BASE_CONFIG, CONFIG_DIR / "warm_dashcam_labels.yaml"),

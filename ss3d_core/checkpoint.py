@@ -138,7 +138,7 @@ def _refuse_pickle(path: Path) -> None:
     if path.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".bin"):
         raise CheckpointError(
             f"{path}: pickled checkpoints are refused (unpickling runs arbitrary code); "
-            "export to safetensors with `python -m training.export`"
+            "export to safetensors with `python -m training.fit.export`"
         )
     if path.is_file():
         with path.open("rb") as f:

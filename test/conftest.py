@@ -21,6 +21,11 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(30, 99))
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="ss3d_roslog_"))
 os.environ.setdefault("SS3D_CACHE_DIR", tempfile.mkdtemp(prefix="ss3d_cache_"))
+# One OpenMP thread for torch here and in the processes the tests start, unless the caller sets it: the tests run tiny
+# networks, where a second intra-op thread saves nothing and, on two cores shared with the test's own subprocesses (a
+# node, a fit) or another job, its spinning made fits 5-20x slower (test_training.py 175 s -> 89 s under load). The
+# estimator and the backends still set their own thread counts (num_threads), as on a robot.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Full-size images over shared memory (see config/fastdds_large_messages.xml).
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_large_messages.xml"))
 

@@ -1,10 +1,11 @@
-"""The adoption rule of ``make train`` (training/adoption.py): resolved improvements, no depth group resolved worse."""
+"""The adoption rule of ``make train`` (training/pipeline/adoption.py): resolved improvements, no depth group resolved
+worse."""
 
 import json
 
 from synthetic_reports import dev_report
 
-from training.adoption import adoption_verdict, write_verdict
+from training.pipeline.adoption import adoption_verdict, write_verdict
 
 
 def _shipped():
@@ -51,4 +52,4 @@ def test_no_evidence_no_adoption(tmp_path):
                                          fx_shift=-0.03)))
     old.write_text(json.dumps(_shipped()))
     assert write_verdict(new, old, tmp_path / "adoption.md").adopt
-    assert (tmp_path / "adoption.md").read_text().startswith("**Adopt** (rule: training/adoption.py, paired")
+    assert (tmp_path / "adoption.md").read_text().startswith("**Adopt** (rule: training/pipeline/adoption.py, paired")

@@ -1,4 +1,4 @@
-"""Training clips read straight from a rosbag2 (training.bag_frames, clips.csv kind ``bag``)."""
+"""Training clips read straight from a rosbag2 (ss3d_core.io.bag_images.iter_bag_frames, clips.csv kind ``bag``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from std_msgs.msg import Header
 
+from ss3d_core.io.bag_images import iter_bag_frames
 from ss3d_ros.conversions import depth_to_image_msg, ns_to_stamp, rgb8_to_image_msg
-from training.bag_frames import iter_bag_frames
-from training.clips import read_clip_index
-from training.datamodule import ClipDataModule
+from training.data.clips import read_clip_index
+from training.fit.datamodule import ClipDataModule
 
 CAMERA_PERIOD_NS = 33_333_333  # a 30 Hz camera
 

@@ -6,7 +6,9 @@
 - the node package (``ss3d_ros`` without ``ss3d_ros.tools``) never imports training, evaluation or its tooling, and
   does no tensor math;
 - a robot install (``SS3D_INSTALL=robot``) leaves evaluation and the tooling out, and every installed command's module
-  is installed.
+  is installed;
+- inside ``training/``, the sub-packages form the layers of :data:`TRAINING_LAYERS` (lowest first): a module imports
+  only its own layer and the ones below, the module graph has no cycle, and the only flat modules are the entry points.
 """
 
 import ast
@@ -15,6 +17,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 ROS_MODULES = {"rclpy", "sensor_msgs", "nav_msgs", "geometry_msgs", "std_msgs", "diagnostic_msgs", "tf2_ros",
@@ -36,6 +40,82 @@ def _imports(files: list[Path], depth: int = 1) -> set[str]:
 
 def _package(name: str) -> list[Path]:
     return list((REPO / name).rglob("*.py"))
+
+
+# training/'s sub-packages, lowest layer first: a module may import its own layer and the layers before it, never one
+# after it. labels: flow, verified flow, triangulated depth; data: clips, frames, shots, manifest, samples; sfm: the
+# COLMAP teacher's store and labels; corpus: MVS proxy, rigidity, curriculum, domains, training cache; selfcheck: the
+# ground-truth-free checks; fit: DataModule, LightningModule, distillation, export, LightningCLI; pipeline: make
+# train's schedule, targets, adoption rule; finetune: one robot log, fine-tuned and reported.
+TRAINING_LAYERS = ("labels", "data", "sfm", "corpus", "selfcheck", "fit", "pipeline", "finetune")
+# The only modules directly in training/: the package marker and the ``python -m training`` dispatcher.
+TRAINING_ENTRY_POINTS = {"__init__.py", "__main__.py"}
+
+
+def _training_imports(path: Path) -> set[str]:
+    """Every ``training.*`` module ``path`` imports (top level or inside a function), dotted; relative imports are
+    resolved against the module's package."""
+    package = path.relative_to(REPO).parent.parts
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            names.add(module)
+            # ``from training.x import y``: y may be a module of package x.
+            names.update(f"{module}.{alias.name}" for alias in node.names
+                         if (REPO / Path(*module.split("."), f"{alias.name}.py")).is_file())
+    return {n for n in names if n.split(".")[0] == "training"}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_training_has_no_flat_module_but_its_entry_points():
+    flat = {p.name for p in (REPO / "training").glob("*.py")}
+    assert flat == TRAINING_ENTRY_POINTS
+    packages = {p.parent.name for p in (REPO / "training").glob("*/__init__.py")}
+    assert packages == set(TRAINING_LAYERS), "every training sub-package is a layer of TRAINING_LAYERS"
+
+
+@pytest.mark.parametrize("package", TRAINING_LAYERS)
+def test_training_package_says_what_it_owns_and_may_import(package: str):
+    """Each sub-package's ``__init__`` docstring is the newcomer's map: what it owns (its modules), its layer rule."""
+    init = REPO / "training" / package / "__init__.py"
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    assert "import" in doc and "test_boundaries" in doc, f"{init}: say what it may import (the layer rule)"
+    modules = {p.stem for p in init.parent.glob("*.py")} - {"__init__"}
+    missing = {m for m in modules if f":mod:`.{m}`" not in doc and f":mod:`training.{package}.{m}`" not in doc}
+    assert not missing, f"{init}: the docstring does not name {sorted(missing)}"
+
+
+@pytest.mark.parametrize("package", TRAINING_LAYERS)
+def test_training_imports_point_down_the_layers(package: str):
+    """A module of layer i imports only training modules of layers <= i (TRAINING_LAYERS)."""
+    upward = []
+    layer = TRAINING_LAYERS.index(package)
+    for path in (REPO / "training" / package).rglob("*.py"):
+        for name in _training_imports(path):
+            parts = name.split(".")
+            target = parts[1] if len(parts) > 1 else None
+            if target is None or target not in TRAINING_LAYERS or TRAINING_LAYERS.index(target) > layer:
+                upward.append(f"{path.relative_to(REPO)} -> {name}")
+    assert not upward, "imports running back up training's layers:\n" + "\n".join(sorted(upward))
+
+
+def test_training_module_graph_has_no_cycle():
+    """No import cycle between training's modules, within a layer either (a topological order exists)."""
+    modules = {_module_name(p): p for p in (REPO / "training").rglob("*.py")}
+    graph = {name: {m for m in _training_imports(path) if m in modules and m != name} for name, path in modules.items()}
+    done: set[str] = set()
+    while len(done) < len(graph):
+        ready = {name for name, deps in graph.items() if name not in done and deps <= done}
+        assert ready, f"import cycle among {sorted(set(graph) - done)}"
+        done |= ready
 
 
 def test_core_never_imports_ros_the_node_evaluation_or_training():

@@ -138,10 +138,10 @@ def test_the_network_row_is_read_where_the_report_has_one():
     """Reports since the geometric pose source hold the network's own pose under baselines.network; older reports
     only the model's row, which was the network's."""
     old, new = dev_report(seed=1, noise=0.01), dev_report(seed=2, noise=0.01)
-    for sequence in new["sequences"].values():
-        if sequence["pose"]:
-            network = [{**pair, "rot_err_deg": pair["rot_err_deg"] + 0.5} for pair in sequence["pose"]["per_pair"]]
-            sequence["baselines"] = {"network": {"pose": {"per_pair": network}}}
+    for block in new["sequences"].values():
+        if block["pose"]:
+            network = [{**pair, "rot_err_deg": pair["rot_err_deg"] + 0.5} for pair in block["pose"]["per_pair"]]
+            block["baselines"] = {"network": {"pose": {"per_pair": network}}}
     configured = compare_metric(new, old, ROTATION)
     network = compare_metric(new, old, NETWORK_ROTATION)
     assert configured.aggregate.verdict == "unresolved"

@@ -14,8 +14,8 @@ import pytest
 from conftest import FIXTURES, NEEDS_SHARED, SAMPLE_VIDEO, SHARED_DATA
 
 from ss3d_core.geometry.model_selection import fit_two_view_models, gric
+from ss3d_core.geometry.pair_signal import pair_gap, pair_signal
 from ss3d_core.io.video import iter_video_frames
-from training.clips import read_clip_index, read_clip_indices
 from training.corpus.cache import build_entry, entry_dir, load_entry
 from training.corpus.curriculum import (
     CurriculumSampler,
@@ -24,11 +24,12 @@ from training.corpus.curriculum import (
     read_segment_scores,
     window_score,
 )
-from training.corpus.mvs import pair_gap, pair_signal, score_segments, segment_pairs
+from training.corpus.mvs import score_segments, segment_pairs
 from training.corpus.mvs_cli import main as mvs_main
 from training.corpus.mvs_cli import roc_auc
-from training.corpus.shots import content_scores, shot_segments
-from training.datamodule import ClipDataModule
+from training.data.clips import read_clip_index, read_clip_indices
+from training.data.shots import content_scores, shot_segments
+from training.fit.datamodule import ClipDataModule
 
 WEB_CLIPS = SHARED_DATA / "web_clips"
 
@@ -228,7 +229,7 @@ def test_datamodule_trains_on_mvs_selected_segments_with_a_curriculum(tmp_path, 
 @pytest.mark.skipif(not WEB_CLIPS.is_dir(), reason=NEEDS_SHARED)
 def test_mvs_proxy_on_real_negative_and_translating_web_clips():
     specs = {s.name: s for s in read_clip_index(WEB_CLIPS)}
-    from training.corpus.manifest import decode_for_analysis
+    from training.data.manifest import decode_for_analysis
 
     scores = {}
     for name in ("neg_static_sam2_dog", "neg_rotation_paragliding", "udacity_highway_solidwhiteright"):

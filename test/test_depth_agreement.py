@@ -1,4 +1,4 @@
-"""Depth self-check against triangulated flow on a clip corpus (training.depth_agreement)."""
+"""Depth self-check against triangulated flow on a clip corpus (training.selfcheck.depth_agreement)."""
 
 import json
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from training.depth_agreement import _main, pair_agreement
+from training.selfcheck.depth_agreement import _main, pair_agreement
 
 
 def _labels(shape=(32, 48)):

@@ -1,4 +1,4 @@
-"""The distillation loss (training/distillation.py) and the online domain teachers (training/teachers.py)."""
+"""The distillation loss (training/fit/distillation.py) and the online domain teachers (training/fit/teachers.py)."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 
 from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_direction_loss
 from ss3d_core.pose import pose_from_axis_angle_translation
-from training.distillation import Predictions, depth_distillation_loss, distillation_loss
+from training.fit.distillation import Predictions, depth_distillation_loss, distillation_loss
 
 
 def _predictions(seed: int, b: int = 3) -> Predictions:
@@ -70,7 +70,7 @@ def test_translation_direction_skips_pairs_without_teacher_translation():
 def test_domain_teachers_score_each_sample_with_its_domains_expert(tmp_path, tiny_config):
     from ss3d_core.checkpoint import CheckpointError, CheckpointMetadata, save_checkpoint
     from ss3d_core.network import SS3DNet
-    from training.teachers import DomainTeachers, triplet_predictions
+    from training.fit.teachers import DomainTeachers, triplet_predictions
 
     experts = {}
     for seed, domain in enumerate(("forward", "near_field")):

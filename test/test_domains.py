@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import NEEDS_SHARED, SHARED_DATA
 
+from ss3d_core.geometry.pair_signal import EPIPOLE_FAR, epipole_offset
 from training.corpus.domains import assign_domain, domain_clips, main, read_domains, relative_depth, write_domains
-from training.corpus.mvs import EPIPOLE_FAR, epipole_offset
 
 HEADER = "name,segment,start,end,mvs_score,epipole_offset,parallax_deg,displacement\n"
 

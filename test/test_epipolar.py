@@ -13,7 +13,7 @@ from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.losses.epipolar import epipolar_flow_loss
 from ss3d_core.losses.flow_consistency import CHARBONNIER_EPS_PX, rigid_flow
 from ss3d_eval.pose_metrics import relative_motion
-from training.optical_flow import dis_flow, forward_backward_mask
+from training.labels.optical_flow import dis_flow, forward_backward_mask
 
 TUM_PAIR = Path(__file__).resolve().parent / "fixtures" / "tum_fr1_xyz_pair1"
 H, W = 64, 96

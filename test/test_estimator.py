@@ -126,6 +126,8 @@ def test_onnxruntime_backend_matches_torch(tiny_checkpoint, sample_frames):
 def test_estimator_caps_the_opencv_and_torch_thread_pools(tiny_checkpoint):
     before = cv2.getNumThreads(), torch.get_num_threads()
     try:
+        cv2.setNumThreads(2)
+        torch.set_num_threads(2)  # a known start above the cap, whatever the test session's default (conftest.py)
         build_estimator(str(tiny_checkpoint), backend="onnxruntime", num_threads=1)
         assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
         with pytest.raises(ValueError, match="num_threads"):

@@ -18,14 +18,14 @@ from ss3d_core.camera import K_from_normalised
 from ss3d_core.checkpoint import load_checkpoint, read_metadata
 from ss3d_core.estimator import build_estimator
 from ss3d_core.sfm.reconstruction import ReconstructionError
-from training.augmentation import CropWindow, augmented_intrinsics, crop_resize_matrix, flip_matrix
+from training.data.augmentation import CropWindow, augmented_intrinsics, crop_resize_matrix, flip_matrix
 from training.finetune import log_sfm, recipe
 from training.finetune.bag_log import bag_sha256, read_camera_info, write_sequence_bag
 from training.finetune.cli import EXIT_REFUSED, main
 from training.finetune.log_clip import _stretches, holdout_index, prepare_log_clip
 from training.finetune.log_sfm import reconstruct_training_part
 from training.finetune.train import fit_on_log
-from training.module import SS3DLightningModule
+from training.fit.module import SS3DLightningModule
 from training.sfm import clip_sfm
 from training.sfm.store import entry_key, load_sfm, read_record
 
@@ -83,7 +83,7 @@ def test_calibrated_intrinsics_follow_crop_and_flip():
 
 
 def test_known_intrinsics_drive_the_losses(tiny_config, monkeypatch):
-    import training.module
+    import training.fit.module
 
     torch.manual_seed(0)
     module = SS3DLightningModule(net=tiny_config, use_known_intrinsics=True).eval()
@@ -91,7 +91,7 @@ def test_known_intrinsics_drive_the_losses(tiny_config, monkeypatch):
     with pytest.raises(ValueError, match="use_known_intrinsics"):
         module._step({"frames": frames}, augment=False)
     used = []
-    monkeypatch.setattr(training.module, "K_from_normalised",
+    monkeypatch.setattr(training.fit.module, "K_from_normalised",
                         lambda k, w, h: used.append(k) or K_from_normalised(k, w, h))
     known = torch.tensor([[0.5, 0.9, 0.5, 0.5], [0.6, 1.0, 0.45, 0.55]])
     with torch.no_grad():
@@ -105,7 +105,7 @@ def test_sequence_bag_round_trip(tmp_path, video_frames):
     calibration = read_camera_info(bag)
     assert calibration.topic == "/camera/camera_info" and (calibration.width, calibration.height) == SIZE
     np.testing.assert_allclose(calibration.normalised(), [0.75, 180 / 136, 0.5, 0.5])
-    from training.bag_frames import iter_bag_frames
+    from ss3d_core.io.bag_images import iter_bag_frames
 
     assert all(np.array_equal(a, b) for a, b in zip(iter_bag_frames(bag, 10.0), grey))  # mono8, exactly
     assert len(bag_sha256(bag)) == 64

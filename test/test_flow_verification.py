@@ -1,18 +1,18 @@
-"""The SIFT check of training flow (training.flow_verification) and its use when clips are loaded."""
+"""The SIFT check of training flow (training.labels.flow_verification) and its use when clips are loaded."""
 
 import cv2
 import numpy as np
 import pytest
 
-from training.clip_frames import load_clip_frames
-from training.clips import ClipSpec
-from training.flow_verification import (
+from training.data.clip_frames import load_clip_frames
+from training.data.clips import ClipSpec
+from training.labels.flow_verification import (
     MIN_CHECKED_MATCHES,
     check_flow,
     sparse_matches,
     verify_pair_masks,
 )
-from training.optical_flow import pair_flows
+from training.labels.optical_flow import pair_flows
 
 SIZE = (96, 64)  # training size (width, height) of these tests
 

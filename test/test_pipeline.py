@@ -1,5 +1,5 @@
-"""``python -m training pipeline`` (training/pipeline.py): a tiny end-to-end run on CPU (tiny network, two tiny clips,
-a few steps per stage) that is killed in stage 1 and resumed, and the step bookkeeping."""
+"""``python -m training pipeline`` (training/pipeline/schedule.py): a tiny end-to-end run on CPU (tiny network, two tiny
+clips, a few steps per stage) that is killed in stage 1 and resumed, and the step bookkeeping."""
 
 import json
 import logging
@@ -11,13 +11,13 @@ import yaml
 from conftest import FIXTURES, SAMPLE_VIDEO
 
 from ss3d_core.checkpoint import load_checkpoint
-from training.cli import CONFIG_DIR
-from training.pipeline import DONE, Pipeline, latest_checkpoint, main, max_epochs
+from training.fit.cli import CONFIG_DIR
+from training.pipeline.schedule import DONE, Pipeline, latest_checkpoint, main, max_epochs
 
 TINY_FIT = {
     "trainer": {"accelerator": "cpu", "max_epochs": 1, "max_steps": 3, "limit_val_batches": 1,
                 "num_sanity_val_steps": 0, "log_every_n_steps": 1,
-                "callbacks": [{"class_path": "training.export.ExportCheckpoint"},
+                "callbacks": [{"class_path": "training.fit.export.ExportCheckpoint"},
                               {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                                "init_args": {"every_n_epochs": None, "every_n_train_steps": 1}}]},
     "model": {"net": {"encoder_channels": [8, 8, 16, 16, 32], "decoder_channels": [8, 8, 8, 16, 16],
@@ -106,7 +106,7 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
 
 
 def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="training.pipeline"):
+    with caplog.at_level(logging.INFO, logger="training.pipeline.schedule"):
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--experts"]) == 0
     text = caplog.text
     for step in ("[sfm]", "[mvs]", "[domains]", "[stage1]", "[expert_forward]", "[expert_near_field]",
@@ -124,13 +124,13 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
     assert f"--sfm-dir {tmp_path / 'run' / 'sfm'}" in mvs_line  # the scores read the teacher's store
     assert not (tmp_path / "run").exists()
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="training.pipeline"):  # the default: one model, no experts
+    with caplog.at_level(logging.INFO, logger="training.pipeline.schedule"):  # the default: one model, no experts
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--no-sfm"]) == 0
     assert "[expert_" not in caplog.text and "[student]" in caplog.text and "distill_weight 0" in caplog.text
     assert "[sfm]" not in caplog.text and "sfm_teacher.yaml" not in caplog.text and "--sfm-dir" not in caplog.text
     assert "sfm_k_student.yaml" not in caplog.text and "--data.sfm_dir" not in caplog.text  # no store, no K labels
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="training.pipeline"):
+    with caplog.at_level(logging.INFO, logger="training.pipeline.schedule"):
         assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--sfm-labels"]) == 0
     fits = [line for line in caplog.text.splitlines() if "[stage1]" in line or "[student]" in line]
     assert len(fits) == 2 and all("sfm_teacher.yaml" in f and "--data.sfm_dir" in f for f in fits)

@@ -1,12 +1,12 @@
-"""Pose self-check against the five-point solver on a clip corpus (training.pose_agreement)."""
+"""Pose self-check against the five-point solver on a clip corpus (training.selfcheck.pose_agreement)."""
 
 import json
 import shutil
 
 import pytest
 
-from training.clips import evenly_spaced_pairs
-from training.pose_agreement import _main
+from training.data.clips import evenly_spaced_pairs
+from training.selfcheck.pose_agreement import _main
 
 
 def test_pairs_are_evenly_spaced_consecutive_and_bounded():

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from training.clips import read_clip_index
 from training.corpus.mvs_cli import main as mvs_main
 from training.corpus.rigidity import RigidityCheck, rigid_flow_counts, segment_statistics
+from training.data.clips import read_clip_index
 from training.sfm.store import entry_key, write_entry
 
 W, H = 320, 180

@@ -21,7 +21,7 @@ from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.sfm import settings
 from ss3d_core.sfm.reconstruction import ReconstructionError, SfmReconstruction
 from ss3d_core.sfm.runner import reconstruct_frames, working_size
-from training.clips import ClipSpec, read_clip_index
+from training.data.clips import ClipSpec, read_clip_index
 from training.sfm import clip_sfm
 from training.sfm.cli import main, parse_shard, shard_clips
 from training.sfm.store import (

@@ -9,8 +9,8 @@ import transforms3d
 
 from ss3d_core.camera import K_from_normalised
 from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
-from training.augmentation import CropWindow, crop_resize_matrix, flip_matrix
-from training.module import SFM_MIN_DEPTH_POINTS, SS3DLightningModule
+from training.data.augmentation import CropWindow, crop_resize_matrix, flip_matrix
+from training.fit.module import SFM_MIN_DEPTH_POINTS, SS3DLightningModule
 from training.sfm.store import SfmLabels
 from training.sfm.triplet_labels import SFM_KEYS, triplet_labels
 

@@ -1,4 +1,4 @@
-"""The SS3D schedule's stage switch: per-stage parameter groups and learning rates (training/param_groups.py, the
+"""The SS3D schedule's stage switch: per-stage parameter groups and learning rates (training/fit/param_groups.py, the
 stage configs), and stage 2 starting from stage 1's export."""
 
 import pytest
@@ -7,9 +7,9 @@ import yaml
 
 from ss3d_core.checkpoint import CheckpointMetadata, save_checkpoint
 from ss3d_core.network import SS3DNet
-from training.cli import CONFIG_DIR
-from training.module import SS3DLightningModule
-from training.param_groups import GROUPS, freeze_groups, optimiser_groups, parameter_groups
+from training.fit.cli import CONFIG_DIR
+from training.fit.module import SS3DLightningModule
+from training.fit.param_groups import GROUPS, freeze_groups, optimiser_groups, parameter_groups
 
 
 def _model_config(stage: str) -> dict:

@@ -1,10 +1,11 @@
-"""``python -m training targets`` (training/targets.py): each target against its baseline of the same report."""
+"""``python -m training targets`` (training/pipeline/targets.py): each target against its baseline of the same
+report."""
 
 import json
 
 import pytest
 
-from training.targets import evaluate_targets, main, targets_markdown
+from training.pipeline.targets import evaluate_targets, main, targets_markdown
 
 
 def _sequence(abs_rel=None, constant=None, n_images=1, rot=None, identity=None, n_pairs=0, moving=None,

@@ -14,12 +14,12 @@ import torch
 
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.losses.flow_consistency import flow_consistency_loss, rigid_flow
-from training.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
-from training.clip_frames import clip_frames_from_images
-from training.datamodule import ClipDataModule, TripletDataset
-from training.export import ExportCheckpoint
-from training.module import SS3DLightningModule
-from training.optical_flow import forward_backward_mask, pair_flows
+from training.data.augmentation import CropWindow, crop_resize_triplet, sample_crop_window
+from training.data.clip_frames import clip_frames_from_images
+from training.fit.datamodule import ClipDataModule, TripletDataset
+from training.fit.export import ExportCheckpoint
+from training.fit.module import SS3DLightningModule
+from training.labels.optical_flow import forward_backward_mask, pair_flows
 
 
 def test_rigid_flow_identity_and_sideways_translation():
@@ -133,20 +133,30 @@ def test_pixel_aspect_follows_the_source_size_and_the_crop(sample_frames):
         TripletDataset([clip], [(0, 1)], augment=False, source_sizes=[])
 
 
-def _sample_data(tmp_path) -> ClipDataModule:
-    """A one-clip corpus (the bundled real dashcam sample) at 96×64, 5 Hz."""
+@pytest.fixture(scope="module")
+def sample_corpus(tmp_path_factory):
+    """A one-clip corpus (the bundled real dashcam sample) and one training cache for this module's fits: the first
+    DataModule that prepares its data decodes the clip and computes its flows, the others memory-map that entry (the
+    cache is keyed by the clip's content and the training size, so every fit here reads the same frames)."""
     from conftest import SAMPLE_VIDEO
 
-    corpus = tmp_path / "clips"
+    root = tmp_path_factory.mktemp("sample_corpus")
+    corpus = root / "clips"
     (corpus / "sample").mkdir(parents=True)
     shutil.copy(SAMPLE_VIDEO, corpus / "sample" / "clip.mp4")
     (corpus / "clips.csv").write_text("name,kind,label,consecutive,licence\nsample,video,translating,True,MIT\n")
+    return corpus, root / "cache"
+
+
+def _sample_data(sample_corpus) -> ClipDataModule:
+    """A fresh DataModule over :func:`sample_corpus` at 96×64, 5 Hz."""
+    corpus, cache = sample_corpus
     return ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=5.0, batch_size=4, val_fraction=0.2,
-                          cache_dir=str(tmp_path / "cache"))
+                          cache_dir=str(cache))
 
 
-def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
-    data = _sample_data(tmp_path)
+def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config, sample_corpus):
+    data = _sample_data(sample_corpus)
     model = SS3DLightningModule(net=tiny_config, lr=1e-3, flow_weight=2.0, epipolar_weight=2.0,
                                 triangulation_weight=0.1)
     out = tmp_path / "ckpt" / "tiny_fit"
@@ -166,7 +176,7 @@ def test_tiny_fit_exports_a_loadable_checkpoint(tmp_path, tiny_config):
 def test_untrained_reference_export_is_seeded_and_copies_the_architecture(tmp_path, tiny_config):
     from ss3d_core.checkpoint import CheckpointMetadata, save_checkpoint
     from ss3d_core.network import SS3DNet
-    from training.export import main as export_main
+    from training.fit.export import main as export_main
 
     like = tmp_path / "trained"
     save_checkpoint(SS3DNet(tiny_config).eval(), like, CheckpointMetadata(tiny_config, (0.8, 1.2, 0.5, 0.5)))
@@ -197,10 +207,10 @@ def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
         SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
 
 
-def test_square_pixels_train_the_published_K_and_need_the_pixel_aspect(tmp_path, tiny_config):
+def test_square_pixels_train_the_published_K_and_need_the_pixel_aspect(tiny_config, sample_corpus):
     torch.manual_seed(0)
     model = SS3DLightningModule(net=tiny_config, lr=1e-3, epipolar_weight=1.0, square_pixels=True)
-    data = _sample_data(tmp_path)
+    data = _sample_data(sample_corpus)
     trainer = L.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=2)
     trainer.fit(model, datamodule=data)
@@ -213,14 +223,14 @@ def test_square_pixels_train_the_published_K_and_need_the_pixel_aspect(tmp_path,
         model._step(batch, augment=False)
 
 
-def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tmp_path, tiny_config):
+def test_motion_only_stage_trains_the_motion_head_and_keeps_depth_exactly(tiny_config, sample_corpus):
     torch.manual_seed(0)
     model = SS3DLightningModule(net=tiny_config, lr=1e-2, epipolar_weight=1.0, motion_only=True)
     frozen = {k: v.clone() for k, v in model.net.state_dict().items() if not k.startswith("motion_head.")}
     head = {k: v.clone() for k, v in model.net.motion_head.state_dict().items()}
     trainer = L.Trainer(max_steps=3, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=3)
-    trainer.fit(model, datamodule=_sample_data(tmp_path))
+    trainer.fit(model, datamodule=_sample_data(sample_corpus))
     after = model.net.state_dict()
     assert all(torch.equal(after[k], v) for k, v in frozen.items())  # weights and batch-norm statistics
     assert any(not torch.equal(model.net.motion_head.state_dict()[k], v) for k, v in head.items())
@@ -242,7 +252,7 @@ def test_a_domain_expert_trains_only_on_its_clips(tmp_path, caplog, sample_frame
                           cache_dir=str(tmp_path / "cache"))
     data.setup()
     assert data.clip_names() == ["near"]
-    with caplog.at_level(logging.WARNING, logger="training.datamodule"):
+    with caplog.at_level(logging.WARNING, logger="training.fit.datamodule"):
         with pytest.raises(RuntimeError, match="no usable clip"):  # both clips are 'translating'
             ClipDataModule(root=str(corpus), clips=["near"], labels=["static"], height=64, width=96,
                            cache_dir=str(tmp_path / "cache")).setup()
@@ -285,10 +295,11 @@ def test_cached_fundamental_matrices_follow_crops_and_flips(sample_frames):
         assert median_sampson(item) < 2 * reference + 0.1
 
 
-def test_two_process_ddp_on_cpu_trains_from_the_cache(tmp_path, tiny_config):
-    """DDP with 2 CPU processes (gloo): prepare_data builds the cache once, both ranks memory-map it, train a few
-    steps on their own shards, and rank 0 exports a checkpoint whose intrinsics prior gathers both ranks."""
-    data = _sample_data(tmp_path)
+def test_two_process_ddp_on_cpu_trains_from_the_cache(tmp_path, tiny_config, sample_corpus):
+    """DDP with 2 CPU processes (gloo): prepare_data builds the cache once (or finds it built by this module's other
+    fits), both ranks memory-map it, train a few steps on their own shards, and rank 0 exports a checkpoint whose
+    intrinsics prior gathers both ranks."""
+    data = _sample_data(sample_corpus)
     data.prepare_data()
     model = SS3DLightningModule(net=tiny_config, lr=1e-3, flow_weight=2.0, triangulation_weight=0.1)
     out = tmp_path / "ddp" / "tiny"
@@ -301,7 +312,7 @@ def test_two_process_ddp_on_cpu_trains_from_the_cache(tmp_path, tiny_config):
     assert np.isfinite(meta.metrics["validation"]["val/total"])
 
 
-def test_each_export_carries_the_prior_of_its_own_validation(tmp_path, tiny_config):
+def test_each_export_carries_the_prior_of_its_own_validation(tmp_path, tiny_config, sample_corpus):
     """ExportCheckpoint writes after the module updated ``intrinsics_prior`` from the validation just run (it used to
     export in a hook that runs before the module's, carrying the previous validation's prior)."""
     import json
@@ -318,7 +329,7 @@ def test_each_export_carries_the_prior_of_its_own_validation(tmp_path, tiny_conf
     trainer = L.Trainer(max_steps=4, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=2,
                         callbacks=[ExportCheckpoint(str(out), command="test"), Probe()])
-    trainer.fit(model, datamodule=_sample_data(tmp_path))
+    trainer.fit(model, datamodule=_sample_data(sample_corpus))
     assert len(seen) == 2
     for exported, current in seen:
         assert exported == pytest.approx(current, rel=1e-6)
@@ -330,12 +341,11 @@ def _real_triplet_batch(sample_frames, height: int, width: int) -> dict:
     return torch.utils.data.default_collate([TripletDataset([clip], [(0, 1)], augment=False)[0]])
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_faster_step_settings_keep_the_loss(sample_frames, tiny_config, channels_last):
-    """bf16 autocast of the network (emulated where the CPU has no bf16) and channels-last memory give the loss of
-    the float32 step on a real triplet, within bf16's rounding. The network is fitted to the triplet first: an
-    untrained network's zero motion warps every border pixel onto the image edge, where any rounding flips it in or
-    out of the image."""
+@pytest.fixture(scope="module")
+def fitted_reference(sample_frames, tiny_config):
+    """A real triplet batch, the float32 module fitted to it (20 Adam steps, seed 0) and its loss terms in eval mode.
+    Fitted first because an untrained network's zero motion warps every border pixel onto the image edge, where any
+    rounding flips it in or out of the image."""
     batch = _real_triplet_batch(sample_frames, tiny_config.input_height, tiny_config.input_width)
     torch.manual_seed(0)
     reference = SS3DLightningModule(net=tiny_config, flow_weight=2.0, automask=False, loss_scales=1)
@@ -345,13 +355,23 @@ def test_faster_step_settings_keep_the_loss(sample_frames, tiny_config, channels
         optimiser.zero_grad()
         terms["total"].backward()
         optimiser.step()
-    fast = SS3DLightningModule(net=tiny_config, flow_weight=2.0, automask=False, loss_scales=1,
-                               network_precision="bf16", channels_last=channels_last)
-    fast.load_state_dict(reference.state_dict())
-    for module in (reference, fast):
-        module.eval()  # batch-norm statistics of the stored weights: the same network in both
+    reference.eval()  # batch-norm statistics of the stored weights
     with torch.no_grad():
         expected, _ = reference._step(batch, augment=False)
+    return batch, reference.state_dict(), expected
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_faster_step_settings_keep_the_loss(fitted_reference, tiny_config, channels_last):
+    """bf16 autocast of the network (emulated where the CPU has no bf16) and channels-last memory give the loss of
+    the float32 step on a real triplet, within bf16's rounding (the float32 network fitted to the triplet once for
+    both memory layouts, :func:`fitted_reference`)."""
+    batch, state, expected = fitted_reference
+    fast = SS3DLightningModule(net=tiny_config, flow_weight=2.0, automask=False, loss_scales=1,
+                               network_precision="bf16", channels_last=channels_last)
+    fast.load_state_dict(state)
+    fast.eval()  # the same network and batch-norm statistics as the reference
+    with torch.no_grad():
         got, _ = fast._step(batch, augment=False)
     for term in ("total", "photometric", "smoothness", "flow"):
         assert got[term].dtype == torch.float32
@@ -359,7 +379,7 @@ def test_faster_step_settings_keep_the_loss(sample_frames, tiny_config, channels
 
 
 def test_network_precision_auto_uses_bf16_only_where_it_is_native(monkeypatch):
-    import training.precision as precision
+    import training.fit.precision as precision
 
     monkeypatch.setattr(precision, "bf16_is_native", lambda device_type: device_type == "cuda")
     assert precision.resolve_precision("auto", "cpu") == "fp32"

@@ -17,8 +17,8 @@ from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.losses.flow_consistency import rigid_flow
 from ss3d_core.losses.triangulated_depth import MIN_LABELLED_PIXELS, triangulated_depth_loss
 from ss3d_eval.pose_metrics import relative_motion
-from training.optical_flow import dis_flow, forward_backward_mask
-from training.triangulated_labels import triangulated_labels
+from training.labels.optical_flow import dis_flow, forward_backward_mask
+from training.labels.triangulated_labels import triangulated_labels
 
 TUM_PAIR = Path(__file__).resolve().parent / "fixtures" / "tum_fr1_xyz_pair1"
 H, W = 64, 96

@@ -21,7 +21,7 @@ from ss3d_core.geometry.pair_signal import pair_signal
 __all__ = ["MIN_PAIR_SIGNAL", "Stretch", "moving_stretch"]
 
 # A pair moves when its two-view signal reaches this: the MVS score below which a training segment is dropped
-# (training.datamodule.DEFAULT_MVS_MIN_SCORE: a twentieth of full parallax and rigidity).
+# (training.corpus.curriculum.DEFAULT_MVS_MIN_SCORE: a twentieth of full parallax and rigidity).
 MIN_PAIR_SIGNAL = 0.05
 
 

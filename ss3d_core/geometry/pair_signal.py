@@ -41,14 +41,14 @@ __all__ = [
 ]
 
 # Pairs are analysed at this width (SIFT on a 640-px frame takes ~20 ms on one core; training's flow check uses the
-# same cap, training.flow_verification.MATCH_MAX_WIDTH_PX).
+# same cap, training.labels.flow_verification.MATCH_MAX_WIDTH_PX).
 ANALYSIS_WIDTH_PX = 640
 # Time between the two frames of an analysed pair of consecutive video (training.corpus.mvs explains why).
 PAIR_SPAN_S = 0.5
 # A still camera: median match displacement below 0.2 % of the width (1.3 px at 640 px), a few times SIFT's
 # localisation noise (~0.3 px) so that sensor noise and compression do not count as motion.
 STATIC_DISPLACEMENT = 0.002
-# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 % (training.triangulated_labels).
+# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 % (training.labels.triangulated_labels).
 PARALLAX_REFERENCE_DEG = 1.0
 # Cap of ``epipole_offset`` (image widths): an epipole at infinity (pure sideways translation) or this far out is
 # "sideways" alike (10 widths is 3.6° off the image plane's direction under the 0.8-width generic focal length).

@@ -1,7 +1,7 @@
 """On-disk training cache: each clip decoded, resized and given its DIS flow once per training size, then memory-mapped.
 
 Layout: ``<cache_dir>/<H>x<W>_<rate>hz_<flow>/<clip>-<key>/`` with one ``.npy`` per array of
-:class:`training.clip_frames.ClipFrames` (``frames`` uint8, ``flow_forward``/``flow_backward`` float16,
+:class:`training.data.clip_frames.ClipFrames` (``frames`` uint8, ``flow_forward``/``flow_backward`` float16,
 ``valid_forward``/``valid_backward`` bool, the labels' cached fundamental matrices and inlier fractions) and
 ``meta.json``, written last, which marks the entry complete. The key hashes everything the arrays depend on: the
 cache format, the clip's kind, topic and source files (relative path, size and SHA-256 of the content of every file,
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.clip_frames import ClipFrames, load_clip_frames
-from training.clips import ClipSpec
+from training.data.clip_frames import ClipFrames, load_clip_frames
+from training.data.clips import ClipSpec
+from training.data.fingerprint import source_fingerprint
 
 LOG = logging.getLogger(__name__)
 
@@ -35,29 +36,6 @@ LOG = logging.getLogger(__name__)
 CACHE_FORMAT_VERSION = 1
 ARRAYS = ("frames", "flow_forward", "valid_forward", "flow_backward", "valid_backward", "fundamental_forward",
           "inliers_forward", "fundamental_backward", "inliers_backward")
-
-
-def source_fingerprint(spec: ClipSpec) -> dict[str, object]:
-    """What a clip's frames depend on: kind, topic and ``(relative path, size, SHA-256 hex)`` of every source file.
-
-    The content, not the modification time: a corpus copied to another machine, restored from a backup or mounted
-    anew keeps its cache and SfM store entries (hashing is about 1 s per GB; the 140 MB of web clips take 0.2 s).
-
-    Raises:
-        FileNotFoundError: the clip's source does not exist.
-    """
-    source = spec.source_path()
-    if not source.exists():
-        raise FileNotFoundError(f"clip {spec.name}: {source} does not exist")
-    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-    stats = [(str(p.relative_to(source.parent)), p.stat().st_size, _sha256(p)) for p in files]
-    return {"kind": spec.kind, "topic": spec.topic, "consecutive": spec.consecutive, "files": stats}
-
-
-def _sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (streamed)."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def entry_dir(

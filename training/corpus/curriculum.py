@@ -27,7 +27,12 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["CurriculumSampler", "SegmentScore", "curriculum_fraction", "kept_segments", "read_segment_scores"]
+__all__ = ["DEFAULT_MVS_MIN_SCORE", "CurriculumSampler", "SegmentScore", "curriculum_fraction", "kept_segments",
+           "read_segment_scores"]
+
+# Segments whose MVS score is below this do not train (the proxy's pair signal, training.corpus.mvs, averages to
+# 0.05 when one sampled pair in twenty has full parallax and rigidity, or all have a twentieth of it).
+DEFAULT_MVS_MIN_SCORE = 0.05
 
 
 @dataclass(frozen=True)

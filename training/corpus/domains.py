@@ -16,8 +16,9 @@ The rule reads two physical quantities of the clip's analysed pairs (medians ove
    the parallax w.r.t. the dominant plane is ``~ f t ΔZ / Z²``, so the ratio is ``~ ΔZ / Z``: large for a room or a
    table top (depth spans a multiple of the distance), small for a scene far away relative to its relief.
    Rotation adds image motion without parallax, so orbits and pans lower the ratio; on the 13 clips chosen by hand
-   as near field (``training/configs/near_field_expert.yaml``) 9 are at or above 0.05 and 4 below (0.02-0.04), and
-   of the far-field drone and sports clips 3 are above; the split is a physical proxy, not a scene classifier.
+   as near field (``near_field_expert.yaml``, retired; docs/experiments.md) 9 are at or above 0.05 and 4 below
+   (0.02-0.04), and of the far-field drone and sports clips 3 are above; the split is a physical proxy, not a scene
+   classifier.
 
 Clips the MVS filter drops (:func:`training.corpus.curriculum.kept_segments`: no segment with ``mvs_score >=
 min_score``) get no domain. ``domains.csv`` has one row per kept clip:
@@ -33,7 +34,7 @@ import sys
 from pathlib import Path
 
 from ss3d_eval.baselines.default_k import GUESS_FOCAL_PER_WIDTH
-from training.corpus.curriculum import kept_segments, read_segment_scores
+from training.corpus.curriculum import DEFAULT_MVS_MIN_SCORE, kept_segments, read_segment_scores
 
 __all__ = [
     "DOMAINS",
@@ -139,8 +140,6 @@ def domain_clips(path: str | Path) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m training domains --scores scores.csv --output domains.csv [--min-score S]``."""
-    from training.datamodule import DEFAULT_MVS_MIN_SCORE
-
     parser = argparse.ArgumentParser(prog="python -m training domains", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scores", type=Path, required=True, help="scores.csv of `python -m training mvs`")

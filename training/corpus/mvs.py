@@ -7,8 +7,8 @@ spans a shot cut, :mod:`training.corpus.shots`) on up to :data:`PAIRS_PER_SEGMEN
 10 Hz frames: over 0.1 s a slow walk or orbit moves the camera a few millimetres, its residual parallax stays near
 SIFT's noise (median 0.04° on a hand-held orbit, 0.03° on a pure rotation) and the homography explains both; over
 half a second translation separates from rotation while the views still overlap. Each pair is analysed at
-:data:`ANALYSIS_WIDTH_PX` with SIFT matches (:mod:`ss3d_core.geometry.features`) and robust fundamental-matrix and
-homography fits (:mod:`ss3d_core.geometry.model_selection`), and yields these components:
+:data:`ss3d_core.geometry.pair_signal.ANALYSIS_WIDTH_PX` with SIFT matches (:mod:`ss3d_core.geometry.features`) and
+robust fundamental-matrix and homography fits (:mod:`ss3d_core.geometry.model_selection`), and yields these components:
 
 - ``texture``: SIFT keypoints found, as a fraction of the detector's cap (no texture, no matches, no signal).
 - ``displacement``: median match displacement as a fraction of the image width; a pair below
@@ -46,7 +46,7 @@ reconstruction did not register (no model, a segment that failed, a clip without
 no multi-view evidence either way. ``two_view_score`` is the mean of the two-view signal alone (the proxy before v2).
 
 The parallax saturates at :data:`PARALLAX_REFERENCE_DEG`, the ray angle at which training's triangulated labels
-start (``training.triangulated_labels.MIN_PARALLAX_RAD``): beyond it a pair is as useful as any. Clip-level
+start (``training.labels.triangulated_labels.MIN_PARALLAX_RAD``): beyond it a pair is as useful as any. Clip-level
 components are medians over the pairs; ``static_fraction`` and ``f_preferred_fraction`` are fractions of pairs.
 """
 
@@ -58,35 +58,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-# The two-view part lives in ss3d_core (ss3d_calibrate picks its stretches with it); re-exported here.
-from ss3d_core.geometry.pair_signal import (
-    ANALYSIS_WIDTH_PX,
-    EPIPOLE_FAR,
-    PAIR_SPAN_S,
-    PARALLAX_REFERENCE_DEG,
-    STATIC_DISPLACEMENT,
-    PairSignal,
-    analysis_frame,
-    epipole_offset,
-    pair_gap,
-    pair_signal,
-)
+# The two-view part (one pair's signal) lives in ss3d_core.geometry.pair_signal: ss3d_calibrate picks its stretches
+# with it; this module scores clips and segments from it.
+from ss3d_core.geometry.pair_signal import PairSignal, pair_signal
 
-__all__ = [
-    "ANALYSIS_WIDTH_PX",
-    "EPIPOLE_FAR",
-    "PAIRS_PER_SEGMENT",
-    "PAIR_SPAN_S",
-    "PARALLAX_REFERENCE_DEG",
-    "STATIC_DISPLACEMENT",
-    "ClipSignal",
-    "PairSignal",
-    "analysis_frame",
-    "epipole_offset",
-    "pair_gap",
-    "pair_signal",
-    "score_segments",
-]
+__all__ = ["PAIRS_PER_SEGMENT", "ClipSignal", "score_segments", "segment_pairs"]
 
 # Pairs analysed per segment: enough for a stable median, bounded time (about 1 s per segment on one core).
 PAIRS_PER_SEGMENT = 12

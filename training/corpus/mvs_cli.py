@@ -3,7 +3,7 @@ clip and segment.
 
 Writes ``scores.csv`` (one row per clip, ``segment = all``, then one per shot segment; ``name`` is the clip's folder
 name, ``mvs_score`` higher = more usable multi-view signal, then every component of :mod:`training.corpus.mvs`), the
-corpus manifest (``manifest.json`` beside it, :mod:`training.corpus.manifest`), and ``scores.md``: the per-clip table
+corpus manifest (``manifest.json`` beside it, :mod:`training.data.manifest`), and ``scores.md``: the per-clip table
 and, when the corpus has human motion labels, the ROC AUC of ``mvs_score`` for ``translating`` against every other
 label, with the AUC of each component alone and of the score with each of its two factors left out. A clip that
 cannot be read is reported and skipped; the command fails only when no clip could be scored.
@@ -29,10 +29,11 @@ from pathlib import Path
 
 import cv2
 
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.corpus.manifest import ManifestEntry, decode_for_analysis, write_manifest
-from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, pair_gap, score_segments
+from ss3d_core.geometry.pair_signal import pair_gap
+from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments
 from training.corpus.rigidity import RigidityCheck, segment_statistics
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.sfm.store import entry_key, load_reconstruction, read_record
 
 LOG = logging.getLogger(__name__)

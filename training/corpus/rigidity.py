@@ -6,22 +6,22 @@ reconstruction registered in one model: the share of the pair's trusted optical 
 ``T_j_i`` of the reconstruction.
 
 - **Trusted flow** is the flow training trusts, followed from frame ``i`` to frame ``j`` through the consecutive
-  frames at the corpus rate: each step is DIS flow with the forward-backward check (:mod:`training.optical_flow`)
-  confirmed by SIFT matches (:func:`training.flow_verification.check_flow`, the corpus stage's ``flow_match_check``;
-  a step they do not confirm leaves the pair without evidence), and a pixel of frame ``i`` is trusted when every step
-  it takes is consistent and stays in the image. Chaining the 0.1-s steps, not one flow over the half second: DIS is
-  a small-displacement method, and over half a second of a walking phone (30-100 px at 320 px) it converged to wrong
-  fields on most of the image (2-11 % of pixels consistent, SIFT disagreeing) where each 0.1-s step inside the same
-  span was 70-90 % consistent and confirmed (``odomuav_tape_floor``). Scoring the steps one by one instead of their
-  chain was measured too: a moving object's own motion over 0.1 s is near the tolerance, and it found most of a
-  dynamic clip rigid (ROC AUC of the score 0.900, against 0.946 with chaining, in the first measurement on the 61
-  labelled web clips; the chained score's current AUC and ablation are in docs/corpus_stage.md).
+  frames at the corpus rate: each step is DIS flow with the forward-backward check (:mod:`training.labels.optical_flow`)
+  confirmed by SIFT matches (:func:`training.labels.flow_verification.check_flow`, the corpus stage's
+  ``flow_match_check``; a step they do not confirm leaves the pair without evidence), and a pixel of frame ``i`` is
+  trusted when every step it takes is consistent and stays in the image. Chaining the 0.1-s steps, not one flow over the
+  half second: DIS is a small-displacement method, and over half a second of a walking phone (30-100 px at 320 px) it
+  converged to wrong fields on most of the image (2-11 % of pixels consistent, SIFT disagreeing) where each 0.1-s step
+  inside the same span was 70-90 % consistent and confirmed (``odomuav_tape_floor``). Scoring the steps one by one
+  instead of their chain was measured too: a moving object's own motion over 0.1 s is near the tolerance, and it found
+  most of a dynamic clip rigid (ROC AUC of the score 0.900, against 0.946 with chaining, in the first measurement on the
+  61 labelled web clips; the chained score's current AUC and ablation are in docs/corpus_stage.md).
 - **Agrees**: a rigid scene moves every pixel along its epipolar line ``x_jᵀ F x_i = 0``,
   ``F = K⁻ᵀ [t]ₓ R K⁻¹`` with the SfM relative pose ``T_j_i`` and the segment's K; a pixel on a moving object
   generally leaves it. The chained displacement agrees when its Sampson distance ``d`` (Hartley & Zisserman
   §11.4.3, :func:`ss3d_core.losses.epipolar.flow_sampson_distance`) stays within the error budget the
   forward-backward check grants the flow, summed over the steps (independent step errors: their variances add),
-  ``d² < Σ_steps (FB_ALPHA·|f_step|² + FB_BETA)`` with UnFlow's constants of :mod:`training.optical_flow`: no
+  ``d² < Σ_steps (FB_ALPHA·|f_step|² + FB_BETA)`` with UnFlow's constants of :mod:`training.labels.optical_flow`: no
   threshold of its own.
 
 Why the epipolar test and not the rigid flow of depth: SfM depth is sparse (a few hundred points per image, on the
@@ -53,8 +53,8 @@ import torch
 from ss3d_core.camera import scale_K
 from ss3d_core.geometry.model_selection import MIN_CORRESPONDENCES
 from ss3d_core.losses.epipolar import MIN_TRANSLATION_NORM, flow_sampson_distance, fundamental_matrix
-from training.flow_verification import check_flow, matches_between, matching_features
-from training.optical_flow import FB_ALPHA, FB_BETA, dis_flow, forward_backward_mask
+from training.labels.flow_verification import check_flow, matches_between, matching_features
+from training.labels.optical_flow import FB_ALPHA, FB_BETA, dis_flow, forward_backward_mask
 from training.sfm.store import SfmLabels
 
 __all__ = ["RIGIDITY_FLOW_WIDTH_PX", "RigidityCheck", "rigid_flow_counts", "segment_statistics"]
@@ -75,7 +75,7 @@ def rigid_flow_counts(frames: list[np.ndarray], T_last_first: np.ndarray, K: np.
         T_last_first: ``4×4`` pose mapping the first frame's camera coordinates into the last frame's (any unit).
         K: ``3×3`` intrinsics in pixels at ``size``.
         size: ``(width, height)`` in pixels that ``K`` describes (the clip's source size).
-        features: each frame's :func:`training.flow_verification.matching_features` when already computed.
+        features: each frame's :func:`training.labels.flow_verification.matching_features` when already computed.
 
     Returns:
         ``(explained, trusted)`` pixel counts of the first frame at the flow's size, or ``None`` when the pair says

@@ -2,7 +2,7 @@
 that turns a TUM-layout sequence into such a bag (for tests and for the KITTI odometry check).
 
 Everything here reads and writes bags with rosbags (no ROS install, no ROS message packages); images are decoded by
-:mod:`training.bag_frames` exactly as the node decodes them.
+:func:`ss3d_core.io.bag_images.iter_bag_frames` exactly as the node decodes them.
 """
 
 from __future__ import annotations

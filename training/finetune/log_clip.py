@@ -1,11 +1,12 @@
 """A robot log as one clip of the corpus stage: a clip folder, the hold-out by time, MVS scores per stretch, refusal.
 
-The bag is linked into ``<out>/clip/<name>/bag`` with a ``clips.csv`` row of kind ``bag`` (:mod:`training.clips`), so
-the cache, the DataModule and the checks read it as any other clip. The frames at the training rate are decoded once
-(as the node decodes them, :mod:`training.bag_frames`), the last part by time is held back, the rest is cut into
-stretches at shot cuts (:mod:`training.corpus.shots`) and every :data:`training.finetune.recipe.STRETCH_S` seconds,
-and each stretch is scored by the MVS proxy (:func:`training.corpus.mvs.score_segments`). ``scores.csv`` lists only
-the training stretches, so the held-back frames never train (:func:`training.corpus.curriculum.kept_segments`).
+The bag is linked into ``<out>/clip/<name>/bag`` with a ``clips.csv`` row of kind ``bag`` (:mod:`training.data.clips`),
+so the cache, the DataModule and the checks read it as any other clip. The frames at the training rate are decoded once
+(as the node decodes them, :func:`ss3d_core.io.bag_images.iter_bag_frames`), the last part by time is held back, the
+rest is cut into stretches at shot cuts (:mod:`training.data.shots`) and every
+:data:`training.finetune.recipe.STRETCH_S` seconds, and each stretch is scored by the MVS proxy
+(:func:`training.corpus.mvs.score_segments`). ``scores.csv`` lists only the training stretches, so the held-back frames
+never train (:func:`training.corpus.curriculum.kept_segments`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.clips import ClipSpec, read_clip_index
-from training.corpus.mvs import ClipSignal, analysis_frame, pair_gap, score_segments
-from training.corpus.shots import content_scores, shot_segments
+from ss3d_core.geometry.pair_signal import analysis_frame, pair_gap
+from training.corpus.mvs import ClipSignal, score_segments
+from training.data.clips import ClipSpec, read_clip_index
+from training.data.shots import content_scores, shot_segments
 
 __all__ = ["LogClip", "NotEnoughMotion", "prepare_log_clip"]
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 import yaml
 
 from ss3d_core.losses.view_synthesis import SMOOTHNESS_WEIGHT
-from training.datamodule import DEFAULT_MVS_MIN_SCORE
-from training.pipeline import SFM_TEACHER
+from training.corpus.curriculum import DEFAULT_MVS_MIN_SCORE
+from training.pipeline.schedule import SFM_TEACHER
 
 # Model (the LightningModule's arguments; the architecture comes from the starting checkpoint).
 MODEL = {

@@ -13,9 +13,10 @@ Without ground truth, on up to :data:`MAX_REPORT_TRIPLETS` evenly spaced held-ba
   (:func:`ss3d_core.losses.view_synthesis_loss`) of the middle frame from its two neighbours, at the network size; with
   calibrated K both checkpoints are scored with it, else each with its own predicted K. Lower is better.
 - **depth agreement**: AbsRel of the median-scaled depth against depth triangulated from the flow
-  (:func:`training.depth_agreement.frame_pair_agreement`), next to a constant depth's AbsRel. Lower is better.
+  (:func:`training.selfcheck.depth_agreement.frame_pair_agreement`), next to a constant depth's AbsRel. Lower is better.
 - **pose agreement**: rotation and translation-direction angle between the network's pose and the five-point
-  solution with the network's own K (:func:`training.pose_agreement.frame_pair_pose_agreement`). Lower is better.
+  solution with the network's own K (:func:`training.selfcheck.pose_agreement.frame_pair_pose_agreement`). Lower is
+  better.
 - **intrinsics**: median and spread (coefficient of variation) of the per-pair ``fx/W``, and, with a CameraInfo, the
   relative error of the median against the calibration.
 
@@ -38,16 +39,16 @@ import torch
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.estimator import EstimatorConfig
 from ss3d_core.estimator.estimator import build_estimator
+from ss3d_core.io.bag_images import iter_bag_frames
 from ss3d_core.io.ground_truth import GroundTruthTrajectory
 from ss3d_core.io.image_message import NANOSECONDS_PER_SECOND
 from ss3d_core.preprocess import to_network_input
 from ss3d_eval.statistics import median_or_none
 from ss3d_eval.stream_scoring import score_depth, score_pose
-from training.bag_frames import iter_bag_frames
-from training.depth_agreement import frame_pair_agreement
 from training.finetune.bag_log import CameraCalibration
-from training.module import SS3DLightningModule
-from training.pose_agreement import frame_pair_pose_agreement
+from training.fit.module import SS3DLightningModule
+from training.selfcheck.depth_agreement import frame_pair_agreement
+from training.selfcheck.pose_agreement import frame_pair_pose_agreement
 
 LOG = logging.getLogger(__name__)
 

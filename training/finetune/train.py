@@ -5,7 +5,7 @@ Lightning does the work: ``max_time`` is the budget (its Timer is saved in the c
 the same budget); ``ModelCheckpoint(save_last=True)`` after every epoch and :class:`SaveLastAtEnd` when the budget
 stops the fit mid-epoch write what a rerun resumes from (``<out>/lightning/last.ckpt``; without the second, a rerun
 of a finished run resumed from the last epoch's end and re-exported those older weights over the newer export); the
-progress bar is Lightning's, and :class:`training.export.ExportCheckpoint` writes ``<out>/ss3d_small`` after each
+progress bar is Lightning's, and :class:`training.fit.export.ExportCheckpoint` writes ``<out>/ss3d_small`` after each
 validation and at the end.
 """
 
@@ -23,11 +23,11 @@ from lightning.pytorch.loggers import CSVLogger
 
 from ss3d_core.checkpoint import read_metadata
 from ss3d_core.network import SS3DNetConfig
-from training.datamodule import ClipDataModule
-from training.export import ExportCheckpoint
 from training.finetune import recipe
 from training.finetune.log_clip import LogClip
-from training.module import SS3DLightningModule
+from training.fit.datamodule import ClipDataModule
+from training.fit.export import ExportCheckpoint
+from training.fit.module import SS3DLightningModule
 
 LOG = logging.getLogger(__name__)
 

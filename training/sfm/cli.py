@@ -1,7 +1,7 @@
 """``python -m training sfm --clips DIR [DIR ...] --output DIR [--jobs N] [--shard I/N] [--timeout-s S]``: the SfM
 teacher's reconstructions of a corpus (:mod:`training.sfm.clip_sfm`), stored once per clip (:mod:`training.sfm.store`).
 
-Every clip the clip index reads (video, frame folder, rosbag2, TUM layout; :mod:`training.clips`) is reconstructed
+Every clip the clip index reads (video, frame folder, rosbag2, TUM layout; :mod:`training.data.clips`) is reconstructed
 with COLMAP, one reconstruction per shot segment, unless the store already holds it under the same key (clip files,
 rate, COLMAP settings): a rerun is free. ``--jobs N`` reconstructs N clips at a time, each COLMAP run in its own child
 process with ``cores / N`` threads. ``--shard I/N`` (``0 <= I < N``) takes every N-th clip of the clip list sorted by
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ss3d_core.sfm.runner import DEFAULT_TIMEOUT_S, colmap_available
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.sfm.clip_sfm import build_clip
 from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
 

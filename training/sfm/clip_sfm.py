@@ -2,8 +2,8 @@
 
 The frames are the clip's frames at the corpus rate, exactly those the training cache stores and in its order
 (``ClipSpec.iter_frames(target_rate_hz)``), so frame ``i`` of the result is frame ``i`` of the cache. Shot segments
-are those of the corpus manifest (:func:`training.corpus.manifest.decode_for_analysis`: PySceneDetect's adaptive rule,
-:mod:`training.corpus.shots`; a photo set is one segment). Each segment is one reconstruction with one shared camera
+are those of the corpus manifest (:func:`training.data.manifest.decode_for_analysis`: PySceneDetect's adaptive rule,
+:mod:`training.data.shots`; a photo set is one segment). Each segment is one reconstruction with one shared camera
 (:func:`ss3d_core.sfm.runner.reconstruct_frames`: a child process with a timeout, frames at the working size, results
 at the source size); a segment that fails leaves its frames unregistered and the others stand.
 
@@ -24,8 +24,8 @@ import numpy as np
 from ss3d_core.sfm.reconstruction import STATS_KEYS, ReconstructionError, SfmReconstruction
 from ss3d_core.sfm.runner import reconstruct_frames
 from ss3d_core.sfm.settings import settings_record
-from training.clips import ClipSpec
-from training.corpus.manifest import decode_for_analysis
+from training.data.clips import ClipSpec
+from training.data.manifest import decode_for_analysis
 from training.sfm.store import entry_key, needs_build, read_record, write_entry
 
 __all__ = ["build_clip", "reconstruct_clip"]

@@ -44,8 +44,8 @@ import numpy as np
 from ss3d_core.sfm.plausibility import MAX_FOV_DEG, MIN_FOV_DEG, field_of_view_deg, implausible_focal_reason
 from ss3d_core.sfm.reconstruction import ARRAY_FILES
 from ss3d_core.sfm.settings import MIN_FRAMES, settings_record
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec
-from training.corpus.cache import source_fingerprint
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec
+from training.data.fingerprint import source_fingerprint
 
 __all__ = ["RECORD_FILE", "MIN_REGISTERED_FRACTION", "MIN_REGISTERED_FRAMES", "MIN_FOV_DEG", "MAX_FOV_DEG",
            "SfmLabels", "entry_key", "read_record", "needs_build", "write_entry", "load_sfm", "load_reconstruction",

@@ -1,11 +1,11 @@
 """The SfM teacher's labels of one training triplet, mapped through the sample's resize, crop and flip.
 
-For a target frame ``t`` with sources ``t - 1`` and ``t + 1`` (:class:`training.datamodule.TripletDataset`), a clip's
-reconstruction (:class:`training.sfm.store.SfmLabels`) gives
+For a target frame ``t`` with sources ``t - 1`` and ``t + 1`` (:class:`training.fit.datamodule.TripletDataset`), a
+clip's reconstruction (:class:`training.sfm.store.SfmLabels`) gives
 
 - **intrinsics**: the clip's ``K`` normalised at its source size, which is also the normalised ``K`` of the frame
   resized to the training size, then mapped through the sample's pixel map ``A`` (crop-resize and/or flip,
-  :func:`training.augmentation.augmented_intrinsics`), so that it is the K of the image the network sees;
+  :func:`training.data.augmentation.augmented_intrinsics`), so that it is the K of the image the network sees;
 - **poses**: ``T_prev_tgt`` and ``T_next_tgt`` (target camera -> source camera, the directions the module's
   ``T_source_target`` have) when both frames registered in the same shot segment; a flip mirrors the x axis of both
   cameras, ``T' = S T S`` with ``S = diag(-1, 1, 1, 1)``. Crops and resizes do not change a pose. The translation's
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ss3d_core.camera import K_to_normalised
-from training.augmentation import augmented_intrinsics
+from training.data.augmentation import augmented_intrinsics
 from training.sfm.store import SfmLabels
 
 __all__ = ["MIN_BASELINE_DEPTH_RATIO", "SFM_KEYS", "triplet_labels"]
@@ -65,7 +65,7 @@ def triplet_labels(labels: SfmLabels | None, t: int, A: np.ndarray, width: int, 
         labels: the clip's reconstruction, or ``None`` for a clip without usable SfM (every mask is then false).
         t: the target frame's index in the clip (the training cache's frame index).
         A: ``3×3`` float64 pixel map of the sample's augmentation at the training size (identity, a crop-resize
-            and/or a flip; :mod:`training.augmentation`). A negative ``A[0, 0]`` is a flip.
+            and/or a flip; :mod:`training.data.augmentation`). A negative ``A[0, 0]`` is a flip.
         width, height: the training size in pixels.
 
     Returns:

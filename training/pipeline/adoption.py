@@ -42,7 +42,8 @@ class Verdict:
     def markdown(self) -> str:
         """The verdict as a short Markdown text."""
         head = "**Adopt**" if self.adopt else "**Keep the shipped checkpoint**"
-        rule = f"rule: training/adoption.py, paired bootstrap intervals ({N_RESAMPLES} resamples, ss3d_eval.compare)"
+        rule = (f"rule: training/pipeline/adoption.py, paired bootstrap intervals ({N_RESAMPLES} resamples, "
+                "ss3d_eval.compare)")
         return "\n".join([f"{head} ({rule})", "", *[f"- {x}" for x in self.lines]])
 
 

@@ -1,8 +1,8 @@
 """A clip decoded at the training size with its optical flow: the unit the training cache stores and the dataset reads.
 
-Frames are decoded once, resized with area interpolation, and DIS flow (:mod:`training.optical_flow`) is computed in
-both directions between consecutive frames, optionally checked against SIFT matches
-(:mod:`training.flow_verification`). Shot cuts (:mod:`training.corpus.shots`) split the clip into segments so that
+Frames are decoded once, resized with area interpolation, and DIS flow (:mod:`training.labels.optical_flow`) is computed
+in both directions between consecutive frames, optionally checked against SIFT matches
+(:mod:`training.labels.flow_verification`). Shot cuts (:mod:`training.data.shots`) split the clip into segments so that
 no training triplet spans a cut.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from training.clips import ClipSpec
-from training.corpus.shots import content_scores, shot_segments
-from training.flow_verification import sparse_matches, verify_pair_masks
-from training.optical_flow import pair_flows
-from training.triangulated_labels import fit_flow_fundamental
+from training.data.clips import ClipSpec
+from training.data.shots import content_scores, shot_segments
+from training.labels.flow_verification import sparse_matches, verify_pair_masks
+from training.labels.optical_flow import pair_flows
+from training.labels.triangulated_labels import fit_flow_fundamental
 
 LOG = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ class ClipFrames:
         flow_forward, flow_backward: ``N-1×H×W×2`` float16 pixels, frame ``i`` -> ``i+1`` and ``i+1`` -> ``i``.
         valid_forward, valid_backward: ``N-1×H×W`` bool forward-backward consistency masks.
         fundamental_forward, fundamental_backward: ``N-1×3×3`` float32 fundamental matrices of each flow direction
-            (``x_destᵀ F x_origin = 0``, :func:`training.triangulated_labels.fit_flow_fundamental`; zeros where the
-            fit failed), the cached half of the triangulated labels.
+            (``x_destᵀ F x_origin = 0``, :func:`training.labels.triangulated_labels.fit_flow_fundamental`; zeros where
+            the fit failed), the cached half of the triangulated labels.
         inliers_forward, inliers_backward: ``N-1`` float32 fraction of the sampled trusted flow that fits them.
         segments: ``[start, end)`` shot segments (one ``(0, N)`` for a photo set or an uncut clip).
 
@@ -59,7 +59,8 @@ def load_clip_frames(
     """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height`` and compute their flows.
 
     With ``flow_match_check`` each pair direction's flow mask is cleared unless SIFT matches between the frames, taken
-    at their own resolution, confirm the flow (:mod:`training.flow_verification`); frames are decoded once either way.
+    at their own resolution, confirm the flow (:mod:`training.labels.flow_verification`); frames are decoded once either
+    way.
     """
     frames, matches, previous = [], [], None
     for rgb in clip.iter_frames(target_rate_hz):
@@ -82,7 +83,7 @@ def clip_frames_from_images(
         name: the clip's name.
         frames: ``H×W×3`` uint8 RGB frames of one size.
         consecutive: video frames (shot cuts are looked for) or a photo set (one segment).
-        matches: per consecutive pair, SIFT matches (:func:`training.flow_verification.sparse_matches`) that must
+        matches: per consecutive pair, SIFT matches (:func:`training.labels.flow_verification.sparse_matches`) that must
             confirm each flow direction; ``None`` skips the check.
     """
     h, w = frames[0].shape[:2] if frames else (0, 0)

@@ -23,11 +23,11 @@ from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_dir
 from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
-from training.distillation import Predictions, distillation_loss
-from training.param_groups import check_lr_scales, freeze_groups, optimiser_groups
-from training.precision import network_autocast, resolve_precision
-from training.teachers import DomainTeachers
-from training.triangulated_labels import triangulated_labels
+from training.fit.distillation import Predictions, distillation_loss
+from training.fit.param_groups import check_lr_scales, freeze_groups, optimiser_groups
+from training.fit.precision import network_autocast, resolve_precision
+from training.fit.teachers import DomainTeachers
+from training.labels.triangulated_labels import triangulated_labels
 
 # Monodepth2 colour augmentation (brightness, contrast, saturation ±0.2, hue ±0.1, p = 0.5), applied to the
 # network input only; the loss compares un-augmented frames.
@@ -69,10 +69,11 @@ class SS3DLightningModule(L.LightningModule):
             the starting checkpoint is kept exactly. A following joint stage (``motion_only: false``, ``init_from``
             this export) trains depth against the settled pose and K.
         triangulation_weight: weight of the scale-invariant depth term against depth triangulated from the observed
-            flow under a pose solved from that flow (TrianFlow; :mod:`training.triangulated_labels`,
+            flow under a pose solved from that flow (TrianFlow; :mod:`training.labels.triangulated_labels`,
             :mod:`ss3d_core.losses.triangulated_depth`; 0 disables it); batches without ``flows`` skip it.
         label_gate_max_depth_baselines: the labels' pose-fit gate counts inliers up to this many baselines away
-            (:func:`training.triangulated_labels.triangulated_labels`; ``None``: no limit; stages 5 to 7 ran at 50).
+            (:func:`training.labels.triangulated_labels.triangulated_labels`; ``None``: no limit; stages 5 to 7 ran at
+            50).
         illumination_augmentation: add random illumination fields to the network input after the colour jitter
             (see ``ILLUMINATION_P``); off in stages 1 to 10.
         init_from: SS3D checkpoint (safetensors + JSON, see :mod:`ss3d_core.checkpoint`) whose weights start this
@@ -91,21 +92,21 @@ class SS3DLightningModule(L.LightningModule):
             measured, stage 1 drove ``fx/W`` from 1.2 to 2.7 and ``fy/H`` to 0.64 (fy/fx in pixels 0.14, a real
             resize of 16:9 to 4:3 frames gives 0.75-1.0). A batch without ``pixel_aspect`` is an error; ignored with
             ``use_known_intrinsics``.
-        lr_scales: per-group learning-rate multipliers of the SS3D schedule's stage (:mod:`training.param_groups`:
+        lr_scales: per-group learning-rate multipliers of the SS3D schedule's stage (:mod:`training.fit.param_groups`:
             ``encoder``, ``depth_decoder``, ``motion_trunk``, ``pose``, ``intrinsics``; 0 freezes a group, a missing
             group trains at ``lr``). ``stage1_intrinsics_first.yaml`` and ``stage2_joint.yaml`` say why each stage
             uses its multipliers.
-        distill_weight: weight of the distillation term (:mod:`training.distillation`) against the frozen domain
+        distill_weight: weight of the distillation term (:mod:`training.fit.distillation`) against the frozen domain
             experts (``distill_experts``); 0 disables it.
         distill_experts: domain -> expert export (path without suffix) of the student stage.
         distill_domains: the corpus' ``domains.csv`` (:mod:`training.corpus.domains`) mapping each clip to its
             domain; samples of a domain without an expert get no distillation term.
-        distill_term_weights: the distillation terms' weights (:data:`training.distillation.DEFAULT_WEIGHTS`).
+        distill_term_weights: the distillation terms' weights (:data:`training.fit.distillation.DEFAULT_WEIGHTS`).
         loss_scales: the view-synthesis, rigid-flow and triangulation terms score only the finest this many disparity
             scales (each at full resolution; ``None``: all ``net.num_scales``, Monodepth2's recipe and stages 1 to
             11). Each scale costs a full-resolution warp, SSIM and flow term per source.
         network_precision: ``fp32``, ``bf16`` (autocast of the encoder, which runs on all three frames) or ``auto``
-            (bf16 where the hardware runs it natively, :mod:`training.precision`).
+            (bf16 where the hardware runs it natively, :mod:`training.fit.precision`).
         channels_last: run the network in the channels-last memory format (oneDNN's preferred layout on CPUs).
         sfm_depth_weight, sfm_rotation_weight, sfm_translation_weight, sfm_intrinsics_weight: weights of the SfM
             teacher's terms (:mod:`training.sfm`; batches need the DataModule's ``sfm_dir``): the scale-invariant
@@ -202,7 +203,7 @@ class SS3DLightningModule(L.LightningModule):
         precision = resolve_precision(self.hparams.network_precision, frames.device.type)
         with network_autocast(precision, frames.device.type):
             features = self.net.encode(net_input)
-        # The depth decoder, the motion head and the losses run in float32 (training.precision).
+        # The depth decoder, the motion head and the losses run in float32 (training.fit.precision).
         per_frame = [f.float().unflatten(0, (b, t)) for f in features]
         f_prev, f_tgt, f_next = ([f[:, i] for f in per_frame] for i in range(3))
         T_prev_tgt, k_prev = self.net.predict_motion(f_prev, f_tgt)
@@ -364,7 +365,7 @@ class SS3DLightningModule(L.LightningModule):
         self._val_intrinsics.clear()
 
     def configure_optimizers(self) -> dict[str, object]:
-        """Adam over the trainable parameters, one group per :mod:`training.param_groups` group at ``lr`` × its
+        """Adam over the trainable parameters, one group per :mod:`training.fit.param_groups` group at ``lr`` × its
         ``lr_scales`` multiplier; every group's learning rate decays (cosine, per epoch) to ``final_lr_fraction`` of
         its start at the last epoch."""
         groups = optimiser_groups(self.net, self.hparams.lr, self.hparams.lr_scales)

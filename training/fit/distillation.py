@@ -1,7 +1,7 @@
 """The distillation loss of the SS3D student: agree with a domain expert's depth, ego-motion and intrinsics.
 
 SS3D (GUIDE §1) trains experts on sub-domains of the corpus and distils their predictions into the single student
-that ships. The student here learns from the expert of each sample's domain (:mod:`training.teachers`) on top of its
+that ships. The student here learns from the expert of each sample's domain (:mod:`training.fit.teachers`) on top of its
 own self-supervised loss; the three terms compare quantities that are defined up to what self-supervision leaves
 free:
 

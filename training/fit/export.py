@@ -1,9 +1,9 @@
 """Export trained weights to the deployable SS3D checkpoint format (safetensors + JSON metadata).
 
 Used as a Lightning callback during training (:class:`ExportCheckpoint`) and as a command that converts a
-Lightning ``.ckpt`` *that you produced yourself* (``python -m training.export --ckpt X.ckpt --out DIR/NAME``), or
+Lightning ``.ckpt`` *that you produced yourself* (``python -m training.fit.export --ckpt X.ckpt --out DIR/NAME``), or
 writes the seeded, untrained network with the architecture of an existing checkpoint
-(``python -m training.export --untrained --like ss3d_core/models/ss3d_small --seed 0 --out DIR/NAME``): the
+(``python -m training.fit.export --untrained --like ss3d_core/models/ss3d_small --seed 0 --out DIR/NAME``): the
 "untrained" reference that a trained checkpoint is compared with in ``ss3d_eval``.
 """
 
@@ -95,8 +95,8 @@ def _untrained(like: str, seed: int, out: str) -> tuple[Path, Path]:
 
 
 def _convert(ckpt: str, out: str) -> tuple[Path, Path]:
-    """Convert a Lightning checkpoint of :class:`training.module.SS3DLightningModule` to the SS3D format."""
-    from training.module import SS3DLightningModule
+    """Convert a Lightning checkpoint of :class:`training.fit.module.SS3DLightningModule` to the SS3D format."""
+    from training.fit.module import SS3DLightningModule
 
     # weights_only=True: tensors and plain containers only, never arbitrary pickled objects.
     state = torch.load(ckpt, map_location="cpu", weights_only=True)

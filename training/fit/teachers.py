@@ -15,13 +15,13 @@ from ss3d_core.checkpoint import CheckpointError, load_checkpoint
 from ss3d_core.network import SS3DNet
 from ss3d_core.pose import invert_pose_batch
 from training.corpus.domains import read_domains
-from training.distillation import Predictions
+from training.fit.distillation import Predictions
 
 
 def triplet_predictions(net: SS3DNet, frames: torch.Tensor) -> tuple[Predictions, list[torch.Tensor]]:
     """Predictions of ``net`` for ``B×3×3×H×W`` (previous, target, next) RGB triplets in [0, 1]: the target's finest
     depth, ``T_source_target`` of (previous, next) and the mean of the two pairs' intrinsics, plus the target's
-    multi-scale disparities. Pairs enter in temporal order (as in :class:`training.module.SS3DLightningModule`)."""
+    multi-scale disparities. Pairs enter in temporal order (as in :class:`training.fit.module.SS3DLightningModule`)."""
     b, t = frames.shape[:2]
     features = [f.unflatten(0, (b, t)) for f in net.encode(frames.flatten(0, 1))]
     f_prev, f_tgt, f_next = ([f[:, i] for f in features] for i in range(3))

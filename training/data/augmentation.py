@@ -108,8 +108,8 @@ def flip_matrix(width: int) -> np.ndarray:
 def augmented_intrinsics(intrinsics_norm: list[float], A: np.ndarray, width: int, height: int) -> np.ndarray:
     """Normalised intrinsics (4 floats, see :func:`ss3d_core.camera.K_to_normalised`) of a frame of ``width×height``
     pixels after the pixel map ``x' = A x`` (3×3, a crop-resize and/or flip of the same size,
-    :mod:`training.augmentation`). A flip mirrors the principal point; the focal lengths stay positive (the mirrored
-    image is what a mirrored camera would see)."""
+    :mod:`training.data.augmentation`). A flip mirrors the principal point; the focal lengths stay positive (the
+    mirrored image is what a mirrored camera would see)."""
     K = A @ K_from_normalised(torch.tensor([intrinsics_norm], dtype=torch.float64), width, height)[0].numpy()
     K[0, 0] = abs(K[0, 0])
     return K_to_normalised(K, width, height)

@@ -9,7 +9,7 @@ angle) bounds how well the pose head has fitted the clips it trains on: a pose h
 its own training data cannot give depth a correct parallax signal. Five-point solutions are not ground truth
 (moving objects, low parallax, repetitive texture), so read the medians over many pairs, not single pairs.
 
-``python -m training.pose_agreement --checkpoint ss3d_core/models/ss3d_small --root ../shared/data/web_clips
+``python -m training.selfcheck.pose_agreement --checkpoint ss3d_core/models/ss3d_small --root ../shared/data/web_clips
 --output out/pose_agreement.json``
 """
 
@@ -28,8 +28,8 @@ from ss3d_eval.baselines.five_point import estimate_relative_pose
 from ss3d_eval.pose_metrics import RelativePoseError, relative_pose_error
 from ss3d_eval.report import format_value
 from ss3d_eval.statistics import median_or_none
-from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
-from training.clips import ClipSpec
+from training.data.clips import ClipSpec
+from training.selfcheck.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 
 LOG = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def frame_pair_pose_agreement(
 
 def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float) -> ClipAgreement:
     """Score one clip (see the module docstring) on full-resolution pairs from
-    :func:`training.clip_check.sampled_pairs` (memory bounded however long the log is)."""
+    :func:`training.selfcheck.clip_check.sampled_pairs` (memory bounded however long the log is)."""
     rot, tdir, fx, failed = [], [], [], 0
     for prev, cur in sampled_pairs(clip, n_pairs, target_rate_hz):
         if prev.shape != cur.shape:
@@ -110,7 +110,7 @@ def clip_agreement(net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: f
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = corpus_parser("python -m training.pose_agreement", __doc__.split("\n\n")[0])
+    parser = corpus_parser("python -m training.selfcheck.pose_agreement", __doc__.split("\n\n")[0])
     parser.add_argument("--consecutive-only", action="store_true",
                         help="only clips of consecutive video frames (photo sets have wide, irregular baselines)")
     args = parser.parse_args(argv)

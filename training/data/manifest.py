@@ -1,7 +1,7 @@
 """The corpus manifest: one entry per clip (id, source, frames, rate, resolution, shot segments), decoded once.
 
-Built from any source the clip index reads (:mod:`training.clips`: video, frame folders, rosbag2, TUM layout). The
-decoding pass that counts frames also finds the shot cuts (:mod:`training.corpus.shots`), so a clip of edited video
+Built from any source the clip index reads (:mod:`training.data.clips`: video, frame folders, rosbag2, TUM layout). The
+decoding pass that counts frames also finds the shot cuts (:mod:`training.data.shots`), so a clip of edited video
 is split into segments and no training pair spans a cut. Written as JSON next to the MVS scores.
 """
 
@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from training.clips import ClipSpec
-from training.corpus.mvs import analysis_frame
-from training.corpus.shots import content_scores, shot_segments
+from ss3d_core.geometry.pair_signal import analysis_frame
+from training.data.clips import ClipSpec
+from training.data.shots import content_scores, shot_segments
 
 LOG = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class ManifestEntry:
@@ -27,7 +26,7 @@ class ManifestEntry:
 
     Attributes:
         name: clip id (its folder name).
-        kind: ``video``, ``frames``, ``bag`` or ``tum`` (:data:`training.clips.KINDS`).
+        kind: ``video``, ``frames``, ``bag`` or ``tum`` (:data:`training.data.clips.KINDS`).
         source: the file or folder its frames come from.
         consecutive: consecutive video frames (True) or a photo set (False).
         label: the human motion label, if the corpus has one (only for measuring the MVS proxy).

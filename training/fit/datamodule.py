@@ -1,6 +1,6 @@
 """Frame-triplet data for self-supervised training: (t-1, t, t+1) samples from the training cache of a clip corpus.
 
-The corpus stage (GUIDE §2): the clip index (:mod:`training.clips`), MVS scores (:mod:`training.corpus.mvs_cli`),
+The corpus stage (GUIDE §2): the clip index (:mod:`training.data.clips`), MVS scores (:mod:`training.corpus.mvs_cli`),
 MVS filtering and curriculum (:mod:`training.corpus.curriculum`), and the on-disk cache
 (:mod:`training.corpus.cache`) that ``prepare_data`` fills once and every run, stage and DDP rank memory-maps.
 """
@@ -15,7 +15,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from training.augmentation import (
+from training.corpus.cache import build_entry, load_entry
+from training.corpus.curriculum import (
+    DEFAULT_MVS_MIN_SCORE,
+    CurriculumSampler,
+    SegmentScore,
+    kept_segments,
+    read_segment_scores,
+    window_score,
+)
+from training.data.augmentation import (
     augmented_intrinsics,
     check_crop_fraction,
     crop_resize_matrix,
@@ -24,26 +33,15 @@ from training.augmentation import (
     flip_triplet,
     sample_crop_window,
 )
-from training.batch import TripletSample
-from training.clip_frames import ClipFrames
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.corpus.cache import build_entry, load_entry
-from training.corpus.curriculum import (
-    CurriculumSampler,
-    SegmentScore,
-    kept_segments,
-    read_segment_scores,
-    window_score,
-)
+from training.data.batch import TripletSample
+from training.data.clip_frames import ClipFrames
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.labels.triangulated_labels import transform_fundamental
 from training.sfm.store import SfmLabels, load_sfm
 from training.sfm.triplet_labels import triplet_labels
-from training.triangulated_labels import transform_fundamental
 
 LOG = logging.getLogger(__name__)
 
-# Segments whose MVS score is below this do not train (the proxy's pair signal, training.corpus.mvs, averages to
-# 0.05 when one sampled pair in twenty has full parallax and rigidity, or all have a twentieth of it).
-DEFAULT_MVS_MIN_SCORE = 0.05
 # Default cache folder, relative to the working directory (make and the configs run from the repository root).
 DEFAULT_CACHE_DIR = "out/cache"
 
@@ -51,8 +49,8 @@ DEFAULT_CACHE_DIR = "out/cache"
 class TripletDataset(Dataset):
     """Samples ``(t-1, t, t+1)`` from clips (in memory or memory-mapped); frame ``t`` is the target.
 
-    Items are :class:`training.batch.TripletSample` dicts. When ``augment`` is set, a random resized crop (whole
-    sample, see :mod:`training.augmentation`; only when ``min_crop_fraction < 1``) and a horizontal flip (whole
+    Items are :class:`training.data.batch.TripletSample` dicts. When ``augment`` is set, a random resized crop (whole
+    sample, see :mod:`training.data.augmentation`; only when ``min_crop_fraction < 1``) and a horizontal flip (whole
     sample, p = 0.5) are applied. Random draws come from torch's generator, so ``seed_everything`` makes them
     reproducible. With ``known_intrinsics`` (normalised ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` of the uncropped
     frame, e.g. a bag's CameraInfo), each item also carries ``intrinsics``: that K mapped through the sample's crop and
@@ -152,7 +150,7 @@ class ClipDataModule(L.LightningDataModule):
     """Lightning DataModule over one or more clip corpus folders.
 
     Args:
-        root: corpus folder(s) (:func:`training.clips.read_clip_index`: with a ``clips.csv`` or not).
+        root: corpus folder(s) (:func:`training.data.clips.read_clip_index`: with a ``clips.csv`` or not).
         mvs_scores: ``scores.csv`` of the MVS proxy for these folders; when given, clips and segments are selected by
             their score (``mvs_min_score``) and ``labels`` is ignored.
         mvs_min_score: segments scoring below this do not train.
@@ -169,7 +167,7 @@ class ClipDataModule(L.LightningDataModule):
         min_crop_fraction: training samples are random resized crops covering ``U(min_crop_fraction, 1)`` of the
             width and, independently, of the height (1 disables cropping); validation samples are never cropped.
         flow_match_check: mask out the flow of pairs that SIFT matches do not confirm
-            (:mod:`training.flow_verification`); stages 1 to 9 ran without it (their configs pin ``false``).
+            (:mod:`training.labels.flow_verification`); stages 1 to 9 ran without it (their configs pin ``false``).
         cache_dir: the training cache (:mod:`training.corpus.cache`).
         seed: curriculum sampling seed.
         known_intrinsics: calibrated normalised intrinsics ``(fx/W, fy/H, (cx+0.5)/W, (cy+0.5)/H)`` of every clip's

@@ -2,9 +2,9 @@
 
 For evenly spaced consecutive pairs ``(previous, current)`` of each clip, at the training rate and the network's
 input size, the network predicts the current frame's depth and K from the pair. The current frame is then labelled
-exactly as in training (:func:`training.triangulated_labels.triangulated_labels`: DIS flow towards the previous
-frame with a forward-backward mask, dropped unless SIFT matches confirm it (:mod:`training.flow_verification`; off
-with ``--no-flow-match-check``, as stages 1 to 9 were trained), a five-point pose fitted to that flow with the
+exactly as in training (:func:`training.labels.triangulated_labels.triangulated_labels`: DIS flow towards the previous
+frame with a forward-backward mask, dropped unless SIFT matches confirm it (:mod:`training.labels.flow_verification`;
+off with ``--no-flow-match-check``, as stages 1 to 9 were trained), a five-point pose fitted to that flow with the
 network's own K, triangulation of the pixels whose flow agrees with that pose and whose rays meet at 1° or more), and
 the prediction is scored on the labelled pixels with the evaluator's depth protocol
 (:func:`ss3d_eval.depth_metrics.depth_metrics`: per-image median scaling, AbsRel, δ1) next to a constant
@@ -16,7 +16,7 @@ exist only where the camera translated enough, and carry the flow's noise (the l
 previous and the next frame differ by a median 0.06 in log depth on the web clips), so read medians over many pairs,
 not single pairs.
 
-``python -m training.depth_agreement --checkpoint ss3d_core/models/ss3d_small --root ../shared/data/web_clips
+``python -m training.selfcheck.depth_agreement --checkpoint ss3d_core/models/ss3d_small --root ../shared/data/web_clips
 --output out/depth_agreement.json``
 """
 
@@ -36,11 +36,11 @@ from ss3d_core.preprocess import to_network_input
 from ss3d_eval.depth_metrics import depth_metrics
 from ss3d_eval.report import format_value
 from ss3d_eval.statistics import median_or_none, spearman_or_none
-from training.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
-from training.clips import ClipSpec
-from training.flow_verification import sparse_matches, verify_pair_masks
-from training.optical_flow import pair_flows
-from training.triangulated_labels import triangulated_labels
+from training.data.clips import ClipSpec
+from training.labels.flow_verification import sparse_matches, verify_pair_masks
+from training.labels.optical_flow import pair_flows
+from training.labels.triangulated_labels import triangulated_labels
+from training.selfcheck.clip_check import corpus_parser, load_net_and_clips, sampled_pairs, write_report
 
 LOG = logging.getLogger(__name__)
 
@@ -151,8 +151,8 @@ def frame_pair_agreement(
 def clip_depth_agreement(
     net: SS3DNet, clip: ClipSpec, n_pairs: int, target_rate_hz: float, flow_match_check: bool = True
 ) -> ClipDepthAgreement:
-    """Score one clip (see the module docstring) on pairs from :func:`training.clip_check.sampled_pairs` (memory
-    bounded however long the log is) with :func:`frame_pair_agreement`."""
+    """Score one clip (see the module docstring) on pairs from :func:`training.selfcheck.clip_check.sampled_pairs`
+    (memory bounded however long the log is) with :func:`frame_pair_agreement`."""
     scored, unlabelled = [], 0
     for prev, cur in sampled_pairs(clip, n_pairs, target_rate_hz):
         result = frame_pair_agreement(net, prev, cur, flow_match_check)
@@ -172,7 +172,7 @@ def clip_depth_agreement(
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = corpus_parser("python -m training.depth_agreement", __doc__.split("\n\n")[0])
+    parser = corpus_parser("python -m training.selfcheck.depth_agreement", __doc__.split("\n\n")[0])
     parser.add_argument("--flow-match-check", action=argparse.BooleanOptionalAction, default=True,
                         help="label only pairs whose flow SIFT matches confirm (training's data.flow_match_check)")
     args = parser.parse_args(argv)

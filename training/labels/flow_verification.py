@@ -7,8 +7,8 @@ random structure (measured on the web clips: photo-set pairs whose flow missed t
 of pixels still got labels, many ordered far-to-near down a table top). SIFT with Lowe's ratio test (Lowe 2004) is
 invariant to the displacement, so its matches are an independent witness: a flow direction of a pair is trusted when
 most of the matches that land on its forward-backward-consistent pixels agree with it (the same majority rule as
-the labels' pose-fit gate, :data:`training.triangulated_labels.MIN_INLIER_FRACTION`), and not at all otherwise. Too
-few matches to judge also means no trust: at the training size that happens when the frames barely overlap or the
+the labels' pose-fit gate, :data:`training.labels.triangulated_labels.MIN_INLIER_FRACTION`), and not at all otherwise.
+Too few matches to judge also means no trust: at the training size that happens when the frames barely overlap or the
 scene has almost no texture, the two cases where DIS is least reliable.
 
 Matches come from the frames at their own resolution, downscaled to at most :data:`MATCH_MAX_WIDTH_PX` wide (more

@@ -6,7 +6,7 @@ native bf16 (AVX2 only) PyTorch emulates it and the network's forward and backwa
 (docs/experiments.md, "A faster training step"). ``auto`` therefore asks the hardware: bf16 on a CUDA GPU that
 supports it and on a CPU whose oneDNN build runs bf16 natively, float32 everywhere else.
 
-Only the encoder is autocast (:class:`training.module.SS3DLightningModule`; it runs on all three frames of a sample,
+Only the encoder is autocast (:class:`training.fit.module.SS3DLightningModule`; it runs on all three frames of a sample,
 most of the network's cost): the depth decoder ends in a sigmoid whose bfloat16 rounding (8-bit mantissa, steps of
 0.4 %) changed the smoothness term of a test triplet by a third, the motion head turns its outputs into a rotation
 matrix, where bfloat16 would round ``cos θ`` of a 0.1° rotation to 1, and every loss runs in float32.

@@ -14,7 +14,7 @@ every column is judged against the baseline computed on exactly the frames it wa
 - fx relative error at most :data:`FX_REL_ERR_MAX` on the aggregate (groups weighted equally; the generic-guess
   baseline, ``default_k``, is shown for reference) and at most :data:`FX_REL_ERR_MAX_SEQUENCE` on every sequence.
 
-The aggregate metrics the adoption rule reads (:mod:`training.adoption`) are listed under the targets.
+The aggregate metrics the adoption rule reads (:mod:`training.pipeline.adoption`) are listed under the targets.
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ class ClipSpec:
     Attributes:
         name: clip folder name (the clip id).
         kind: ``video`` (a video file in the folder), ``frames`` (a ``frames/`` image folder), ``bag`` (a rosbag2,
-            sqlite3 or MCAP, in a ``bag/`` folder or the folder itself; see :mod:`training.bag_frames`) or ``tum``
-            (a TUM RGB-D layout sequence: ``rgb.txt`` listing stamped images).
+            sqlite3 or MCAP, in a ``bag/`` folder or the folder itself; see
+            :func:`ss3d_core.io.bag_images.iter_bag_frames`) or ``tum`` (a TUM RGB-D layout sequence: ``rgb.txt``
+            listing stamped images).
         label: human motion label (``translating``, ``static``, ``rotation``, ``dynamic``) or ``None``.
         consecutive: True when the frames are consecutive video frames (not a sparse photo set).
         folder: the clip folder.
@@ -96,7 +97,7 @@ class ClipSpec:
             for p in list_frames(self.folder / "frames"):
                 yield None, read_rgb(p)
         elif self.kind == "bag":
-            from training.bag_frames import iter_bag_frames  # reads rosbag2 only for bag clips
+            from ss3d_core.io.bag_images import iter_bag_frames  # reads rosbag2 only for bag clips
 
             yield from iter_bag_frames(self.bag_path(), target_rate_hz, self.topic, with_stamps=True)
         elif self.kind == "tum":
@@ -122,9 +123,9 @@ class ClipSpec:
 
 def _iter_tum_frames(folder: Path, target_rate_hz: float) -> Iterator[tuple[float, np.ndarray]]:
     """Frames of a TUM-layout sequence (``rgb.txt`` + ``calib.yaml``, :class:`ss3d_core.io.tum_sequence.TumSequence`),
-    subsampled by stamp as bags are (:data:`training.bag_frames.KEEP_AFTER_PERIOD_FRACTION`)."""
+    subsampled by stamp as bags are (:data:`ss3d_core.io.bag_images.KEEP_AFTER_PERIOD_FRACTION`)."""
+    from ss3d_core.io.bag_images import KEEP_AFTER_PERIOD_FRACTION
     from ss3d_core.io.tum_sequence import TumSequence
-    from training.bag_frames import KEEP_AFTER_PERIOD_FRACTION
 
     sequence = TumSequence.load(folder)
     last: float | None = None

@@ -8,7 +8,7 @@ import torch
 
 
 class TripletSample(TypedDict):
-    """One item of :class:`training.datamodule.TripletDataset`.
+    """One item of :class:`training.fit.datamodule.TripletDataset`.
 
     Keys:
         frames: ``3×3×H×W`` float32 RGB in [0, 1], ordered (previous, target, next).

@@ -30,8 +30,9 @@ rerun; delete its folder to redo it and everything after it that reads it):
 6. ``export``: the student's export copied to ``<workdir>/ss3d_small.{safetensors,json}``, loaded and run once on CPU.
 7. ``eval``: ``python -m ss3d_eval`` on the evaluation sequences, ``<workdir>/eval/report.json``.
 8. ``eval_shipped`` and ``adoption``: the same evaluation of the shipped checkpoint, and ``<workdir>/adoption.md``, the
-   adoption rule written in ``student_distill.yaml`` applied to both reports (:mod:`training.adoption`). Nothing is
-   copied into ``ss3d_core/models``: adopting is a commit of ``<workdir>/ss3d_small.*`` when the verdict says so.
+   adoption rule written in ``student_distill.yaml`` applied to both reports (:mod:`training.pipeline.adoption`).
+   Nothing is copied into ``ss3d_core/models``: adopting is a commit of ``<workdir>/ss3d_small.*`` when the verdict says
+   so.
 
 Every fit is ``python -m training fit`` (LightningCLI) with ``base.yaml`` plus the stage's override files, then
 ``--fit-config`` files (e.g. a smaller network or a step limit), then the ``--step-config`` files of its kind
@@ -58,11 +59,11 @@ from pathlib import Path
 
 import yaml
 
-from training.adoption import write_verdict
-from training.cli import BASE_CONFIG, CONFIG_DIR
+from training.corpus.curriculum import DEFAULT_MVS_MIN_SCORE
 from training.corpus.domains import DOMAINS, domain_clips, write_domains
-from training.datamodule import DEFAULT_MVS_MIN_SCORE
-from training.export import EXPORT_NAME
+from training.fit.cli import BASE_CONFIG, CONFIG_DIR
+from training.fit.export import EXPORT_NAME
+from training.pipeline.adoption import write_verdict
 
 LOG = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Command-line scaffolding shared by the ground-truth-free checks on a clip corpus.
 
-:mod:`training.pose_agreement` and :mod:`training.depth_agreement` score a checkpoint on evenly spaced consecutive
-pairs of every selected clip; this module holds their common arguments, the checkpoint and clip loading, and the JSON
-output, so that both read the same corpus the same way.
+:mod:`training.selfcheck.pose_agreement` and :mod:`training.selfcheck.depth_agreement` score a checkpoint on evenly
+spaced consecutive pairs of every selected clip; this module holds their common arguments, the checkpoint and clip
+loading, and the JSON output, so that both read the same corpus the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from ss3d_core.checkpoint import load_checkpoint
 from ss3d_core.network import SS3DNet
-from training.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, evenly_spaced_pairs, read_clip_index
+from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, evenly_spaced_pairs, read_clip_index
 
 # Pairs scored per clip (evenly spaced over the clip).
 DEFAULT_PAIRS_PER_CLIP = 8
