@@ -48,7 +48,8 @@ PAIR_SPAN_S = 0.5
 # A still camera: median match displacement below 0.2 % of the width (1.3 px at 640 px), a few times SIFT's
 # localisation noise (~0.3 px) so that sensor noise and compression do not count as motion.
 STATIC_DISPLACEMENT = 0.002
-# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 % (training.labels.triangulated_labels).
+# Saturation of the parallax term: 1°, where triangulated depth is known to about 10 %
+# (training.labels.triangulated_labels).
 PARALLAX_REFERENCE_DEG = 1.0
 # Cap of ``epipole_offset`` (image widths): an epipole at infinity (pure sideways translation) or this far out is
 # "sideways" alike (10 widths is 3.6° off the image plane's direction under the 0.8-width generic focal length).
