@@ -30,7 +30,8 @@ __all__ = ["CALIBRATION_RATE_HZ", "DEFAULT_TIMEOUT_S", "MAX_FRAMES", "Calibratio
            "calibrate_frames"]
 
 # Frames per second handed to the calibration: the SfM teacher's corpus rate
-# (training.data.clips.DEFAULT_TARGET_RATE_HZ), at which its settings (sequential overlap 5 = half a second) were measured.
+# (training.data.clips.DEFAULT_TARGET_RATE_HZ), at which its settings (sequential overlap 5 = half a second) were
+# measured.
 CALIBRATION_RATE_HZ = 10.0
 # Frames given to COLMAP at most: ten seconds at the calibration rate, the evaluator's cap
 # (ss3d_eval.baselines.colmap_selfcalib.MAX_FRAMES: about 1 s per frame on 2 CPU cores).
