@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ss3d_eval.groups import group_balanced_mean, pose_item_group, sequence_group
+from ss3d_eval.groups import group_balanced_mean, pose_item_group, reported_group
 
 __all__ = ["N_RESAMPLES", "CONFIDENCE", "SEED", "MIN_ITEMS_FOR_INTERVAL", "FEW_ITEMS", "Metric", "METRICS",
            "Difference", "MetricComparison", "paired_items", "compare_metric", "compare_reports",
@@ -123,7 +123,7 @@ class MetricComparison:
 
 def _sequence_items(name: str, sequence: dict[str, Any], metric: Metric) -> Iterator[tuple[str, Any, float]]:
     """``(group, item key, value)`` of one sequence of a report for ``metric`` (items without a value are left out)."""
-    group = str(sequence.get("group") or sequence_group(name))
+    group = reported_group(name, sequence)
     rows = sequence.get("baselines") or {}
     source = rows[metric.row] if metric.row and metric.row in rows else sequence
     section = (source or {}).get(metric.section) or {}

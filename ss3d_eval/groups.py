@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["GROUP_KEY", "STATIC_GROUP", "sequence_group", "group_balanced_mean", "pose_item_group"]
+__all__ = ["GROUP_KEY", "STATIC_GROUP", "sequence_group", "reported_group", "group_balanced_mean", "pose_item_group"]
 
 # Optional calib.yaml key that names a sequence's group explicitly (overrides the folder-name convention).
 GROUP_KEY = "group"
@@ -54,6 +54,12 @@ def sequence_group(name: str, metadata: Mapping[str, Any] | None = None) -> str:
         return explicit.strip().lower()
     match = _DATASET_PREFIX.match(name)
     return (match.group(0) if match else name).lower()
+
+
+def reported_group(name: str, sequence: Mapping[str, Any]) -> str:
+    """The group of ``sequences.<name>`` of a parsed ``report.json``: the ``group`` it was scored under, or, in a
+    report written before groups existed, the one :func:`sequence_group` gives its name."""
+    return str(sequence.get("group") or sequence_group(name))
 
 
 def pose_item_group(sequence_group_name: str, moving: bool) -> str:

@@ -47,7 +47,7 @@ import numpy as np
 
 from ss3d_core.estimator.geometric_pose import POSE_SOURCES
 from ss3d_eval.depth_metrics import aggregate_depth
-from ss3d_eval.groups import group_balanced_mean, pose_item_group, sequence_group
+from ss3d_eval.groups import group_balanced_mean, pose_item_group
 from ss3d_eval.intrinsics_metrics import aggregate_intrinsics
 from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, RelativePoseError, aggregate_pose
 from ss3d_eval.sequence_runner import SequenceOutcome
@@ -131,7 +131,7 @@ def _by_group(outcomes: Sequence[SequenceOutcome], items: Callable[[SequenceOutc
 
 
 def _group(outcome: SequenceOutcome) -> str:
-    return str(outcome.result.get("group") or sequence_group(outcome.name))
+    return str(outcome.result["group"])
 
 
 def _pose_by_group(outcomes: Sequence[SequenceOutcome], errors: Callable[[SequenceOutcome], list]
@@ -420,9 +420,7 @@ def _paired_table(report: dict[str, Any]) -> list[str]:
     ]
     for name in POSE_BASELINES:
         p = report["baselines"][name].get("paired_with_model") or {}
-        keys = ("n_pairs", "model_rot_err_deg", "baseline_rot_err_deg",
-                "n_tdir_pairs", "model_tdir_err_deg", "baseline_tdir_err_deg")
-        cells = [name] + [format_value(p.get(key)) for key in keys]
+        cells = [name] + [format_value(p.get(key)) for key in _PAIRED_KEYS]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

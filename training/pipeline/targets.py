@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ss3d_eval.groups import sequence_group
+from ss3d_eval.groups import reported_group
 
 __all__ = ["DEPTH_RATIO", "FX_REL_ERR_MAX", "FX_REL_ERR_MAX_SEQUENCE", "KITTI_TDIR_MAX_DEG", "Target",
            "depth_groups", "evaluate_targets", "pooled", "targets_markdown"]
@@ -54,13 +54,9 @@ class Target:
     met: bool
 
 
-def _group_of(name: str, sequence: dict) -> str:
-    return str(sequence.get("group") or sequence_group(name))
-
-
 def depth_groups(report: dict) -> list[str]:
     """The groups (from the data) that hold at least one sequence with depth, in order of first appearance."""
-    return list(dict.fromkeys(_group_of(name, sequence) for name, sequence in report.get("sequences", {}).items()
+    return list(dict.fromkeys(reported_group(name, sequence) for name, sequence in report.get("sequences", {}).items()
                               if sequence.get("depth")))
 
 
@@ -85,7 +81,7 @@ def pooled(report: dict, select: Callable[[str, dict], bool], section: str, metr
 
 def in_group(group: str) -> Callable[[str, dict], bool]:
     """Selector of :func:`pooled`: the sequences of ``group``."""
-    return lambda name, sequence: _group_of(name, sequence) == group
+    return lambda name, sequence: reported_group(name, sequence) == group
 
 
 def named(sequence_name: str) -> Callable[[str, dict], bool]:
