@@ -61,6 +61,7 @@ from ss3d_core.geometry.model_selection import RANSAC_THRESHOLD_PX, compare_mode
 from ss3d_core.geometry.relative_pose import (
     MIN_INLIERS,
     MIN_MATCHES,
+    backproject_pixels,
     relative_pose_from_depth,
     relative_pose_from_matches,
 )
@@ -155,6 +156,12 @@ def _sample_depth(depth: np.ndarray, pts: np.ndarray, size: tuple[int, int]) -> 
     return depth[v, u]
 
 
+def _fundamental(E: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """``F = K⁻ᵀ E K⁻¹`` (Hartley & Zisserman 2004, eq. 9.18) for two views with the same pixel intrinsics ``K``."""
+    K_inv = np.linalg.inv(K)
+    return K_inv.T @ E @ K_inv
+
+
 def _epipolar_inliers(T_prev_cur: np.ndarray, K: np.ndarray, pts_prev: np.ndarray, pts_cur: np.ndarray) -> np.ndarray:
     """``n`` bool: tracks within :data:`RANSAC_THRESHOLD_PX` (Sampson) of the epipolar geometry of a motion,
     ``F = K⁻ᵀ [t]ₓ R K⁻¹`` with ``[R | t] = T_cur_prev`` (all False for a motion without translation)."""
@@ -163,9 +170,17 @@ def _epipolar_inliers(T_prev_cur: np.ndarray, K: np.ndarray, pts_prev: np.ndarra
     if not np.linalg.norm(t) > 0:
         return np.zeros(len(pts_prev), bool)
     t_cross = np.array([[0.0, -t[2], t[1]], [t[2], 0.0, -t[0]], [-t[1], t[0], 0.0]])
-    K_inv = np.linalg.inv(K)
-    F = K_inv.T @ t_cross @ R @ K_inv
-    return sampson_distance_sq(F, pts_prev, pts_cur) < RANSAC_THRESHOLD_PX**2
+    return sampson_distance_sq(_fundamental(t_cross @ R, K), pts_prev, pts_cur) < RANSAC_THRESHOLD_PX**2
+
+
+def _carried_depth(tracks: CornerTracks, carried: tuple[np.ndarray, np.ndarray], usable: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(depth, seeded)``: for each track, the odometry-unit depth its seed point carried from the last pair (0 where
+    none), and the ``usable`` tracks that were seeded from a carried point."""
+    seeded = usable & (tracks.seed_index >= 0)
+    depth = np.zeros(len(tracks.pts_prev))
+    depth[seeded] = carried[1][tracks.seed_index[seeded]]
+    return depth, seeded
 
 
 def _median_ratio(depth: np.ndarray, z_unit: np.ndarray, usable: np.ndarray) -> float | None:
@@ -257,9 +272,7 @@ class GeometricPose:
         s_depth = _median_ratio(network_depth, z_unit, valid & np.isfinite(network_depth) & (network_depth > 0))
         s_tracks = None
         if carried is not None:
-            seeded = valid & (tracks.seed_index >= 0)
-            carried_depth = np.zeros(n)
-            carried_depth[seeded] = carried[1][tracks.seed_index[seeded]]
+            carried_depth, seeded = _carried_depth(tracks, carried, valid)
             s_tracks = _median_ratio(carried_depth, z_unit, seeded)
         if s_depth is None and s_tracks is None:
             return GeometricPoseResult(T_network.copy(), GeometricOutcome.NO_SCALE, n, five.n_inliers)
@@ -287,9 +300,7 @@ class GeometricPose:
         pts_prev, pts_cur = tracks.pts_prev, tracks.pts_cur
         valid_depth = np.isfinite(network_depth) & (network_depth > 0)
         if carried is not None:
-            seeded = valid_depth & (tracks.seed_index >= 0)
-            carried_depth = np.zeros(len(pts_prev))
-            carried_depth[seeded] = carried[1][tracks.seed_index[seeded]]
+            carried_depth, seeded = _carried_depth(tracks, carried, valid_depth)
             tracks_over_depth = _median_ratio(carried_depth, network_depth, seeded)
             if tracks_over_depth is not None and tracks_over_depth > 0:
                 self._scale_over_depth = tracks_over_depth ** (1.0 - DEPTH_SCALE_GAIN)
@@ -297,8 +308,8 @@ class GeometricPose:
         T = T_depth.copy()
         T[:3, 3] *= self._scale_over_depth
         usable = inliers & valid_depth
-        rays = np.column_stack([pts_prev[usable], np.ones(int(usable.sum()))]) @ np.linalg.inv(K).T
-        points_cur = (rays * (network_depth[usable, None] * self._scale_over_depth) - T[:3, 3]) @ T[:3, :3]
+        points_prev = backproject_pixels(pts_prev[usable], network_depth[usable] * self._scale_over_depth, K)
+        points_cur = (points_prev - T[:3, 3]) @ T[:3, :3]
         ahead = points_cur[:, 2] > 0
         self._carried = (pts_cur[usable][ahead], points_cur[ahead, 2])
         return GeometricPoseResult(T, GeometricOutcome.SOLVED_DEPTH, len(pts_prev), int(inliers.sum()))
@@ -321,8 +332,7 @@ class GeometricPose:
         H = fit_homography(pts_prev, pts_cur)
         if H is None:
             return None
-        K_inv = np.linalg.inv(K)
-        F = K_inv.T @ E @ K_inv if E is not None else None
+        F = _fundamental(E, K) if E is not None else None
         return H if compare_models(pts_prev, pts_cur, F, H).gric_preference < 0 else None
 
     @staticmethod

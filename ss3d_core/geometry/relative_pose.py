@@ -27,6 +27,7 @@ __all__ = [
     "RANSAC_THRESHOLD_PX",
     "ROBUST_METHOD",
     "FivePointResult",
+    "backproject_pixels",
     "relative_pose_from_depth",
     "relative_pose_from_matches",
 ]
@@ -132,6 +133,21 @@ def relative_pose_from_matches(
     return FivePointResult(invert_pose(T_cur_prev), n, int(n_inliers), None, E, inliers, points_prev)
 
 
+def backproject_pixels(pts: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """3D points of pixels with known depth: ``X = depth · K⁻¹ [u, v, 1]ᵀ`` (pinhole, Hartley & Zisserman 2004 §6.1).
+
+    Args:
+        pts: ``M×2`` pixel positions; depth: ``M`` depth along +Z of the camera (any unit); K: ``3×3`` pixel
+            intrinsics.
+
+    Returns:
+        ``M×3`` float64 points in the camera frame, in the depth's unit.
+    """
+    pts = np.asarray(pts, np.float64).reshape(-1, 2)
+    rays = np.column_stack([pts, np.ones(len(pts))]) @ np.linalg.inv(np.asarray(K, np.float64)).T
+    return rays * np.asarray(depth, np.float64).reshape(-1, 1)
+
+
 def relative_pose_from_depth(
     pts_prev: np.ndarray, pts_cur: np.ndarray, depth_prev: np.ndarray, K: np.ndarray
 ) -> np.ndarray | None:
@@ -157,8 +173,7 @@ def relative_pose_from_depth(
     if usable.sum() < MIN_MATCHES:
         return None
     K = np.asarray(K, dtype=np.float64)
-    rays = np.column_stack([np.asarray(pts_prev, np.float64)[usable], np.ones(int(usable.sum()))]) @ np.linalg.inv(K).T
-    points = rays * depth_prev[usable, None]
+    points = backproject_pixels(np.asarray(pts_prev, np.float64)[usable], depth_prev[usable], K)
     try:
         ok, rvec, tvec, inliers = cv2.solvePnPRansac(
             points, np.asarray(pts_cur, np.float64)[usable], K, None, reprojectionError=RANSAC_THRESHOLD_PX,
