@@ -20,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ss3d_core.estimator import EstimatorConfig
 from ss3d_core.estimator.geometric_pose import POSE_SOURCES
 from ss3d_core.io.ground_truth import depth_from_bag, trajectory_from_bag, trajectory_from_tum_file
 from ss3d_eval.stream_scoring import score_depth, score_pose
@@ -53,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     gt.add_argument("--gt-depth-topic", help="depth image topic of the bag (16UC1 mm or 32FC1 m)")
     gt.add_argument("--depth-cap-m", type=float, default=None, help="override the depth cap (metres)")
     parser.add_argument("--max-frames", type=int, default=None)
-    parser.add_argument("--pose-sources", nargs="+", choices=POSE_SOURCES, default=["geometric", "network"],
+    default_sources = [EstimatorConfig.pose_source, *(s for s in POSE_SOURCES if s != EstimatorConfig.pose_source)]
+    parser.add_argument("--pose-sources", nargs="+", choices=POSE_SOURCES, default=default_sources,
                         help="pose_source of the main run, then of one more node run each, scored side by side "
                              "(needs ground truth; overrides -p pose_source)")
     return parser.parse_args(argv)
