@@ -567,7 +567,10 @@ def run_sequence(
     estimator = estimator_factory(replace(options.estimator, gap_threshold_s=settings["gap_threshold_s"],
                                           pose_source="geometric"))
     five = _FivePointTracker(sequence, options.noise_floor_m)
-    loop = _run_frames(sequence, estimator, plan, options, outcome, five)
+    try:
+        loop = _run_frames(sequence, estimator, plan, options, outcome, five)
+    finally:
+        estimator.close()
     depth = None
     if plan.depth_frames:
         extra = {"cap_m": plan.cap_m, "cap_rule": plan.cap_rule, "min_m": options.min_depth_m}

@@ -236,6 +236,8 @@ class SS3DNode(Node):
         for pub in self._pubs.values():
             self.destroy_lifecycle_publisher(pub)
         self._pubs.clear()
+        if self.estimator is not None:
+            self.estimator.close()
         self.estimator = None
         self._config_values = None
         self._tf = None

@@ -73,6 +73,9 @@ class OracleEstimator:
         return _Estimate(depth, T_prev_cur, gt if gt is not None else np.eye(4), K, IntrinsicsSource.KNOWN,
                          (image.shape[1], image.shape[0]), T_prev_cur_network=T_prev_cur)
 
+    def close(self) -> None:
+        """Nothing to stop (the estimator's interface)."""
+
 
 def copy_sequence(tmp_path: Path, name: str = "seq") -> Path:
     """A writable copy of the fixture pair to edit per test."""

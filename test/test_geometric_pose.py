@@ -17,8 +17,6 @@ from ss3d_eval.pose_metrics import relative_motion, relative_pose_error
 
 TUM_PAIR = FIXTURES / "tum_fr1_xyz_pair1"
 KITTI_PAIR = SHARED_DATA / "sequences" / "kitti06_pair_0012"
-# A motion the network could never give, to tell a fallback from a geometric answer.
-T_NETWORK = np.array([[1.0, 0, 0, 0.3], [0, 1, 0, 0.0], [0, 0, 1, 0.1], [0, 0, 0, 1]])
 
 
 def _pair(sequence: TumSequence, depth: np.ndarray, K: np.ndarray, image_cur: np.ndarray | None = None):
@@ -26,9 +24,10 @@ def _pair(sequence: TumSequence, depth: np.ndarray, K: np.ndarray, image_cur: np
     source = GeometricPose()
     image_prev = sequence.read_rgb(0)
     size = (image_prev.shape[1], image_prev.shape[0])
-    assert source.update(image_prev, depth, K, size, None) is None  # first frame: stored, no pair
+    assert source.update(image_prev, K, size) is None  # first frame: stored, no pair
+    source.set_depth(depth)
     cur = sequence.read_rgb(1) if image_cur is None else image_cur
-    return source.update(cur, depth, K, size, T_NETWORK)
+    return source.update(cur, K, size)
 
 
 def _tum_depth(sequence: TumSequence) -> np.ndarray:
@@ -91,10 +90,22 @@ def test_flat_image_falls_back_to_the_network():
     source = GeometricPose()
     K = np.array([[500.0, 0, 319.5], [0, 500.0, 239.5], [0, 0, 1]])
     depth = np.ones((96, 128), np.float32)
-    source.update(flat, depth, K, (640, 480), None)
-    result = source.update(flat, depth, K, (640, 480), T_NETWORK)
+    source.update(flat, K, (640, 480))
+    source.set_depth(depth)
+    result = source.update(flat, K, (640, 480))
     assert result.outcome is GeometricOutcome.TOO_FEW_TRACKS and result.outcome.uses_network
-    assert result.n_tracks == 0 and np.array_equal(result.T_prev_cur, T_NETWORK)
+    assert result.n_tracks == 0 and result.T_prev_cur is None  # the estimator takes the network's motion
+
+
+def test_a_pair_without_the_previous_depth_is_not_solved():
+    sequence = TumSequence.load(TUM_PAIR)
+    image = sequence.read_rgb(0)
+    size = (image.shape[1], image.shape[0])
+    source = GeometricPose()
+    assert source.update(image, sequence.calibration.K, size) is None
+    assert source.update(sequence.read_rgb(1), sequence.calibration.K, size) is None  # no set_depth in between
+    source.set_depth(_tum_depth(sequence))
+    assert source.update(image, sequence.calibration.K, size) is not None
 
 
 def test_rotation_from_homography_is_a_rotation_and_rejects_bad_input():
@@ -138,8 +149,32 @@ def test_estimator_counts_each_case_and_keeps_the_network_motion(tiny_checkpoint
     assert counters["pose_geometric_at_rest"] == 1 and counters["pose_geometric_too_few_tracks"] >= 1
     assert sum(v for k, v in counters.items() if k.startswith("pose_geometric_")) == 4
     assert all(e.geometry_ms > 0 for e in estimates)
+    est.close()
     with pytest.raises(ValueError, match="pose_source"):
         EstimatorConfig(pose_source="lidar")
+
+
+def test_the_overlapped_solve_matches_the_source_run_alone(tiny_checkpoint):
+    """The estimator solves each pair on its own thread while the network runs: same poses as the source run
+    in sequence with the same K and depth."""
+    sequence = TumSequence.load(TUM_PAIR)
+    frames = [sequence.read_rgb(i) for i in (0, 1, 0, 1)]
+    size = (frames[0].shape[1], frames[0].shape[0])
+    K = sequence.calibration.K
+    est = build_estimator(str(tiny_checkpoint), backend="torch", config=EstimatorConfig(pose_source="geometric"))
+    est.set_known_intrinsics(K, *size)
+    estimates = [est.estimate(image, (i + 1) * 33_000_000) for i, image in enumerate(frames)]
+    est.close()
+    alone = GeometricPose()
+    for i, image in enumerate(frames):
+        result = alone.update(image, K, size)
+        alone.set_depth(estimates[i].depth)
+        if i == 0:
+            assert result is None and estimates[0].T_prev_cur is None
+        elif result.T_prev_cur is not None:
+            np.testing.assert_allclose(estimates[i].T_prev_cur, result.T_prev_cur, atol=1e-9)
+        else:
+            np.testing.assert_array_equal(estimates[i].T_prev_cur, estimates[i].T_prev_cur_network)
 
 
 def test_pnp_on_measured_depth_of_a_real_pair():

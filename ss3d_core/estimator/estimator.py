@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 from ss3d_core.backends.base import InferenceBackend, default_num_threads
 from ss3d_core.camera import K_to_normalised, square_pixel_intrinsics
 from ss3d_core.estimator.frame_estimate import FrameEstimate, IntrinsicsSource, ResetReason
-from ss3d_core.estimator.geometric_pose import POSE_SOURCES, GeometricPose
+from ss3d_core.estimator.geometric_pose import POSE_SOURCES, GeometricPose, GeometricPoseResult
 from ss3d_core.estimator.intrinsics_filter import IntrinsicsFilter
 from ss3d_core.estimator.odometry import OdometryIntegrator
 from ss3d_core.pose import twist_from_relative_pose
@@ -76,6 +77,12 @@ class Estimator:
     resolution, a stamp that does not advance, and a gap longer than ``gap_threshold_s`` restart odometry (counted in
     :attr:`counters` and reported in :attr:`FrameEstimate.reset_reason`).
 
+    With ``pose_source="geometric"`` the pair's geometric solve runs on a second thread while the network runs on the
+    calling one (it needs only the two images, the K published with the previous frame and the previous frame's
+    depth: :mod:`ss3d_core.estimator.geometric_pose`); OpenCV and ONNX Runtime / torch release the GIL in their
+    kernels, so on two cores the solve costs the frame little beyond the network's time. :meth:`close` stops that
+    thread.
+
     Args:
         backend: a loaded :class:`InferenceBackend`.
         intrinsics_prior: normalised intrinsics used before the first pair (from the checkpoint metadata).
@@ -92,6 +99,8 @@ class Estimator:
         )
         self.odometry = OdometryIntegrator()
         self.geometric = GeometricPose() if self.config.pose_source == "geometric" else None
+        self._geometry_thread = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="ss3d_geometry")
+                                 if self.geometric is not None else None)
         self.counters: Counter[str] = Counter()
         self._known_intrinsics_norm: np.ndarray | None = None
         self._prev_features: Any = None
@@ -131,6 +140,18 @@ class Estimator:
         return K, source
 
     # --- stream handling ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the geometric source's thread (waits for a solve in progress); idempotent. ``estimate`` must not be
+        called afterwards."""
+        if self._geometry_thread is not None:
+            self._geometry_thread.shutdown(wait=True)
+
+    def _timed_geometric_update(self, image: np.ndarray, K: np.ndarray, size: tuple[int, int]
+                                ) -> tuple[GeometricPoseResult | None, float]:
+        start = time.perf_counter()
+        result = self.geometric.update(image, K, size)
+        return result, (time.perf_counter() - start) * 1e3
+
     def reset(self) -> None:
         """Forget the previous frame; the next frame starts a new odometry segment."""
         self._prev_features = None
@@ -173,6 +194,14 @@ class Estimator:
             if reason is not ResetReason.FIRST_FRAME or self.counters["frames"]:
                 self.odometry.reset()
 
+        geometry: Future | None = None
+        if self.geometric is not None:
+            if reason is not None:
+                self.geometric.reset()
+            # The K published with the previous frame (learned or given), at the input size.
+            K_input, _ = self._current_K(width, height, size)
+            geometry = self._geometry_thread.submit(self._timed_geometric_update, image, K_input, size)
+
         start = time.perf_counter()
         network_input = to_network_input(image, *self.backend.input_size)
         inference_start = time.perf_counter()
@@ -187,18 +216,15 @@ class Estimator:
             T_prev_cur_network = prediction.T_prev_cur.copy()
             T_prev_cur_network[:3, 3] *= scale
         T_prev_cur = T_prev_cur_network
-        geometry_start = time.perf_counter()
-        if self.geometric is not None:
-            if reason is not None:
-                self.geometric.reset()
-            # The same K as published (learned or given), at the input size; depth and motion in network units.
-            K_input, _ = self._current_K(width, height, size)
-            geometric = self.geometric.update(image, prediction.depth, K_input, size, prediction.T_prev_cur)
-            if geometric is not None:
+        geometry_ms = 0.0
+        if geometry is not None:
+            geometric, geometry_ms = geometry.result()
+            self.geometric.set_depth(prediction.depth)  # network units, as the network's motion
+            if geometric is not None and reason is None:
                 self.counters[f"pose_geometric_{geometric.outcome.value}"] += 1
-                T_prev_cur = geometric.T_prev_cur.copy()
-                T_prev_cur[:3, 3] *= scale
-        geometry_ms = (time.perf_counter() - geometry_start) * 1e3
+                if geometric.T_prev_cur is not None:
+                    T_prev_cur = geometric.T_prev_cur.copy()
+                    T_prev_cur[:3, 3] *= scale
         if reason is None:
             self.odometry.integrate(T_prev_cur)
             dt_s = (int(stamp_ns) - self._prev_stamp_ns) * 1e-9

@@ -50,8 +50,9 @@ class FrameEstimate:
         inference_ms: wall time of the network (encode + decode), milliseconds.
         preprocess_ms: wall time of resizing and laying out the image for the network, milliseconds.
         postprocess_ms: wall time from the network's outputs to this estimate (odometry, intrinsics, depth scaling
-            and resizing, the geometric pose source), milliseconds.
-        geometry_ms: the part of ``postprocess_ms`` spent in the geometric pose source (0 for ``network``).
+            and resizing, waiting for the geometric pose source where it outlasted the network), milliseconds.
+        geometry_ms: wall time of the geometric pose source's solve for this pair, on its own thread while the
+            network ran (0 for ``network``), milliseconds.
     """
 
     stamp_ns: int

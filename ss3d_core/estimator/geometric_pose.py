@@ -43,7 +43,13 @@ Per pair (previous, current frame), on grey images at most :data:`GEOMETRY_WIDTH
    first, or after a fallback) takes ``s = s_depth · ratio`` and the chain keeps its scale; without a network scale
    (fewer than :data:`MIN_SCALE_POINTS` points with a valid depth) ``s = s_tracks``; without both -> ``no_scale``.
 
-``too_few_tracks``, ``solve_failed`` and ``no_scale`` fall back to the network's own motion for that pair.
+``too_few_tracks``, ``solve_failed`` and ``no_scale`` fall back to the network's own motion for that pair (the
+estimator substitutes it: the result carries no motion).
+
+Nothing in a pair's solve needs the current frame's network output: the tracks come from the two images, the K is the
+one published with the previous frame and the scale comes from the previous frame's depth. :meth:`GeometricPose.update`
+therefore runs while the network encodes the current frame (the estimator overlaps the two on two threads), and the
+current frame's depth is handed over afterwards with :meth:`GeometricPose.set_depth`.
 """
 
 from __future__ import annotations
@@ -128,14 +134,14 @@ class GeometricPoseResult:
 
     Attributes:
         T_prev_cur: ``4×4`` float64 current camera into the previous one (REP 103 optical frames), translation in
-            the depth's unit; the network's motion where ``outcome.uses_network``.
+            the depth's unit; ``None`` where ``outcome.uses_network`` (the caller takes the network's motion).
         outcome: see :class:`GeometricOutcome`.
         n_tracks: correspondences that passed the forward-backward check.
         n_inliers: inliers of the motion kept: cheirality-consistent inliers of the essential matrix (``solved``),
             tracks consistent with PnP's epipolar geometry (``solved_depth``), else 0 or the failed solve's count.
     """
 
-    T_prev_cur: np.ndarray
+    T_prev_cur: np.ndarray | None
     outcome: GeometricOutcome
     n_tracks: int
     n_inliers: int
@@ -197,14 +203,16 @@ class GeometricPose:
         if max_width_px < 1:
             raise ValueError(f"max_width_px must be >= 1, got {max_width_px}")
         self.max_width_px = max_width_px
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # grey image at the tracking size, depth
+        self._prev_grey: np.ndarray | None = None  # the last frame's grey image at the tracking size
+        self._prev_depth: np.ndarray | None = None  # its network depth (set_depth), None until handed over
         # Points of the previous frame with a depth in the odometry's unit (pixels S×2, depth S), from the last pair.
         self._carried: tuple[np.ndarray, np.ndarray] | None = None
         self._scale_over_depth = 1.0  # the blend's last s / s_depth (step 6)
 
     def reset(self) -> None:
         """Forget the previous frame (the next :meth:`update` only stores its frame)."""
-        self._prev = None
+        self._prev_grey = None
+        self._prev_depth = None
         self._carried = None
         self._scale_over_depth = 1.0
 
@@ -213,21 +221,19 @@ class GeometricPose:
         scale = min(1.0, self.max_width_px / width)
         return max(1, round(width * scale)), max(1, round(height * scale))
 
-    def update(self, image_rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, input_size: tuple[int, int],
-               T_prev_cur_network: np.ndarray | None) -> GeometricPoseResult | None:
+    def update(self, image_rgb: np.ndarray, K: np.ndarray, input_size: tuple[int, int]) -> GeometricPoseResult | None:
         """Store this frame and return the motion since the previous one.
+
+        Hand this frame's network depth over with :meth:`set_depth` before the next call (the next pair's scale);
+        a pair whose previous frame got no depth is not solved.
 
         Args:
             image_rgb: ``H×W×3`` uint8 RGB, the frame as received (``input_size = (W, H)``).
-            depth: ``h×w`` float32 network depth of this frame along +Z, any unit and size (the translation comes
-                out in its unit).
             K: ``3×3`` pixel intrinsics at ``input_size`` (the K the node publishes, learned or given).
             input_size: ``(W, H)`` of ``image_rgb``.
-            T_prev_cur_network: the network's ``4×4`` motion for this pair (the fallback), or ``None`` when there is
-                no pair (after a reset: the frame is only stored).
 
         Returns:
-            :class:`GeometricPoseResult`, or ``None`` without a previous frame or without ``T_prev_cur_network``.
+            :class:`GeometricPoseResult`, or ``None`` without a previous frame (or its depth, or at another size).
 
         Raises:
             ValueError: if ``image_rgb`` is not a non-empty ``H×W×3`` uint8 array.
@@ -235,18 +241,25 @@ class GeometricPose:
         validate_rgb8(image_rgb)
         size = self.tracking_size(*input_size)
         grey = _grey(image_rgb, size)
-        prev, self._prev = self._prev, (grey, np.asarray(depth, np.float32))
-        if prev is None or T_prev_cur_network is None or prev[0].shape != grey.shape:
+        prev_grey, prev_depth = self._prev_grey, self._prev_depth
+        self._prev_grey, self._prev_depth = grey, None
+        if prev_grey is None or prev_depth is None or prev_grey.shape != grey.shape:
+            self._carried = None
             return None
-        return self._solve(prev[0], grey, prev[1], scale_K(K, input_size, size), size, T_prev_cur_network)
+        return self._solve(prev_grey, grey, prev_depth, scale_K(K, input_size, size), size)
+
+    def set_depth(self, depth: np.ndarray) -> None:
+        """The network's depth of the frame last given to :meth:`update`: ``h×w`` float32 along +Z, any unit and
+        size (the next pair's translation comes out in its unit)."""
+        self._prev_depth = np.asarray(depth, np.float32)
 
     def _solve(self, grey_prev: np.ndarray, grey_cur: np.ndarray, depth_prev: np.ndarray, K: np.ndarray,
-               size: tuple[int, int], T_network: np.ndarray) -> GeometricPoseResult:
+               size: tuple[int, int]) -> GeometricPoseResult:
         carried, self._carried = self._carried, None
         tracks = track_corners(grey_prev, grey_cur, None if carried is None else carried[0])
         pts_prev, pts_cur, n = tracks.pts_prev, tracks.pts_cur, len(tracks.pts_prev)
         if n < MIN_MATCHES:
-            return GeometricPoseResult(T_network.copy(), GeometricOutcome.TOO_FEW_TRACKS, n, 0)
+            return GeometricPoseResult(None, GeometricOutcome.TOO_FEW_TRACKS, n, 0)
         if np.median(np.linalg.norm(pts_cur - pts_prev, axis=1)) < MIN_PARALLAX_PX:
             if carried is not None:  # nothing moved: the carried points keep their depth
                 seeded = tracks.seed_index >= 0
@@ -266,7 +279,7 @@ class GeometricPose:
             if T_depth is not None and self._explains_as_many(T_depth, five.T_prev_cur, K, pts_prev, pts_cur):
                 return self._solved_with_depth(T_depth, K, tracks, network_depth, carried)
         if five.T_prev_cur is None:
-            return GeometricPoseResult(T_network.copy(), GeometricOutcome.SOLVE_FAILED, n, five.n_inliers)
+            return GeometricPoseResult(None, GeometricOutcome.SOLVE_FAILED, n, five.n_inliers)
         z_unit = five.points_prev[:, 2]
         valid = five.inliers & np.isfinite(z_unit) & (z_unit > 0)
         s_depth = _median_ratio(network_depth, z_unit, valid & np.isfinite(network_depth) & (network_depth > 0))
@@ -275,7 +288,7 @@ class GeometricPose:
             carried_depth, seeded = _carried_depth(tracks, carried, valid)
             s_tracks = _median_ratio(carried_depth, z_unit, seeded)
         if s_depth is None and s_tracks is None:
-            return GeometricPoseResult(T_network.copy(), GeometricOutcome.NO_SCALE, n, five.n_inliers)
+            return GeometricPoseResult(None, GeometricOutcome.NO_SCALE, n, five.n_inliers)
         if s_tracks is None:
             scale = s_depth * self._scale_over_depth
         elif s_depth is None:
