@@ -343,3 +343,48 @@ def test_without_pycolmap_self_calibration_logs_one_line_and_keeps_the_learned_K
         assert node._online.state().state == "unavailable"
     finally:
         _stop(node)
+
+
+def test_key_frames_are_written_by_the_writer_thread_and_a_failed_write_rejects(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(online, "colmap_available", lambda: (True, "test"))
+    children = []
+    monkeypatch.setattr(online, "child_command", _fake_child("refused"))
+    writers = []
+    write = online._write_keyframe
+
+    def recording_write(rgb, path):
+        writers.append(threading.current_thread().name)
+        write(rgb, path)
+
+    monkeypatch.setattr(online, "_write_keyframe", recording_write)
+    rgb = np.random.default_rng(0).integers(0, 255, (540, 960, 3), dtype=np.uint8)
+    calibration = online.OnlineCalibration(tmp_path, keyframes=TEST_KEYFRAMES, retry_delay_s=0.0)
+    try:
+        calibration.offer(rgb, BASE_NS, FRAME_ID)
+        calibration.poll(now=0.0)  # the camera is known: collecting
+        for i in range(TEST_KEYFRAMES):
+            calibration.offer(rgb, BASE_NS + i * KEYFRAME_PERIOD_NS, FRAME_ID)
+        messages = calibration.poll(now=1.0)  # all kept: the child starts on the written frames (_fake_child checks)
+        assert calibration.state().state == "running", messages
+        assert len(writers) == TEST_KEYFRAMES and all(name.startswith("ss3d_keyframes") for name in writers)
+        frames = sorted(calibration._folder.glob("frames/*.png"))
+        assert cv2.imread(str(frames[0])).shape == (360, 640, 3)  # COLMAP's working size of 960x540
+        children.append(calibration._child)
+        calibration._child.wait(timeout=60)
+        calibration.poll(now=2.0)
+        assert calibration.state().state == "rejected"
+
+        def failing_write(rgb, path):
+            raise OSError("No space left on device")
+
+        monkeypatch.setattr(online, "_write_keyframe", failing_write)
+        calibration.poll(now=3.0)  # collecting again
+        for i in range(TEST_KEYFRAMES):
+            calibration.offer(rgb, BASE_NS + (100 + i) * KEYFRAME_PERIOD_NS, FRAME_ID)
+        messages = calibration.poll(now=4.0)
+        assert calibration.state().state == "rejected" and len(children) == 1
+        assert "could not write the key frames: No space left on device" in calibration.state().detail, messages
+    finally:
+        calibration.close()

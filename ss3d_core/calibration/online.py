@@ -2,7 +2,8 @@
 
 The node offers every frame (:meth:`OnlineCalibration.offer`, its worker thread); one frame per
 ``1 / CALIBRATION_RATE_HZ`` of header stamps is kept as a key frame, reduced to COLMAP's working size and written as a
-PNG to a scratch folder, until :data:`KEYFRAMES` are kept. Then ``ss3d_calibrate --frames`` (:mod:`.cli`) runs on
+PNG to a scratch folder by a writer thread (about 16 ms per 960×540 frame, which would otherwise hold up every third
+frame of a 30 Hz stream), until :data:`KEYFRAMES` are kept. Then ``ss3d_calibrate --frames`` (:mod:`.cli`) runs on
 them in a child process at niceness :data:`CHILD_NICENESS` with one COLMAP thread and a time limit: it picks the
 moving stretch and applies the same checks as the command (:mod:`.acceptance`), and writes a result only when it
 passes them. :meth:`OnlineCalibration.poll` (the node's timer) then scales that K from the key frames' size to the
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,18 @@ def cache_file(cache_root: str | Path, frame_id: str, width: int, height: int) -
     than letters, digits, ``_``, ``-`` and ``.`` in the frame id become ``_``)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", frame_id.strip("/")) or "camera"
     return Path(cache_root) / CACHE_SUBDIR / f"{safe}_{width}x{height}.yaml"
+
+
+def _write_keyframe(rgb: np.ndarray, path: Path) -> None:
+    """Reduce an ``H×W×3`` uint8 RGB frame to COLMAP's working size and write it as a PNG.
+
+    Raises:
+        OSError: the file could not be written.
+    """
+    small = cv2.resize(rgb, working_size(rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]):
+        raise OSError(f"cv2.imwrite failed for {path}")
 
 
 def child_command(frames: Path, output: Path, camera_name: str, summary: Path, timeout_s: float) -> list[str]:
@@ -130,6 +144,8 @@ class OnlineCalibration:
         self._attempts = 0
         self._summary: Path | None = None
         self._announced = False  # the "no pycolmap" line was logged
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ss3d_keyframes")
+        self._writes: list[Future] = []  # key frames of the current attempt handed to the writer
         self.adopted: CameraInfoFile | None = None
 
     @property
@@ -145,7 +161,8 @@ class OnlineCalibration:
     def offer(self, rgb: np.ndarray, stamp_ns: int, frame_id: str) -> None:
         """Keep ``rgb`` (``H×W×3`` uint8) as a key frame when collecting and a key-frame period has passed since the
         last one (header stamps). The first frame fixes the camera (frame id, size); frames of another camera are
-        ignored."""
+        ignored. A kept frame is reduced and written by the writer thread, which holds a reference to ``rgb``: the
+        caller must not modify it afterwards."""
         with self._lock:
             key = (frame_id, rgb.shape[1], rgb.shape[0])
             if self._key is None:
@@ -157,9 +174,7 @@ class OnlineCalibration:
                 return
             if self._kept >= self.keyframes:
                 return
-            small = cv2.resize(rgb, working_size(rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
-            cv2.imwrite(str(self._folder / f"{self._kept:06d}.png"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+            self._writes.append(self._writer.submit(_write_keyframe, rgb, self._folder / f"{self._kept:06d}.png"))
             self._kept += 1
             self._last_kept_ns = stamp_ns
             self._detail = f"{self._kept}/{self.keyframes} key frames"
@@ -192,7 +207,8 @@ class OnlineCalibration:
             return []
 
     def close(self) -> None:
-        """Stop a running child and remove the key frames (the cache file stays)."""
+        """Stop a running child and the writer, and remove the key frames (the cache file stays)."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             if self._child is not None and self._child.poll() is None:
                 self._child.kill()
@@ -217,13 +233,18 @@ class OnlineCalibration:
     def _collect(self) -> list[tuple[str, str]]:
         self._drop_folder()
         self._folder = Path(tempfile.mkdtemp(prefix="ss3d_selfcalib_"))
-        self._kept, self._last_kept_ns = 0, None
+        self._kept, self._last_kept_ns, self._writes = 0, None, []
         self._state, self._detail = "collecting", f"0/{self.keyframes} key frames"
         frame_id, width, height = self._key
         return [("info", f"self_calibrate: collecting {self.keyframes} key frames of {frame_id!r} ({width}x{height}) "
                          f"at {CALIBRATION_RATE_HZ:g} Hz while the camera moves")]
 
     def _start_child(self, now: float) -> list[tuple[str, str]]:
+        try:
+            for write in self._writes:  # the last one was handed over a key-frame period ago at most
+                write.result()
+        except (OSError, cv2.error) as err:
+            return self._reject(f"could not write the key frames: {err}", now)
         path = self._folder / RESULT_FILE
         self._summary = self._folder / "summary.json"
         frames = self._folder / "frames"
