@@ -132,6 +132,24 @@ def test_an_unreadable_recording_is_exit_2_and_one_line(tmp_path, capsys):
     assert not (tmp_path / "c.yaml").exists()
 
 
+def test_the_online_calibration_child_runs_at_niceness_19_with_one_thread(tmp_path):
+    """The node's own child (its command line, started as the node starts it), on a folder without images: it
+    refuses the input at once, and its summary says how it ran."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    summary = tmp_path / "summary.json"
+    command = online.child_command(frames, tmp_path / "camera.yaml", FRAME_ID, summary, 5.0)
+    child = online.start_child(command, tmp_path / "child.log")
+    try:
+        assert child.wait(timeout=120) == cli.EXIT_BAD_INPUT, (tmp_path / "child.log").read_text()
+    finally:
+        online.stop_child(child)
+    ran = json.loads(summary.read_text())
+    assert ran["status"] == "bad_input" and "no images" in ran["reason"]
+    assert ran["niceness"] == online.CHILD_NICENESS == 19
+    assert ran["colmap_threads"] == online.CHILD_THREADS == 1 and ran["opencv_threads"] == 1
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "sequences" / "tum_fr3_office_1hz").is_dir(), reason=NEEDS_SHARED)
 def test_a_real_clip_calibrates_within_tolerance(tmp_path, capsys):
     """TUM fr3 office (17 real frames at 1 Hz, calibrated fx 535.4 px at 640x480), given at 320x240 to keep the run

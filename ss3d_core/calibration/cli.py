@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ss3d_core.calibration.calibrate import (
@@ -69,7 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, required=True, help="camera_info YAML file to write")
     parser.add_argument("--camera-name", help="camera_name in the file (default: the output file's name)")
     parser.add_argument("--timeout-s", type=_positive, default=DEFAULT_TIMEOUT_S, help="COLMAP's time limit")
-    parser.add_argument("--threads", type=int, default=-1, help="COLMAP's CPU threads (-1: all cores)")
+    parser.add_argument("--threads", type=int, default=-1,
+                        help="CPU threads of COLMAP and of the motion scan (OpenCV; -1: all cores)")
     parser.add_argument("--nice", type=int, default=0, help="raise this process's niceness by N (a background run)")
     parser.add_argument("--summary-json", type=Path, help="also write the figures, or the refusal, as JSON here")
     return parser.parse_args(argv)
@@ -111,26 +113,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.nice:
         os.nice(args.nice)
+    if args.threads > 0:
+        cv2.setNumThreads(args.threads)  # the motion scan's OpenCV work keeps to the same threads as COLMAP
+    # How this process ran, in every summary: a background child must show niceness 19 and one thread.
+    process = {"niceness": os.nice(0), "opencv_threads": cv2.getNumThreads(), "colmap_threads": args.threads}
     camera_name = args.camera_name or args.output.stem
     try:
         frames, gap = _frames(args)
         result = calibrate_frames(frames, gap, timeout_s=args.timeout_s, num_threads=args.threads)
     except CalibrationRefused as err:
-        _write_summary(args.summary_json, {"status": "refused", "kind": err.kind, "reason": str(err)})
+        _write_summary(args.summary_json, {"status": "refused", "kind": err.kind, "reason": str(err), **process})
         print(f"{PROG}: refused: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except ReconstructionError as err:
-        _write_summary(args.summary_json, {"status": "failed", "kind": err.kind, "reason": str(err)})
+        _write_summary(args.summary_json, {"status": "failed", "kind": err.kind, "reason": str(err), **process})
         print(f"{PROG}: COLMAP could not run: {err}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, ValueError, av.FFmpegError) as err:  # BagReadError is a ValueError
         reason = " ".join(str(err).split()) or type(err).__name__
-        _write_summary(args.summary_json, {"status": "bad_input", "kind": "input", "reason": reason})
+        _write_summary(args.summary_json, {"status": "bad_input", "kind": "input", "reason": reason, **process})
         print(f"{PROG}: {reason}", file=sys.stderr)
         return EXIT_BAD_INPUT
     write_camera_info(args.output, result.camera_info(camera_name))
     summary = result.summary()
-    _write_summary(args.summary_json, {"status": "ok", "output": str(args.output), **{
+    _write_summary(args.summary_json, {"status": "ok", "output": str(args.output), **process, **{
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}})
     print(_report(result, args.output, camera_name))
     return 0

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,10 @@ from ss3d_core.calibration.camera_info_file import (
 from ss3d_core.camera import scale_K
 from ss3d_core.io.bag_images import KEEP_AFTER_PERIOD_FRACTION
 from ss3d_core.io.stamps import NANOSECONDS_PER_SECOND
-from ss3d_core.sfm.runner import PACKAGE_ROOT, PNG_COMPRESSION, colmap_available, working_size
+from ss3d_core.sfm.runner import PNG_COMPRESSION, child_environment, colmap_available, working_size
 
-__all__ = ["CHILD_NICENESS", "KEYFRAMES", "RETRY_DELAY_S", "CalibrationState", "OnlineCalibration", "cache_file",
-           "child_command"]
+__all__ = ["CHILD_NICENESS", "CHILD_THREADS", "KEYFRAMES", "RETRY_DELAY_S", "CalibrationState", "OnlineCalibration",
+           "cache_file", "child_command", "start_child", "stop_child"]
 
 # Key frames per attempt: what ss3d_calibrate gives COLMAP at most (calibrate.MAX_FRAMES, ten seconds at the
 # calibration rate), so that the node's result rests on as much motion as the command's. Measured on
@@ -92,6 +93,32 @@ def child_command(frames: Path, output: Path, camera_name: str, summary: Path, t
             f"{CALIBRATION_RATE_HZ:g}", "--output", str(output), "--camera-name", camera_name, "--threads",
             str(CHILD_THREADS), "--nice", str(CHILD_NICENESS), "--timeout-s", f"{timeout_s:g}",
             "--summary-json", str(summary)]
+
+
+def start_child(command: list[str], log_path: Path) -> subprocess.Popen:
+    """Start the calibration child (:func:`child_command`) with this package importable, its output in ``log_path``.
+
+    The child leads a process group of its own (``start_new_session``), so that :func:`stop_child` also stops the
+    COLMAP process it starts in turn (:func:`ss3d_core.sfm.runner.reconstruct_frames`), which would otherwise run on
+    after the child is killed.
+
+    Raises:
+        OSError: the command cannot be started or the log written.
+    """
+    with Path(log_path).open("w") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(),
+                                start_new_session=True)
+
+
+def stop_child(child: subprocess.Popen) -> None:
+    """Kill a child started by :func:`start_child` and the processes it started (its process group), and reap it; a
+    child that has already exited is only reaped."""
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # exited meanwhile, or not in a group of its own
+            child.kill()
+    child.wait()
 
 
 @dataclass(frozen=True)
@@ -210,9 +237,8 @@ class OnlineCalibration:
         """Stop a running child and the writer, and remove the key frames (the cache file stays)."""
         self._writer.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            if self._child is not None and self._child.poll() is None:
-                self._child.kill()
-                self._child.wait()
+            if self._child is not None:
+                stop_child(self._child)
             self._child = None
             self._drop_folder()
 
@@ -252,13 +278,7 @@ class OnlineCalibration:
         for png in self._folder.glob("*.png"):
             png.rename(frames / png.name)
         command = child_command(frames, path, self._key[0], self._summary, self.timeout_s)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
-                                                                         os.environ.get("PYTHONPATH")]))}
-        log = (self._folder / "child.log").open("w")
-        try:
-            self._child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        finally:
-            log.close()
+        self._child = start_child(command, self._folder / "child.log")
         self._child_started = now
         self._attempts += 1
         self._state = "running"
@@ -271,8 +291,7 @@ class OnlineCalibration:
         if code is None:
             if now - self._child_started <= self.timeout_s + CHILD_GRACE_S:
                 return []
-            self._child.kill()
-            self._child.wait()
+            stop_child(self._child)
             return self._reject(f"the child did not finish within {self.timeout_s + CHILD_GRACE_S:g} s", now)
         self._child = None
         try:

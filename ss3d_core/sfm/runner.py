@@ -29,7 +29,7 @@ from ss3d_core.sfm.child import FAILURE_FILE
 from ss3d_core.sfm.reconstruction import ReconstructionError, SfmReconstruction
 from ss3d_core.sfm.settings import MIN_FRAMES, WORKING_MAX_SIDE_PX
 
-__all__ = ["DEFAULT_TIMEOUT_S", "colmap_available", "working_size", "reconstruct_frames"]
+__all__ = ["DEFAULT_TIMEOUT_S", "child_environment", "colmap_available", "working_size", "reconstruct_frames"]
 
 # Wall-clock limit of one reconstruction, seconds; a run past it is killed and reported as a failure. Measured on the
 # web clips with one COLMAP thread per run while other jobs shared the 2 cores (docs/sfm_teacher.md): the slowest clip
@@ -59,6 +59,13 @@ def colmap_available() -> tuple[bool, str]:
         return True, version("pycolmap")
     except Exception:  # metadata missing for an odd install: still usable
         return True, "unknown"
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of a child process that runs a module of this package: this one's, with the package's root
+    first on ``PYTHONPATH`` (a source checkout imports as an installed package does)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
+                                                                      os.environ.get("PYTHONPATH")]))}
 
 
 def working_size(width: int, height: int, max_side_px: int = WORKING_MAX_SIDE_PX) -> tuple[int, int]:
@@ -136,8 +143,7 @@ def _run_child(images: Path, work: Path, out: Path, timeout_s: float, num_thread
     """
     command = [sys.executable, "-m", "ss3d_core.sfm.child", "--images", str(images), "--work", str(work),
                "--out", str(out), "--threads", str(num_threads)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
-                                                                     os.environ.get("PYTHONPATH")]))}
+    env = child_environment()
     log_path = work / "colmap.log"
     with log_path.open("w") as log:
         try:

@@ -45,17 +45,50 @@ def uncounted_drops(row: dict[str, Any]) -> int:
     return row["drops"] - int(row["node_drops"].get("drops_total", 0))
 
 
-def node_spread(node: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """``{rate: {"runs", "output_hz": {"min", "median", "max"}, "p95_ms": {...}}}`` over the runs of each rate
-    (runs without a value are left out of that figure)."""
-    spread: dict[str, dict[str, Any]] = {}
-    for hz, rows in node.items():
-        spread[hz] = {"runs": len(rows)}
-        for key in ("output_hz", "p95_ms"):
-            values = [row[key] for row in rows if row[key] is not None]
-            spread[hz][key] = ({"min": min(values), "median": float(np.median(values)), "max": max(values)}
-                               if values else None)
+# Issue 25's node targets, each held by the worst run: (input Hz, name, a row's field or a function of the row,
+# limit, whether the value must be at least the limit, unit).
+NODE_TARGETS = (
+    (30.0, "output Hz, lowest run", "output_hz", NODE_30HZ_MIN_OUTPUT_HZ, True, " Hz"),
+    (30.0, "p95 latency, highest run", "p95_ms", NODE_30HZ_MAX_P95_MS, False, " ms"),
+    (60.0, "output Hz, lowest run", "output_hz", NODE_60HZ_MIN_OUTPUT_HZ, True, " Hz"),
+    (60.0, "p95 latency, highest run", "p95_ms", NODE_60HZ_MAX_P95_MS, False, " ms"),
+    (60.0, "frames lost uncounted, most in a run", uncounted_drops, MAX_UNCOUNTED_DROPS, False, ""),
+    (15.0, "frames without output, most in a run", "drops", NODE_15HZ_MAX_DROPS, False, ""),
+    (15.0, "p95 latency, highest run", "p95_ms", NODE_15HZ_MAX_P95_MS, False, " ms"),
+    (15.0, "p50 latency / model p50, highest run", "p50_vs_model_p50", NODE_15HZ_MAX_P50_OVER_MODEL, False, "x"),
+)
+
+
+def arm_label(pose_source: str, calibration_child: bool) -> str:
+    """``"geometric"``, or ``"geometric + calibration child"`` for the runs beside the self-calibration child."""
+    return f"{pose_source}{' + calibration child' if calibration_child else ''}"
+
+
+def series_label(series: dict[str, Any]) -> str:
+    """``"geometric, 30 Hz"`` or ``"geometric + calibration child, 30 Hz"``."""
+    return f"{arm_label(series['pose_source'], series['calibration_child'])}, {series['rate_hz']:g} Hz"
+
+
+def node_series(pose_source: str, rate_hz: float, calibration_child: bool) -> dict[str, Any]:
+    """An empty series of node runs: one pose source at one input rate, beside the calibration child or not
+    (``runs`` and ``spread`` filled by the benchmark)."""
+    return {"pose_source": pose_source, "rate_hz": rate_hz, "calibration_child": calibration_child, "runs": [],
+            "spread": None}
+
+
+def node_spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"runs", "output_hz": {"min", "median", "max"}, "p95_ms": {...}}`` over the runs of one series (runs
+    without a value are left out of that figure; ``None`` when no run has one)."""
+    spread: dict[str, Any] = {"runs": len(rows)}
+    for key in ("output_hz", "p95_ms"):
+        values = [row[key] for row in rows if row[key] is not None]
+        spread[key] = {"min": min(values), "median": float(np.median(values)), "max": max(values)} if values else None
     return spread
+
+
+def children_ended_early(rows: list[dict[str, Any]]) -> int:
+    """Runs of a series whose calibration child was not running from the start to the end of the run."""
+    return sum(1 for row in rows if (row.get("calibration_child") or {}).get("ended_early"))
 
 
 def _worst(rows: list[dict[str, Any]] | None, key: Any, lowest: bool) -> float | None:
@@ -67,29 +100,27 @@ def _worst(rows: list[dict[str, Any]] | None, key: Any, lowest: bool) -> float |
     return min(values) if lowest else max(values)
 
 
+def _node_targets(rows: dict[float, list[dict[str, Any]] | None], prefix: str) -> dict[str, dict[str, Any]]:
+    """:data:`NODE_TARGETS` for one pose source (and arm) at the input rates in ``rows`` (``rows[rate]`` ``None``:
+    not measured)."""
+    return {f"node {hz:g} Hz, {prefix}: {name}": _target(_worst(rows[hz], key, at_least), limit, at_least, unit)
+            for hz, name, key, limit, at_least, unit in NODE_TARGETS if hz in rows}
+
+
 def evaluate_targets(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{target: {"value", "limit", "met"}}``; node targets take the worst run; ``met`` is ``None`` where the run did
-    not measure it."""
-    model, node = report.get("model", {}), report.get("node", {})
-    at15, at30, at60 = node.get("15"), node.get("30"), node.get("60")
-    targets: dict[str, dict[str, Any]] = {
-        "node 30 Hz: output Hz, lowest run": _target(_worst(at30, "output_hz", True), NODE_30HZ_MIN_OUTPUT_HZ, True,
-                                                     " Hz"),
-        "node 30 Hz: p95 latency, highest run": _target(_worst(at30, "p95_ms", False), NODE_30HZ_MAX_P95_MS, False,
-                                                        " ms"),
-        "node 60 Hz: output Hz, lowest run": _target(_worst(at60, "output_hz", True), NODE_60HZ_MIN_OUTPUT_HZ, True,
-                                                     " Hz"),
-        "node 60 Hz: p95 latency, highest run": _target(_worst(at60, "p95_ms", False), NODE_60HZ_MAX_P95_MS, False,
-                                                        " ms"),
-        "node 60 Hz: frames lost uncounted, most in a run": _target(_worst(at60, uncounted_drops, False),
-                                                                    MAX_UNCOUNTED_DROPS, False, ""),
-        "node 15 Hz: frames without output, most in a run": _target(_worst(at15, "drops", False),
-                                                                    NODE_15HZ_MAX_DROPS, False, ""),
-        "node 15 Hz: p95 latency, highest run": _target(_worst(at15, "p95_ms", False), NODE_15HZ_MAX_P95_MS, False,
-                                                        " ms"),
-        "node 15 Hz: p50 latency / model p50, highest run": _target(_worst(at15, "p50_vs_model_p50", False),
-                                                                    NODE_15HZ_MAX_P50_OVER_MODEL, False, "x"),
-    }
+    """``{target: {"value", "limit", "met"}}``; node targets take the worst run, for every pose source and arm (with
+    and without the calibration child) at every input rate the run asked for (``report["node_settings"]``) that has
+    one (issue 25: 15, 30, 60 Hz); ``met`` is ``None`` where the run did not measure it."""
+    model = report.get("model", {})
+    settings = report.get("node_settings") or {"pose_sources": [], "rates": [], "calibration_child": None}
+    measured = {(s["pose_source"], float(s["rate_hz"]), s["calibration_child"]): s["runs"]
+                for s in report.get("node") or []}
+    arms = (False, True) if settings["calibration_child"] else (False,)
+    targets: dict[str, dict[str, Any]] = {}
+    for source in settings["pose_sources"]:
+        for child in arms:
+            rows = {float(hz): measured.get((source, float(hz), child)) for hz in settings["rates"]}
+            targets.update(_node_targets(rows, arm_label(source, child)))
     ort = model.get("onnxruntime")
     targets["onnxruntime speed-up vs torch eager"] = _target(ort and ort["speedup_vs_torch"], ONNXRUNTIME_MIN_SPEEDUP,
                                                              True, "x")
@@ -106,48 +137,69 @@ def _num(value: Any, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _node_tables(node: dict[str, list[dict[str, Any]]], spread: dict[str, dict[str, Any]]) -> list[str]:
-    """Per-run rows with the hand-off medians, the slowest frames' hand-offs, and the spread per rate."""
+def _child_cell(row: dict[str, Any]) -> str:
+    record = row.get("calibration_child")
+    if not record:
+        return "–"
+    if not record["ended_early"]:
+        return "running throughout"
+    reason = (record.get("summary") or {}).get("reason") or record.get("log_tail") or ""
+    return f"**ended early** (exit {record['exit_code']}{': ' + reason if reason else ''})"
+
+
+def _node_tables(node: list[dict[str, Any]]) -> list[str]:
+    """Per-run rows with the hand-off medians, the slowest frames' hand-offs, and the spread per series."""
+    with_child = any(series["calibration_child"] for series in node)
+    child_header = " calibration child |" if with_child else ""
     segment_header = " | ".join(SEGMENTS)
-    lines = ["", "| node, input Hz | run | load | output Hz | p50 ms | p95 ms | no output / frames | counted by the "
-             "node (stale) | lost before the callback | p50 / model p50 | " + segment_header + " |",
-             "|---" * (10 + len(SEGMENTS)) + "|"]
+    lines = ["", "| node: pose source, input Hz | run |" + child_header + " load | output Hz | p50 ms | p95 ms | no "
+             "output / frames | counted by the node (stale) | lost before the callback | p50 / model p50 | "
+             + segment_header + " |", "|---" * (10 + with_child + len(SEGMENTS)) + "|"]
     slow = ["", "Slowest 5 % of each run (end-to-end latency at or above its p95): mean ms per hand-off; the inference "
             "worker's CPU time over its wall time for those frames (and the median of all frames: under 1, the thread "
             "waited for a core; near 1, the core ran slower); the node's garbage-collector pauses during the run.", "",
-            "| node, input Hz | run | slow frames | " + segment_header + " | worker CPU / wall (all frames) | "
-            "GC pauses (total ms) |", "|---" * (5 + len(SEGMENTS)) + "|"]
-    for hz, rows in node.items():
-        for run, row in enumerate(rows, 1):
+            "| node: pose source, input Hz | run | slow frames | " + segment_header + " | worker CPU / wall (all "
+            "frames) | GC pauses (total ms) |", "|---" * (5 + len(SEGMENTS)) + "|"]
+    for series in node:
+        label = series_label(series)
+        for run, row in enumerate(series["runs"], 1):
             handoffs = row.get("handoffs") or {}
             segments = handoffs.get("segments_ms", {})
             medians = " | ".join(_num((segments.get(name) or {}).get("p50")) for name in SEGMENTS)
             counted = row["node_drops"].get("drops_total", 0)
             lost = (handoffs["frames_published"] - handoffs["frames_reaching_node"]) if handoffs else "–"
-            lines.append(f"| {hz} ({_num(row['input_hz'])}) | {run} | {row.get('load_average_start', '–')} | "
-                         f"{_num(row['output_hz'])} | {_num(row['p50_ms'])} | {_num(row['p95_ms'])} | "
-                         f"{row['drops']} / {row['frames']} | {counted} ({row['node_drops'].get('drops_stale', 0)}) "
-                         f"| {lost} | {_num(row.get('p50_vs_model_p50'), 2)} | {medians} |")
+            child_cell = f" {_child_cell(row)} |" if with_child else ""
+            lines.append(f"| {label} ({_num(row['input_hz'])}) | {run} |{child_cell} "
+                         f"{row.get('load_average_start', '–')} | {_num(row['output_hz'])} | {_num(row['p50_ms'])} | "
+                         f"{_num(row['p95_ms'])} | {row['drops']} / {row['frames']} | {counted} "
+                         f"({row['node_drops'].get('drops_stale', 0)}) | {lost} | "
+                         f"{_num(row.get('p50_vs_model_p50'), 2)} | {medians} |")
             if handoffs:
                 means = " | ".join(_num(handoffs["slow_frames_mean_ms"][name]) for name in SEGMENTS)
                 pauses = [v for k, v in handoffs["gc"].items() if k.startswith("generation_")]
                 gc_text = f"{sum(p['count'] for p in pauses)} ({_num(sum(p['total_ms'] for p in pauses))})"
                 share = handoffs["worker_cpu_over_wall"]
-                slow.append(f"| {hz} | {run} | {handoffs['slow_frames']} | {means} | "
+                slow.append(f"| {label} | {run} | {handoffs['slow_frames']} | {means} | "
                             f"{_num(share['slow_frames_mean'], 2)} ({_num(share['p50'], 2)}) | {gc_text} |")
-    backend = next(iter(node.values()))[0]["backend"]
+    backend = next((s["runs"][0]["backend"] for s in node if s["runs"]), "–")
     lines.append(f"\nNode backend: {backend}; hand-off columns are medians (ms) from the node's frame trace joined "
                  "with the player's publish and the recorder's arrival times (ss3d_ros/tools/bench/handoffs.py); "
-                 "load is the 1-minute load average before the run.")
+                 "load is the 1-minute load average before the run."
+                 + (" Calibration child: the node's self-calibration child (ss3d_calibrate, niceness 19, one thread) "
+                    "started right before the run and killed after it; \"ended early\": it was not running from the "
+                    "start to the end of the run." if with_child else ""))
     lines += slow
-    lines += ["", "| node, input Hz | runs | output Hz min / median / max | p95 ms min / median / max |",
-              "|---|---|---|---|"]
-    for hz, figures in spread.items():
+    child_header = " calibration child ended early |" if with_child else ""
+    lines += ["", "| node: pose source, input Hz | runs |" + child_header
+              + " output Hz min / median / max | p95 ms min / median / max |", "|---" * (4 + with_child) + "|"]
+    for series in node:
+        figures = series["spread"] or node_spread(series["runs"])
         cells = []
         for key in ("output_hz", "p95_ms"):
             value = figures[key]
             cells.append("–" if value is None else " / ".join(_num(value[k]) for k in ("min", "median", "max")))
-        lines.append(f"| {hz} | {figures['runs']} | {cells[0]} | {cells[1]} |")
+        child_cell = f" {children_ended_early(series['runs'])} |" if with_child else ""
+        lines.append(f"| {series_label(series)} | {figures['runs']} |{child_cell} {cells[0]} | {cells[1]} |")
     return lines
 
 
@@ -171,7 +223,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, reason in report.get("model_unavailable", {}).items():
         lines.append(f"| {name} | not measured: {reason} | | | | | | |")
     if report.get("node"):
-        lines += _node_tables(report["node"], report.get("node_spread") or node_spread(report["node"]))
+        lines += _node_tables(report["node"])
     lines += ["", "| target | value | limit | met |", "|---|---|---|---|"]
     for name, target in report.get("targets", {}).items():
         value = target["value"]
