@@ -141,6 +141,29 @@ def test_each_sfm_term_is_zero_at_its_label_and_positive_away_from_it(tiny_confi
         float(away["sfm_depth"]))
 
 
+def test_the_per_clip_k_term_weighs_every_clip_once(tiny_config):
+    """sfm_intrinsics_per_clip: the plain mean when every clip has one sample; a clip with two samples weighs as much
+    as one with a single sample; samples without a label are left out before the grouping."""
+    batch = _batch(3)
+    offsets = torch.tensor([0.1, 0.2, 0.4])[:, None]
+    predicted = batch["sfm_intrinsics"] + offsets
+    plain = SS3DLightningModule(net=tiny_config, sfm_intrinsics_weight=1.0)
+    per_clip = SS3DLightningModule(net=tiny_config, sfm_intrinsics_weight=1.0, sfm_intrinsics_per_clip=True)
+
+    def k_term(module: SS3DLightningModule, clips: list[str], valid: list[bool] | None = None) -> float:
+        terms = {"total": torch.zeros(())}
+        labelled = {**batch, "clip": clips}
+        if valid is not None:
+            labelled["sfm_intrinsics_valid"] = torch.tensor(valid)
+        module._add_sfm_terms(terms, labelled, None, tuple(batch["sfm_poses"][:, i] for i in range(2)), predicted)
+        return float(terms["sfm_intrinsics"])
+
+    assert k_term(per_clip, ["x", "y", "z"]) == pytest.approx(k_term(plain, ["x", "y", "z"])) == pytest.approx(0.7 / 3)
+    assert k_term(plain, ["x", "x", "y"]) == pytest.approx(0.7 / 3)
+    assert k_term(per_clip, ["x", "x", "y"]) == pytest.approx((0.15 + 0.4) / 2)
+    assert k_term(per_clip, ["x", "x", "y"], [False, True, True]) == pytest.approx((0.2 + 0.4) / 2)
+
+
 def test_batches_without_labels_skip_the_sfm_terms(tiny_config):
     batch = _batch()
     for key in ("sfm_intrinsics_valid", "sfm_rotation_valid", "sfm_translation_valid", "sfm_depth_valid"):

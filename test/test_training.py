@@ -133,6 +133,21 @@ def test_pixel_aspect_follows_the_source_size_and_the_crop(sample_frames):
         TripletDataset([clip], [(0, 1)], augment=False, source_sizes=[])
 
 
+def test_crop_scale_is_the_magnification_of_the_samples_focal_lengths(sample_frames):
+    """crop_scale is 1 without a crop; with one, the sample's calibrated focal lengths are the uncropped frame's times
+    crop_scale (training/fit/clip_intrinsics.py undoes crops with it)."""
+    clip = clip_frames_from_images("sample", list(_small(sample_frames)))
+    known = [0.8, 1.1, 0.5, 0.5]
+    assert torch.equal(TripletDataset([clip], [(0, 1)], augment=False)[0]["crop_scale"], torch.ones(2))
+    torch.manual_seed(2)
+    dataset = TripletDataset([clip], [(0, 1)], augment=True, min_crop_fraction=0.6, known_intrinsics=known)
+    items = [dataset[0] for _ in range(4)]
+    assert all(1.0 <= float(s) <= 1.0 / 0.6 + 0.05 for item in items for s in item["crop_scale"])
+    assert any(float(item["crop_scale"][0]) > 1.01 for item in items)
+    for item in items:
+        assert torch.allclose(item["intrinsics"][:2], torch.tensor(known[:2]) * item["crop_scale"], rtol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory):
     """A one-clip corpus (the bundled real dashcam sample) and one training cache for this module's fits: the first
@@ -205,6 +220,26 @@ def test_init_from_starts_from_a_checkpoint_and_refuses_another_architecture(tmp
     assert torch.allclose(module.intrinsics_prior, torch.tensor([0.7, 1.1, 0.5, 0.5]))
     with pytest.raises(CheckpointError, match="architecture"):
         SS3DLightningModule(net=replace(tiny_config, motion_channels=16), init_from=str(tmp_path / "stage1"))
+
+
+def test_clip_focal_estimates_train_validate_and_resume_through_lightning(tmp_path, tiny_config, sample_corpus):
+    """The consistency term on cropped square-pixel batches: the first step seeds, later steps and validation score,
+    and a Lightning checkpoint carries the estimates to a resumed module."""
+    torch.manual_seed(0)
+    model = SS3DLightningModule(net=tiny_config, lr=1e-3, square_pixels=True, clip_focal_consistency_weight=1.0)
+    corpus, cache = sample_corpus
+    data = ClipDataModule(root=str(corpus), height=64, width=96, target_rate_hz=5.0, batch_size=4, val_fraction=0.2,
+                          cache_dir=str(cache), min_crop_fraction=0.7)
+    trainer = L.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, num_sanity_val_steps=0, val_check_interval=2)
+    trainer.fit(model, datamodule=data)
+    assert np.isfinite(float(trainer.callback_metrics["train/clip_focal_consistency"]))
+    assert np.isfinite(float(trainer.callback_metrics["val/clip_focal_consistency"]))
+    estimate = model.clip_focals.estimate("sample")
+    assert estimate is not None and torch.isfinite(estimate).all()
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    resumed = SS3DLightningModule.load_from_checkpoint(tmp_path / "last.ckpt", weights_only=False)  # its hparams
+    assert resumed.clip_focals.state_dict() == model.clip_focals.state_dict()
 
 
 def test_square_pixels_train_the_published_K_and_need_the_pixel_aspect(tiny_config, sample_corpus):

@@ -18,6 +18,10 @@ class TripletSample(TypedDict):
             sample's pixels after augmentation, max-abs normalised; zeros where the fit failed).
         inlier_fraction: ``2`` float32 fraction of the sampled trusted flow fitting each F.
         clip: the clip's name.
+        crop_scale: ``2`` float32 ``(s_x, s_y)``, the sample's magnification against the uncropped frame at the
+            training size (training pixels of the sample per training pixel of the whole frame: ``width / crop
+            width`` and ``height / crop height``; 1 without a crop, a flip leaves it). The focal lengths of the sample
+            in pixels are the uncropped frame's times these (:mod:`training.fit.clip_intrinsics`).
         intrinsics: optional ``4`` float32 calibrated normalised K after the sample's augmentation (only with the
             DataModule's ``known_intrinsics``).
         pixel_aspect: optional float32 scalar, ``fy / fx`` of the sample's frames in pixels for a square-pixel camera
@@ -37,6 +41,7 @@ class TripletSample(TypedDict):
     fundamental: torch.Tensor
     inlier_fraction: torch.Tensor
     clip: str
+    crop_scale: torch.Tensor
     intrinsics: NotRequired[torch.Tensor]
     pixel_aspect: NotRequired[torch.Tensor]
     sfm_intrinsics: NotRequired[torch.Tensor]
@@ -57,6 +62,7 @@ class TripletBatch(TypedDict):
         flow_valid: ``B×2×1×H×W`` float32 {0, 1}.
         fundamental: ``B×2×3×3`` float32; inlier_fraction: ``B×2`` float32 (see :class:`TripletSample`).
         clip: ``B`` clip names.
+        crop_scale: ``B×2`` float32 (see :class:`TripletSample`).
         intrinsics: optional ``B×4`` float32 (see :class:`TripletSample`).
         pixel_aspect: optional ``B`` float32 (see :class:`TripletSample`).
         sfm_*: optional SfM labels with a leading ``B`` (see :class:`TripletSample`).
@@ -68,6 +74,7 @@ class TripletBatch(TypedDict):
     fundamental: torch.Tensor
     inlier_fraction: torch.Tensor
     clip: list[str]
+    crop_scale: torch.Tensor
     intrinsics: NotRequired[torch.Tensor]
     pixel_aspect: NotRequired[torch.Tensor]
     sfm_intrinsics: NotRequired[torch.Tensor]

@@ -59,7 +59,8 @@ class TripletDataset(Dataset):
     frames for a camera with square pixels, through the resize and the sample's crop
     (:func:`ss3d_core.camera.square_pixel_intrinsics`, the module's ``square_pixels``). With ``sfm`` (each clip's
     SfM teacher labels, or ``None`` for a clip without), each item carries the ``sfm_*`` labels of
-    :mod:`training.sfm.triplet_labels`, mapped through the item's crop and flip.
+    :mod:`training.sfm.triplet_labels`, mapped through the item's crop and flip. Every item carries ``crop_scale``, the
+    crop's magnification of the frame (1 without a crop).
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class TripletDataset(Dataset):
                                             .clip(min=1e-300)).float(),
             "inlier_fraction": torch.tensor([clip.inliers_backward[t - 1], clip.inliers_forward[t]]),
             "clip": clip.name,
+            "crop_scale": torch.tensor([abs(A[0, 0]), abs(A[1, 1])], dtype=torch.float32),
         }
         if self.known_intrinsics is not None:
             sample["intrinsics"] = torch.from_numpy(augmented_intrinsics(self.known_intrinsics, A, w, h)).float()

@@ -23,6 +23,7 @@ from ss3d_core.losses.pose_supervision import rotation_geodesic, translation_dir
 from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
+from training.fit.clip_intrinsics import ClipFocalEstimates, clip_balanced_mean, uncropped_log_focal
 from training.fit.distillation import Predictions, distillation_loss
 from training.fit.param_groups import check_lr_scales, freeze_groups, optimiser_groups
 from training.fit.precision import network_autocast, resolve_precision
@@ -40,6 +41,8 @@ ILLUMINATION_P = 0.5
 # A target image with fewer SfM points (after the resize to the training size) has too little structure to fix its
 # depth scale: the per-image median of 20 log-ratios has a standard error of about a quarter of their spread.
 SFM_MIN_DEPTH_POINTS = 20
+# Key of the per-clip focal-length estimates (training.fit.clip_intrinsics) in a Lightning checkpoint.
+CLIP_FOCAL_CHECKPOINT_KEY = "clip_focal_estimates"
 
 
 class SS3DLightningModule(L.LightningModule):
@@ -115,6 +118,22 @@ class SS3DLightningModule(L.LightningModule):
             ``1 - cos`` of the translation direction of ``T_prev_tgt`` and ``T_next_tgt``
             (:mod:`ss3d_core.losses.pose_supervision`), and the L1 error of the normalised K. 0 disables a term;
             batches (or samples) without labels skip it. The stage configs say why each weight has its value.
+        sfm_intrinsics_per_clip: the K term averages its per-sample errors first within each clip of the batch, then
+            over those clips (:func:`training.fit.clip_intrinsics.clip_balanced_mean`), so that a clip with many
+            samples in the batch weighs no more than one with a single sample: the labels are per camera, and a
+            long clip would otherwise pull the head towards its camera in proportion to its length. ``False``: the
+            plain mean over the labelled samples (every run before issue 33).
+        clip_focal_consistency_weight: weight of the per-clip focal-length consistency term (issue 33: the head learnt
+            a focal length per kind of footage, not per camera; TUM Kinect +19-26 %): the mean over the batch's
+            samples and over x and y of ``|log f - log f̄_clip|``, where ``f`` is the normalised focal length the
+            losses use (after ``square_pixels``) divided by the sample's crop magnification (the batch's
+            ``crop_scale``) and ``f̄_clip`` the clip's moving average of the head's earlier training predictions
+            (:class:`training.fit.clip_intrinsics.ClipFocalEstimates`, detached, momentum
+            :data:`training.fit.clip_intrinsics.CLIP_FOCAL_MOMENTUM`; temporal ensembling, Laine & Aila 2017).
+            Dimensionless (a log ratio: 0.1 is a 10 % focal difference). Every clip takes part, labelled or not; a
+            clip's first sample only seeds its estimate; validation batches are scored but never update it; the
+            estimates travel in Lightning checkpoints (a resumed run keeps them). 0 disables it (no estimate is
+            kept). A batch without ``crop_scale`` is an error.
 
     Raises:
         ss3d_core.checkpoint.CheckpointError: if ``init_from`` is unreadable or its architecture differs from ``net``.
@@ -149,6 +168,8 @@ class SS3DLightningModule(L.LightningModule):
         sfm_rotation_weight: float = 0.0,
         sfm_translation_weight: float = 0.0,
         sfm_intrinsics_weight: float = 0.0,
+        sfm_intrinsics_per_clip: bool = False,
+        clip_focal_consistency_weight: float = 0.0,
     ):
         super().__init__()
         resolve_precision(network_precision, "cpu")  # a misspelt value fails here, not at the first step
@@ -167,6 +188,7 @@ class SS3DLightningModule(L.LightningModule):
         self.color_aug = VideoSequential(*photometric, data_format="BTCHW", same_on_frame=True)
         self.intrinsics_prior: torch.Tensor | None = None
         self._val_intrinsics: list[torch.Tensor] = []
+        self.clip_focals = ClipFocalEstimates()
         if init_from:
             self._load_initial_weights(init_from)
         if motion_only:
@@ -223,6 +245,7 @@ class SS3DLightningModule(L.LightningModule):
             terms = {"total": self.hparams.epipolar_weight * epipolar, "epipolar": epipolar}
             if "sfm_depth" in batch:  # the depth decoder is not run: pose and K labels only
                 self._add_sfm_terms(terms, batch, None, (T_prev_tgt, T_next_tgt), intrinsics)
+            self._add_clip_focal_term(terms, batch, intrinsics)
             return terms, intrinsics
         disparities = self.net.predict_depth(f_tgt)
         synthesis = view_synthesis_loss(
@@ -284,6 +307,7 @@ class SS3DLightningModule(L.LightningModule):
                 terms.update({f"distill_{k}": v for k, v in distill.items() if k != "total"})
                 terms["distill"] = distill["total"]
                 terms["total"] = terms["total"] + self.hparams.distill_weight * distill["total"]
+        self._add_clip_focal_term(terms, batch, intrinsics)
         return terms, intrinsics
 
     def _add_sfm_terms(self, terms: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
@@ -315,11 +339,42 @@ class SS3DLightningModule(L.LightningModule):
                 translation_valid.reshape(-1))
         intrinsics_valid = batch["sfm_intrinsics_valid"]
         if hp.sfm_intrinsics_weight > 0 and intrinsics_valid.any():
-            found["sfm_intrinsics"] = (intrinsics[intrinsics_valid]
-                                       - batch["sfm_intrinsics"][intrinsics_valid]).abs().mean()
+            errors = (intrinsics[intrinsics_valid] - batch["sfm_intrinsics"][intrinsics_valid]).abs().mean(dim=1)
+            if hp.sfm_intrinsics_per_clip:
+                clips = [clip for clip, valid in zip(batch["clip"], intrinsics_valid.tolist()) if valid]
+                found["sfm_intrinsics"] = clip_balanced_mean(errors, clips)
+            else:
+                found["sfm_intrinsics"] = errors.mean()
         for name, value in found.items():
             terms[name] = value
             terms["total"] = terms["total"] + getattr(hp, f"{name}_weight") * value
+
+    def _clip_log_focal(self, batch: dict[str, torch.Tensor], intrinsics: torch.Tensor) -> torch.Tensor:
+        """``B×2`` log focal lengths of the uncropped frames (:func:`training.fit.clip_intrinsics.uncropped_log_focal`)
+        of the ``B×4`` normalised ``intrinsics`` the losses use."""
+        if "crop_scale" not in batch:
+            raise ValueError("clip_focal_consistency_weight > 0 needs crop_scale in every batch (TripletDataset sets "
+                             "it)")
+        return uncropped_log_focal(intrinsics, batch["crop_scale"])
+
+    def _add_clip_focal_term(self, terms: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                             intrinsics: torch.Tensor) -> None:
+        """Add the weighted per-clip focal-length consistency term to ``terms`` and its ``total`` (when it has a
+        weight and a sample of the batch has a clip with an estimate); never updates the estimates."""
+        if self.hparams.clip_focal_consistency_weight <= 0:
+            return
+        loss = self.clip_focals.loss(list(batch["clip"]), self._clip_log_focal(batch, intrinsics))
+        if loss is not None:
+            terms["clip_focal_consistency"] = loss
+            terms["total"] = terms["total"] + self.hparams.clip_focal_consistency_weight * loss
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the per-clip focal-length estimates in Lightning checkpoints (a resumed run continues them)."""
+        checkpoint[CLIP_FOCAL_CHECKPOINT_KEY] = self.clip_focals.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the per-clip focal-length estimates (none in checkpoints written before they existed)."""
+        self.clip_focals.load_state_dict(checkpoint.get(CLIP_FOCAL_CHECKPOINT_KEY, {}))
 
     @staticmethod
     def _known_intrinsics(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -345,7 +400,9 @@ class SS3DLightningModule(L.LightningModule):
                      sync_dist=prefix == "val")
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        terms, _ = self._step(batch, augment=True)
+        terms, intrinsics = self._step(batch, augment=True)
+        if self.hparams.clip_focal_consistency_weight > 0:  # after the term: a clip's first sample only seeds it
+            self.clip_focals.update(list(batch["clip"]), self._clip_log_focal(batch, intrinsics))
         self._log_terms("train", terms, batch["frames"].shape[0])
         return terms["total"]
 
