@@ -11,7 +11,7 @@ from training.fit.datamodule import ClipDataModule
 from training.fit.module import SS3DLightningModule
 
 # Added on top of a stage, with no run folder of their own (the teacher: any stage; the K labels: the student).
-ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml", CONFIG_DIR / "sfm_k_student.yaml"}
+ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml", CONFIG_DIR / "sfm_k_student.yaml", CONFIG_DIR / "sfm_teacher_student.yaml"}
 STAGES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if p != BASE_CONFIG and p not in ADD_ONS)
 
 
@@ -97,6 +97,24 @@ def test_the_k_labels_hold_the_students_focal_length_over_the_teachers_weight():
     assert held.model.lr == plain.model.lr and held.model.distill_weight == plain.model.distill_weight
     both = _parse(*student, "--config", str(CONFIG_DIR / "sfm_teacher.yaml"), *k_labels)
     assert both.model.sfm_intrinsics_weight == 10.0 and both.model.sfm_rotation_weight == 10.0
+
+
+def test_the_teacher_student_adds_pose_depth_and_one_focal_per_clip_to_the_k_labelled_student():
+    """sfm_teacher_student.yaml (issue 33's arm, ``--step-config student=``, after sfm_k_student.yaml): the teacher's
+    pose and depth terms at sfm_teacher.yaml's weights, the K labels still at 10, per-clip focal consistency, the
+    student's run folder; its header holds the adoption rule written before the run."""
+    student = ("--config", str(BASE_CONFIG), "--config", str(CONFIG_DIR / "stage2_joint.yaml"),
+               "--config", str(CONFIG_DIR / "student_distill.yaml"), "--config", str(CONFIG_DIR / "sfm_k_student.yaml"))
+    path = CONFIG_DIR / "sfm_teacher_student.yaml"
+    held, arm = _parse(*student), _parse(*student, "--config", str(path))
+    teacher = _parse(*student, "--config", str(CONFIG_DIR / "sfm_teacher.yaml"))
+    assert (arm.model.sfm_depth_weight, arm.model.sfm_rotation_weight, arm.model.sfm_translation_weight) == (
+        teacher.model.sfm_depth_weight, teacher.model.sfm_rotation_weight, teacher.model.sfm_translation_weight)
+    assert arm.model.sfm_intrinsics_weight == held.model.sfm_intrinsics_weight == 10.0
+    assert arm.model.clip_focal_consistency_weight > 0 and arm.model.sfm_intrinsics_per_clip
+    assert held.model.clip_focal_consistency_weight == 0 and not held.model.sfm_intrinsics_per_clip
+    assert arm.trainer == held.trainer and arm.data == held.data
+    assert "ADOPTION RULE (issue 33" in path.read_text()
 
 
 ABLATIONS = sorted((CONFIG_DIR / "ablation").glob("*.yaml"))
