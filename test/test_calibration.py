@@ -5,6 +5,7 @@ writes a result in the real format, so no COLMAP runs inside the node tests)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -141,6 +142,9 @@ def test_the_online_calibration_child_runs_at_niceness_19_with_one_thread(tmp_pa
     command = online.child_command(frames, tmp_path / "camera.yaml", FRAME_ID, summary, 5.0)
     child = online.start_child(command, tmp_path / "child.log")
     try:
+        # Its own process group (stop_child kills COLMAP with it), in the node's session: a session of its own would
+        # be an autogroup with an equal CPU share whatever its niceness (online.start_child).
+        assert os.getpgid(child.pid) == child.pid and os.getsid(child.pid) == os.getsid(0)
         assert child.wait(timeout=120) == cli.EXIT_BAD_INPUT, (tmp_path / "child.log").read_text()
     finally:
         online.stop_child(child)

@@ -98,16 +98,19 @@ def child_command(frames: Path, output: Path, camera_name: str, summary: Path, t
 def start_child(command: list[str], log_path: Path) -> subprocess.Popen:
     """Start the calibration child (:func:`child_command`) with this package importable, its output in ``log_path``.
 
-    The child leads a process group of its own (``start_new_session``), so that :func:`stop_child` also stops the
-    COLMAP process it starts in turn (:func:`ss3d_core.sfm.runner.reconstruct_frames`), which would otherwise run on
-    after the child is killed.
+    The child leads a process group of its own (``process_group=0``, setpgid(2)), so that :func:`stop_child` also
+    stops the COLMAP process it starts in turn (:func:`ss3d_core.sfm.runner.reconstruct_frames`), which would
+    otherwise run on after the child is killed. It stays in the node's session: with the kernel's autogroup
+    scheduling (``/proc/sys/kernel/sched_autogroup_enabled``, on by default in desktop and many server kernels) a new
+    session (setsid) is a scheduling group of its own that gets an equal share of the CPU whatever its niceness, and
+    the niced child then took half of two cores from the node (ss3d_bench --calibration-child, docs/calibration.md).
 
     Raises:
         OSError: the command cannot be started or the log written.
     """
     with Path(log_path).open("w") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(),
-                                start_new_session=True)
+                                process_group=0)
 
 
 def stop_child(child: subprocess.Popen) -> None:
