@@ -1,5 +1,9 @@
 """``python -m training pipeline`` (training/pipeline/schedule.py): a tiny end-to-end run on CPU (tiny network, two tiny
-clips, a few steps per stage) that is killed in stage 1 and resumed, and the step bookkeeping."""
+clips, a few steps per stage) that is killed in stage 1 and resumed, and the step bookkeeping.
+
+The killed fit is a real child process (``python -m training fit``, ended by ``os._exit``); the other steps' commands
+run in the test process (:func:`in_process.run_module`: the same command line through the same ``__main__``, without
+paying the imports of torch and Lightning once per step)."""
 
 import json
 import logging
@@ -9,6 +13,7 @@ import pytest
 import torch
 import yaml
 from conftest import FIXTURES, SAMPLE_VIDEO
+from in_process import run_module
 
 from ss3d_core.checkpoint import load_checkpoint
 from training.fit.cli import CONFIG_DIR
@@ -64,6 +69,9 @@ def test_killed_in_stage_1_the_rerun_resumes_and_ends_with_an_evaluated_cpu_expo
     # One OpenMP thread per fit process: on 2 cores shared with another training run, two spinning threads made a
     # tiny fit 8x slower (49 s against 6 s).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    child_process = Pipeline._run
+    monkeypatch.setattr(Pipeline, "_run", lambda self, command: child_process(self, command) if str(kill) in command
+                        else run_module(command))
     run = tmp_path / "run"
 
     assert main(_args(tmp_path, tiny, kill)) == 1  # the stage-1 fit process dies at step 2

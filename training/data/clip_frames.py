@@ -16,7 +16,7 @@ import numpy as np
 
 from training.data.clips import ClipSpec
 from training.data.shots import content_scores, shot_segments
-from training.labels.flow_verification import sparse_matches, verify_pair_masks
+from training.labels.flow_verification import matches_between, matching_features, verify_pair_masks
 from training.labels.optical_flow import pair_flows
 from training.labels.triangulated_labels import fit_flow_fundamental
 
@@ -59,14 +59,22 @@ def load_clip_frames(
     """Decode and resize (area interpolation) all frames of ``clip`` to ``width×height`` and compute their flows.
 
     With ``flow_match_check`` each pair direction's flow mask is cleared unless SIFT matches between the frames, taken
-    at their own resolution, confirm the flow (:mod:`training.labels.flow_verification`); frames are decoded once either
-    way.
+    at their own resolution, confirm the flow (:mod:`training.labels.flow_verification`, the pairs' matches of
+    :func:`~training.labels.flow_verification.sparse_matches`, with each frame's SIFT computed once); frames are decoded
+    once either way.
+
+    Raises:
+        ValueError: with ``flow_match_check``, frames of the clip that differ in size.
     """
-    frames, matches, previous = [], [], None
+    frames, matches, previous = [], [], None  # previous: the last frame's size and SIFT features
     for rgb in clip.iter_frames(target_rate_hz):
-        if flow_match_check and previous is not None:
-            matches.append(sparse_matches(previous, rgb, width, height))
-        previous = rgb
+        if flow_match_check:
+            features = matching_features(rgb)  # once per frame, though an inner frame is in two pairs
+            if previous is not None:
+                if previous[0] != rgb.shape:
+                    raise ValueError(f"frames differ in size: {previous[0]} vs {rgb.shape}")
+                matches.append(matches_between(previous[1], features, width, height))
+            previous = (rgb.shape, features)
         frames.append(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
     return clip_frames_from_images(clip.name, frames, clip.consecutive, matches if flow_match_check else None)
 
