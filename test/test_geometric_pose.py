@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
 
-from ss3d_core.estimator import EstimatorConfig, build_estimator
+from ss3d_core.estimator import Estimator, EstimatorConfig, build_estimator
 from ss3d_core.estimator.geometric_pose import GeometricOutcome, GeometricPose
 from ss3d_core.geometry.corner_tracks import track_corners
 from ss3d_core.geometry.homography_rotation import rotation_from_homography
@@ -175,6 +175,33 @@ def test_the_overlapped_solve_matches_the_source_run_alone(tiny_checkpoint):
             np.testing.assert_allclose(estimates[i].T_prev_cur, result.T_prev_cur, atol=1e-9)
         else:
             np.testing.assert_array_equal(estimates[i].T_prev_cur, estimates[i].T_prev_cur_network)
+
+
+
+def test_the_first_pair_waits_for_the_first_learned_K(tiny_checkpoint):
+    """Without a given K the previous frame published only the checkpoint's prior: the first pair is solved with the
+    K of the network's first prediction (after the network, not beside it)."""
+    sequence = TumSequence.load(TUM_PAIR)
+    frames = [sequence.read_rgb(i) for i in (0, 1)]
+    size = (frames[0].shape[1], frames[0].shape[0])
+    loaded = build_estimator(str(tiny_checkpoint), backend="torch", config=EstimatorConfig(pose_source="network"))
+    # A prior far from what the network predicts, so that solving with it would show.
+    est = Estimator(loaded.backend, [1.5, 2.0, 0.5, 0.5], EstimatorConfig(pose_source="geometric"))
+    prior_K, _ = est._current_K(*size, size)
+    estimates = [est.estimate(image, (i + 1) * 33_000_000) for i, image in enumerate(frames)]
+    learned_K, _ = est._current_K(*size, size)
+    est.close()
+    assert not np.allclose(prior_K, learned_K)
+    alone = GeometricPose()
+    alone.update(frames[0], learned_K, size)
+    alone.set_depth(estimates[0].depth)
+    result = alone.update(frames[1], learned_K, size)
+    assert result.T_prev_cur is not None
+    np.testing.assert_allclose(estimates[1].T_prev_cur, result.T_prev_cur, atol=1e-9)
+    with_prior = GeometricPose()
+    with_prior.update(frames[0], prior_K, size)
+    with_prior.set_depth(estimates[0].depth)
+    assert not np.allclose(with_prior.update(frames[1], prior_K, size).T_prev_cur, result.T_prev_cur, atol=1e-6)
 
 
 def test_pnp_on_measured_depth_of_a_real_pair():

@@ -80,8 +80,9 @@ class Estimator:
     With ``pose_source="geometric"`` the pair's geometric solve runs on a second thread while the network runs on the
     calling one (it needs only the two images, the K published with the previous frame and the previous frame's
     depth: :mod:`ss3d_core.estimator.geometric_pose`); OpenCV and ONNX Runtime / torch release the GIL in their
-    kernels, so on two cores the solve costs the frame little beyond the network's time. :meth:`close` stops that
-    thread.
+    kernels, so on two cores the solve costs the frame little beyond the network's time. Until the first learned K
+    (only the checkpoint's prior published so far, and no given K) the solve waits for the network instead.
+    :meth:`close` stops that thread.
 
     Args:
         backend: a loaded :class:`InferenceBackend`.
@@ -198,9 +199,10 @@ class Estimator:
         if self.geometric is not None:
             if reason is not None:
                 self.geometric.reset()
-            # The K published with the previous frame (learned or given), at the input size.
-            K_input, _ = self._current_K(width, height, size)
-            geometry = self._geometry_thread.submit(self._timed_geometric_update, image, K_input, size)
+            if self._known_intrinsics_norm is not None or self.intrinsics.num_updates:
+                # The K published with the previous frame (learned or given), at the input size.
+                K_input, _ = self._current_K(width, height, size)
+                geometry = self._geometry_thread.submit(self._timed_geometric_update, image, K_input, size)
 
         start = time.perf_counter()
         network_input = to_network_input(image, *self.backend.input_size)
@@ -217,6 +219,11 @@ class Estimator:
             T_prev_cur_network[:3, 3] *= scale
         T_prev_cur = T_prev_cur_network
         geometry_ms = 0.0
+        if self.geometric is not None and geometry is None:
+            # Before the first learned K only the checkpoint's prior was published: this pair (the first of a
+            # stream, or after a resolution change) waits for the network's K instead of overlapping with it.
+            K_input, _ = self._current_K(width, height, size)
+            geometry = self._geometry_thread.submit(self._timed_geometric_update, image, K_input, size)
         if geometry is not None:
             geometric, geometry_ms = geometry.result()
             self.geometric.set_depth(prediction.depth)  # network units, as the network's motion
