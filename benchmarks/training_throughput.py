@@ -1,6 +1,6 @@
 """Training throughput: samples per second of the shipped recipe and of the pipeline's stage 1, and where the time goes.
 
-Three loops over the same clips and training size, in the same run:
+Three loops (a fourth with ``--compile``) over the same clips and training size, in the same run:
 
 - ``baseline``: the loop before the corpus stage: every clip decoded and given its flow in RAM at setup, and the
   triangulated labels' pose fitted per sample with OpenCV inside ``training_step`` (the cached fundamental matrices
@@ -10,14 +10,23 @@ Three loops over the same clips and training size, in the same run:
   terms) and the training step's settings in ``base.yaml`` (``loss_scales``, ``network_precision``,
   ``channels_last``). Its ``samples_per_s`` is the number to compare across commits: run this file in both trees.
 - ``stage1``: the same loop with the pipeline's stage 1 (``base.yaml`` + ``training.pipeline.schedule.STAGE1``).
+- ``cache_compiled`` (``--compile``): the ``cache`` loop again with ``compile_network: true`` (the network's parts
+  compiled by ``torch.compile``, :mod:`training.fit.compiled_network`); the table adds its samples/s over the
+  ``cache`` loop's (same run) and its one-off compilation: its first step's wall time less the ``cache`` loop's first
+  step (both include the one-off costs of a first step; only the compiled one builds kernels).
 
 Each loop times ``--steps`` optimisation steps after ``--warmup`` and splits them into data (waiting for the batch),
 forward (the network), losses and backward (with the optimiser step); the losses' forward time is split further into
 colour augmentation, SSIM, warps, smoothness and the flow terms (rigid flow, epipolar, triangulated labels). It also
-reports the time to build the cache (cold) and to open it again (warm). On a CUDA device (``--device cuda``, the
-default when one is visible) the step runs there; the data path is the same. Example (about 6 minutes on 2 cores)::
+reports the time to build the cache (cold) and to open it again (warm), and each loop's first step and warmup wall
+time. The timed steps of a compiled loop run under ``torch.compiler.set_stance("fail_on_recompile")``: a graph built
+after the warmup (a recompilation inside the timing) stops the run instead of inflating the step time. On a CUDA
+device (``--device cuda``, the default when one is visible) the step runs there; the data path is the same. Examples
+(about 6 minutes on 2 cores; the second, eager against compiled only, adds the compilation, minutes on 2 cores with
+an empty Inductor cache)::
 
     .venv/bin/python -m benchmarks.training_throughput --output out/bench/training_throughput.json
+    .venv/bin/python -m benchmarks.training_throughput --loops cache --compile --output out/bench/tp_compile.json
 
 Timings mean something only on an otherwise idle machine: on 2 cores, any other busy process (even at nice 19) stalls
 torch's two OpenMP threads at every parallel region (measured: 2-6× slower steps).
@@ -26,6 +35,7 @@ torch's two OpenMP threads at every parallel region (measured: 2-6× slower step
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -46,6 +56,7 @@ from ss3d_core.network import SS3DNetConfig
 from training.data.clip_frames import load_clip_frames
 from training.data.clips import read_clip_index
 from training.fit.cli import BASE_CONFIG, CONFIG_DIR
+from training.fit.compiled_network import compiled_parts
 from training.fit.datamodule import ClipDataModule, TripletDataset, split_indices
 from training.fit.module import SS3DLightningModule
 from training.pipeline.schedule import STAGE1
@@ -140,19 +151,33 @@ def _to(batch: dict, device: torch.device, keep_geometry: bool) -> dict:
 
 def time_loop(loader, device: torch.device, model_args: dict, steps: int, warmup: int,
               keep_geometry: bool) -> dict[str, float]:
-    """Run ``warmup + steps`` optimisation steps of a recipe; per-phase seconds per step and samples/s."""
+    """Run ``warmup + steps`` optimisation steps of a recipe; per-phase seconds per step, samples/s, the first step's
+    and the whole warmup's wall time (s) and the network parts compiled (``compile_network``).
+
+    Raises:
+        RuntimeError: a compiled part builds a graph during the timed steps (raise ``warmup``).
+    """
     torch.manual_seed(0)
     net = SS3DNetConfig(**model_args.get("net", {}))
     kwargs = {k: v for k, v in model_args.items() if k not in ("net", "init_from")}
     module = SS3DLightningModule(net=net, **kwargs).to(device)
+    module.setup("fit")  # the Trainer's hook: compiles the network's parts when compile_network is set
+    compiled = compiled_parts(module.net)
+    if warmup < 1 and compiled:
+        raise ValueError("a compiled loop needs --warmup >= 1: the first step builds the kernels")
     optimizer = torch.optim.Adam(module.parameters(), lr=kwargs.get("lr", 1e-4))
     totals = {"data": 0.0, "forward": 0.0, "losses": 0.0, "backward": 0.0}
     batches = iter(loader)
-    with timed_module(module, device) as timer:
+    first_step = warmup_s = 0.0
+    with timed_module(module, device) as timer, contextlib.ExitStack() as timing:
+        loop_start = time.perf_counter()
         for k in range(warmup + steps):
             if k == warmup:
+                warmup_s = time.perf_counter() - loop_start
                 totals = dict.fromkeys(totals, 0.0)
                 timer.seconds.clear()
+                if compiled:
+                    timing.enter_context(torch.compiler.set_stance("fail_on_recompile"))
             start = time.perf_counter()
             try:
                 batch = next(batches)
@@ -175,19 +200,24 @@ def time_loop(loader, device: torch.device, model_args: dict, steps: int, warmup
             totals["forward"] += forward
             totals["losses"] += stepped - fetched - forward
             totals["backward"] += done - stepped
+            if k == 0:
+                first_step = done - start
         phases = {phase: timer.seconds.get(phase, 0.0) / steps for phase in LOSS_PHASES}
     per_step = {k: v / steps for k, v in totals.items()}
     per_step["samples_per_s"] = BATCH / sum(per_step.values())
     per_step["loss_phases"] = phases
+    per_step.update(first_step_s=first_step, warmup_s=warmup_s, compiled_parts=compiled)
     return per_step
 
 
 def _table(result: dict, loops: list[str]) -> str:
-    rows = ["| loop | samples/s | data | forward | losses | backward | setup s |", "|---|---|---|---|---|---|---|"]
+    rows = ["| loop | samples/s | data | forward | losses | backward | setup s | first step s |",
+            "|---|---|---|---|---|---|---|---|"]
     for name in loops:
         r = result[name]
         rows.append(f"| {name} | {r['samples_per_s']:.2f} | " + " | ".join(
-            f"{1000 * r[k]:.0f} ms" for k in ("data", "forward", "losses", "backward")) + f" | {r['setup_s']:.1f} |")
+            f"{1000 * r[k]:.0f} ms" for k in ("data", "forward", "losses", "backward"))
+            + f" | {r['setup_s']:.1f} | {r['first_step_s']:.1f} |")
     rows += ["", "| loop | " + " | ".join(LOSS_PHASES) + " | other |", "|---|" + "---|" * (len(LOSS_PHASES) + 1)]
     for name in loops:
         r = result[name]
@@ -195,6 +225,12 @@ def _table(result: dict, loops: list[str]) -> str:
         rows.append(f"| {name} | " + " | ".join(f"{1000 * v:.0f} ms" for v in r["loss_phases"].values())
                     + f" | {1000 * other:.0f} ms |")
     return "\n".join(rows)
+
+
+def _payback(compiled: dict, eager: dict, compile_s: float) -> str:
+    """Steps after which the compiled loop's saved step time has repaid ``compile_s``, in words."""
+    saved = BATCH / eager["samples_per_s"] - BATCH / compiled["samples_per_s"]
+    return f"{compile_s / saved:.0f} steps" if saved > 0 else "never (no step is faster)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,15 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="loader workers of the cache loops")
     parser.add_argument("--loops", nargs="+", choices=("baseline", "cache", "stage1"),
                         default=["baseline", "cache", "stage1"])
+    parser.add_argument("--compile", action="store_true",
+                        help="run the cache loop again with compile_network: true (cache_compiled; needs cache)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
+    if args.compile and "cache" not in args.loops:
+        parser.error("--compile compares against the cache loop: keep cache in --loops")
     device = torch.device(args.device)
     L.seed_everything(0, verbose=False)
     specs = [s for s in read_clip_index(args.root) if s.name in args.clips]
     if not specs:
         parser.error(f"none of {args.clips} in {args.root}")
     recipes = {name: recipe(configs) for name, configs in RECIPES.items()}
+    if args.compile:
+        recipes["cache_compiled"] = {**recipes["cache"], "compile_network": True}
     height, width = recipes["cache"]["net"]["input_height"], recipes["cache"]["net"]["input_width"]
     result = {"device": str(device), "torch_threads": torch.get_num_threads(), "clips": [s.name for s in specs],
               "batch": BATCH, "size": [height, width], "steps": args.steps, "recipes": recipes}
@@ -241,19 +283,25 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         data.setup()
         warm = time.perf_counter() - start
-        for name in ("cache", "stage1"):
-            if name in args.loops:
+        for name in ("cache", "cache_compiled", "stage1"):
+            if name in args.loops or (name == "cache_compiled" and args.compile):
                 result[name] = time_loop(data.train_dataloader(), device, recipes[name], args.steps, args.warmup,
                                          keep_geometry=True)
                 result[name].update(cache_build_s=build, setup_s=warm)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
-    loops = [name for name in ("baseline", "cache", "stage1") if name in result]
-    text = _table(result, loops)
+    loops = [name for name in ("baseline", "cache", "cache_compiled", "stage1") if name in result]
+    text = _table(result, loops) + "\n"
     if "baseline" in result and "cache" in result:
         result["speedup"] = result["cache"]["samples_per_s"] / result["baseline"]["samples_per_s"]
-        text += f"\n\ncache/baseline: {result['speedup']:.2f}x"
+        text += f"\ncache/baseline: {result['speedup']:.2f}x"
+    if "cache_compiled" in result:
+        compiled, eager = result["cache_compiled"], result["cache"]
+        result["compile_speedup"] = compiled["samples_per_s"] / eager["samples_per_s"]
+        result["compile_s"] = compiled["first_step_s"] - eager["first_step_s"]
+        text += (f"\ncache_compiled/cache: {result['compile_speedup']:.2f}x; compilation (first step less the eager "
+                 f"one) {result['compile_s']:.1f} s, pays back after {_payback(compiled, eager, result['compile_s'])}")
     text += (f"\ncache build (cold) {build:.1f} s, open (warm) {warm:.2f} s; device {device}, "
              f"{torch.get_num_threads()} torch threads")
     print(text)

@@ -24,6 +24,7 @@ from ss3d_core.losses.triangulated_depth import triangulated_depth_loss
 from ss3d_core.network import SS3DNet, SS3DNetConfig
 from ss3d_core.pose import invert_pose_batch
 from training.fit.clip_intrinsics import ClipFocalEstimates, clip_balanced_mean, uncropped_log_focal
+from training.fit.compiled_network import compile_network_parts
 from training.fit.distillation import Predictions, distillation_loss
 from training.fit.param_groups import check_lr_scales, freeze_groups, optimiser_groups
 from training.fit.precision import network_autocast, resolve_precision
@@ -111,6 +112,11 @@ class SS3DLightningModule(L.LightningModule):
         network_precision: ``fp32``, ``bf16`` (autocast of the encoder, which runs on all three frames) or ``auto``
             (bf16 where the hardware runs it natively, :mod:`training.fit.precision`).
         channels_last: run the network in the channels-last memory format (oneDNN's preferred layout on CPUs).
+        compile_network: compile the network's encoder, depth decoder and motion head with ``torch.compile``
+            (Inductor; :mod:`training.fit.compiled_network`) in the ``setup`` hook, once per process; state dict
+            keys, checkpoints and the export are unchanged. Off until ``benchmarks/training_throughput.py
+            --compile`` shows that the steady-state steps pay for the compilation (tens of seconds at the first
+            training and validation step, and a C++ compiler on CPUs).
         sfm_depth_weight, sfm_rotation_weight, sfm_translation_weight, sfm_intrinsics_weight: weights of the SfM
             teacher's terms (:mod:`training.sfm`; batches need the DataModule's ``sfm_dir``): the scale-invariant
             log-depth L1 on the target's sparse points (:func:`ss3d_core.losses.triangulated_depth.
@@ -164,6 +170,7 @@ class SS3DLightningModule(L.LightningModule):
         loss_scales: int | None = None,
         network_precision: str = "fp32",
         channels_last: bool = False,
+        compile_network: bool = False,
         sfm_depth_weight: float = 0.0,
         sfm_rotation_weight: float = 0.0,
         sfm_translation_weight: float = 0.0,
@@ -198,6 +205,12 @@ class SS3DLightningModule(L.LightningModule):
         # Frozen experts, kept out of the state dict (checkpoints and the export hold the student only).
         self.teachers = (DomainTeachers(distill_experts, distill_domains, self.net.config)
                          if distill_weight > 0 else None)
+
+    def setup(self, stage: str) -> None:
+        """Compile the network's parts (``compile_network``) in the process that runs the stage: a pickled module
+        (``ddp_spawn``) drops compiled wrappers."""
+        if self.hparams.compile_network:
+            compile_network_parts(self.net)
 
     def on_train_epoch_start(self) -> None:
         if self.hparams.motion_only:  # frozen parts keep their batch-norm statistics
