@@ -13,7 +13,9 @@ Three loops (a fourth with ``--compile``) over the same clips and training size,
 - ``cache_compiled`` (``--compile``): the ``cache`` loop again with ``compile_network: true`` (the network's parts
   compiled by ``torch.compile``, :mod:`training.fit.compiled_network`); the table adds its samples/s over the
   ``cache`` loop's (same run) and its one-off compilation: its first step's wall time less the ``cache`` loop's first
-  step (both include the one-off costs of a first step; only the compiled one builds kernels).
+  step (both include the one-off costs of a first step; only the compiled one builds kernels). The kernels are built
+  cold, in a fresh Inductor cache (``TORCHINDUCTOR_CACHE_DIR``), as by a first training run on a machine, unless
+  ``--inductor-cache DIR`` names a folder to keep (a second run with it measures a warm start).
 
 Each loop times ``--steps`` optimisation steps after ``--warmup`` and splits them into data (waiting for the batch),
 forward (the network), losses and backward (with the optimiser step); the losses' forward time is split further into
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -245,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=["baseline", "cache", "stage1"])
     parser.add_argument("--compile", action="store_true",
                         help="run the cache loop again with compile_network: true (cache_compiled; needs cache)")
+    parser.add_argument("--inductor-cache", type=Path,
+                        help="Inductor cache folder of --compile, kept (default: a fresh one, a cold compilation)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
@@ -273,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         result["baseline"]["setup_s"] = baseline_setup
 
     cache_dir = Path(tempfile.mkdtemp(prefix="ss3d_bench_cache_"))
+    # Inductor reads its cache folder from the environment at every lookup (importing torch may already have set it).
+    fresh_inductor_cache = args.compile and not args.inductor_cache
+    if args.compile:
+        inductor_cache = args.inductor_cache or Path(tempfile.mkdtemp(prefix="ss3d_bench_inductor_"))
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(inductor_cache.resolve())
+        result["inductor_cache"] = str(args.inductor_cache) if args.inductor_cache else "cold (fresh folder)"
     try:
         data = ClipDataModule(root=args.root, clips=[s.name for s in specs], height=height, width=width,
                               batch_size=BATCH, num_workers=args.workers, min_crop_fraction=MIN_CROP,
@@ -290,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                 result[name].update(cache_build_s=build, setup_s=warm)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
+        if fresh_inductor_cache:
+            shutil.rmtree(inductor_cache, ignore_errors=True)
 
     loops = [name for name in ("baseline", "cache", "cache_compiled", "stage1") if name in result]
     text = _table(result, loops) + "\n"

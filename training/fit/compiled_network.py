@@ -10,10 +10,11 @@ state dict keys, the Lightning checkpoints and the export (:mod:`training.fit.ex
 ``torch.compile(module)`` would instead wrap it in an ``OptimizedModule`` whose keys gain an ``_orig_mod.`` prefix.
 The shape checks of :meth:`~ss3d_core.network.SS3DNet.encode` stay in eager Python.
 
-Compilation is lazy: the first call of each part in a new mode (training, evaluation, ``no_grad``) traces and builds
-its kernels, tens of seconds on a CPU, and a changed input shape (the last validation batch) builds another graph,
-dynamic in that dimension. A pickled module drops the compiled wrappers (:meth:`torch.nn.Module.__getstate__`), so a
-``ddp_spawn`` run must compile in each process: the module does it in its ``setup`` hook.
+Compilation is lazy: the first call of each part in a new mode (training, evaluation, ``no_grad``) traces and builds its
+kernels (131 s for the shipped network's first training step on 2 busy cores), and a changed input shape (the last
+validation batch) builds another graph, dynamic in that dimension. A pickled module drops the compiled wrappers
+(:meth:`torch.nn.Module.__getstate__`), so a ``ddp_spawn`` run must compile in each process: the module does it in its
+``setup`` hook.
 """
 
 from __future__ import annotations

@@ -115,8 +115,8 @@ class SS3DLightningModule(L.LightningModule):
         compile_network: compile the network's encoder, depth decoder and motion head with ``torch.compile``
             (Inductor; :mod:`training.fit.compiled_network`) in the ``setup`` hook, once per process; state dict
             keys, checkpoints and the export are unchanged. Off until ``benchmarks/training_throughput.py
-            --compile`` shows that the steady-state steps pay for the compilation (tens of seconds at the first
-            training and validation step, and a C++ compiler on CPUs).
+            --compile`` shows that the steady-state steps pay for the compilation (up to minutes on 2 cores at the
+            first training step and again at the first validation step; a C++ compiler on CPUs).
         sfm_depth_weight, sfm_rotation_weight, sfm_translation_weight, sfm_intrinsics_weight: weights of the SfM
             teacher's terms (:mod:`training.sfm`; batches need the DataModule's ``sfm_dir``): the scale-invariant
             log-depth L1 on the target's sparse points (:func:`ss3d_core.losses.triangulated_depth.
