@@ -30,23 +30,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_large_messages.xml"))
 
 
-# Tests marked ``slow`` (over 20 s on 2 cores, e.g. an Inductor compilation with an empty cache) run only when this
-# environment variable is 1: SS3D_SLOW_TESTS=1 python -m pytest -q test -m slow
-SLOW_TESTS_VARIABLE = "SS3D_SLOW_TESTS"
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (and torch-tensorrt for TensorRT); skipped elsewhere")
-    config.addinivalue_line("markers", f"slow: over 20 s on 2 cores; skipped unless {SLOW_TESTS_VARIABLE}=1")
-
-
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get(SLOW_TESTS_VARIABLE) == "1":
-        return
-    skip = pytest.mark.skip(reason=f"slow (over 20 s on 2 cores): set {SLOW_TESTS_VARIABLE}=1 to run it")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -114,9 +114,10 @@ class SS3DLightningModule(L.LightningModule):
         channels_last: run the network in the channels-last memory format (oneDNN's preferred layout on CPUs).
         compile_network: compile the network's encoder, depth decoder and motion head with ``torch.compile``
             (Inductor; :mod:`training.fit.compiled_network`) in the ``setup`` hook, once per process; state dict
-            keys, checkpoints and the export are unchanged. Off until ``benchmarks/training_throughput.py
-            --compile`` shows that the steady-state steps pay for the compilation (up to minutes on 2 cores at the
-            first training step and again at the first validation step; a C++ compiler on CPUs).
+            keys, checkpoints and the export are unchanged. Off: on 2 CPU cores (2026-12-07,
+            ``benchmarks/training_throughput.py --compile``, docs/training.md) the compiled forward was 20 % faster
+            but the backward 15 % slower, 0.96× the eager samples/s, after ~100 s of compilation; not measured on a
+            GPU, where it may pay.
         sfm_depth_weight, sfm_rotation_weight, sfm_translation_weight, sfm_intrinsics_weight: weights of the SfM
             teacher's terms (:mod:`training.sfm`; batches need the DataModule's ``sfm_dir``): the scale-invariant
             log-depth L1 on the target's sparse points (:func:`ss3d_core.losses.triangulated_depth.
