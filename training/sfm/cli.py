@@ -33,7 +33,8 @@ from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indi
 from training.sfm.clip_sfm import build_clip
 from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
 
-__all__ = ["SUMMARY_COLUMNS", "parse_shard", "shard_clips", "summary_rows", "main"]
+__all__ = ["SUMMARY_COLUMNS", "parse_shard", "shard_clips", "summary_rows", "add_reconstruction_arguments",
+           "colmap_ready", "main"]
 
 LOG = logging.getLogger(__name__)
 
@@ -126,6 +127,24 @@ def _build(spec: ClipSpec, args: argparse.Namespace, num_threads: int) -> str:
             f"{record['models']} model(s), {record['seconds']} s{stored}")
 
 
+def add_reconstruction_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--timeout-s`` and ``--target-rate-hz``, the settings of every store build besides COLMAP's own (a command
+    that builds store entries takes them here, so that its entries are keyed as this command's are)."""
+    parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S,
+                        help=f"wall-clock limit of one COLMAP run, seconds (default {DEFAULT_TIMEOUT_S:g})")
+    parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ,
+                        help="the corpus rate (default: the training cache's)")
+
+
+def colmap_ready() -> bool:
+    """Start INFO logging to stderr and say whether pycolmap can run (one error line when it cannot)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    available, detail = colmap_available()
+    if not available:
+        LOG.error("no SfM: %s", detail)
+    return available
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command (see the module docstring); returns the exit status (0 unless the arguments are wrong or
     pycolmap is missing: failed clips are part of the result)."""
@@ -135,10 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="the store's folder (one sub-folder per clip)")
     parser.add_argument("--jobs", type=int, default=1, help="clips reconstructed at a time (default 1)")
     parser.add_argument("--shard", default="0/1", help="I/N: this process's part of the sorted clip list")
-    parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S,
-                        help=f"wall-clock limit of one COLMAP run, seconds (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ,
-                        help="the corpus rate (default: the training cache's)")
+    add_reconstruction_arguments(parser)
     args = parser.parse_args(argv)
     try:
         shard = parse_shard(args.shard)
@@ -146,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.jobs < 1 or not args.timeout_s > 0 or not args.target_rate_hz > 0:
         parser.error("--jobs must be >= 1, --timeout-s and --target-rate-hz > 0")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    available, detail = colmap_available()
-    if not available:
-        LOG.error("no SfM: %s", detail)
+    if not colmap_ready():
         return 1
     specs = read_clip_indices(args.clips)
     mine = shard_clips(specs, *shard)
