@@ -23,13 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q test
 
-# MVS proxy scores of the shared web clips (the corpus stage's filter and curriculum read them), about 3 minutes.
+# MVS proxy scores of the shared web clips (the corpus stage's filter and curriculum read them), about 3 minutes; clips
+# sharing frames with the evaluation sequences are held out (training/corpus/holdout.py).
 # When the SfM store of `make sfm` exists (out/sfm/web_clips/summary.csv), this same target adds it (--sfm-dir): the
 # multi-view signal v2, about 5 minutes in all (docs/corpus_stage.md); without it, the two-view proxy alone.
 SFM_STORE := out/sfm/web_clips
 mvs: $(STAMP)
 	$(PY) -m training mvs --clips ../shared/data/web_clips --output out/mvs/web_clips/scores.csv \
-		$(if $(wildcard $(SFM_STORE)/summary.csv),--sfm-dir $(SFM_STORE))
+		--holdout-sequences ../shared/data/sequences $(if $(wildcard $(SFM_STORE)/summary.csv),--sfm-dir $(SFM_STORE))
 
 # The SfM teacher: one COLMAP reconstruction per shared web clip (K, poses, sparse depth), stored once per clip
 # (training/sfm, docs/sfm_teacher.md); a rerun reuses what is stored. ARGS e.g. "--shard 0/2" or "--timeout-s 1800".

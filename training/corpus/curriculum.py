@@ -2,7 +2,8 @@
 
 Filtering (:func:`kept_segments`): a clip segment trains only if its ``mvs_score`` in ``scores.csv``
 (:mod:`training.corpus.mvs_cli`) is at least ``min_score``; segments the scores do not list fall back to their clip's
-row, and a clip without a row is dropped (it was never scored).
+row, and a clip without a row is dropped (it was never scored). A clip whose rows name an evaluation sequence in the
+``holdout`` column (it shares frames with it, :mod:`training.corpus.holdout`) is dropped whatever ``min_score``.
 
 Curriculum (:class:`CurriculumSampler`, SS3D §3 / GUIDE §1: strong-signal clips first, weaker ones later): every
 training window (a triplet) carries its segment's score. In epoch ``e`` the sampler draws from the strongest fraction
@@ -37,13 +38,15 @@ DEFAULT_MVS_MIN_SCORE = 0.05
 
 @dataclass(frozen=True)
 class SegmentScore:
-    """One row of ``scores.csv``: ``segment`` is ``"all"`` for the clip row, else the segment index."""
+    """One row of ``scores.csv``: ``segment`` is ``"all"`` for the clip row, else the segment index; ``holdout``
+    names the evaluation sequences the clip shares frames with (empty: none; scores written before the column)."""
 
     name: str
     segment: str
     start: int
     end: int
     mvs_score: float
+    holdout: str = ""
 
 
 def read_segment_scores(path: str | Path) -> dict[str, list[SegmentScore]]:
@@ -63,7 +66,8 @@ def read_segment_scores(path: str | Path) -> dict[str, list[SegmentScore]]:
             raise ValueError(f"{path}: not an MVS scores file (missing columns {sorted(missing)})")
         for row in reader:
             scores.setdefault(row["name"], []).append(
-                SegmentScore(row["name"], row["segment"], int(row["start"]), int(row["end"]), float(row["mvs_score"]))
+                SegmentScore(row["name"], row["segment"], int(row["start"]), int(row["end"]), float(row["mvs_score"]),
+                             row.get("holdout") or "")
             )
     return scores
 
@@ -79,10 +83,12 @@ def window_score(rows: list[SegmentScore], target: int) -> float | None:
 
 
 def kept_segments(scores: dict[str, list[SegmentScore]], min_score: float) -> dict[str, list[tuple[int, int]]]:
-    """``{clip: [(start, end), ...]}`` of the segments whose score is at least ``min_score`` (clips with none are
-    left out)."""
+    """``{clip: [(start, end), ...]}`` of the segments whose score is at least ``min_score`` (clips with none, and
+    clips held out for sharing frames with an evaluation sequence, are left out)."""
     kept: dict[str, list[tuple[int, int]]] = {}
     for name, rows in scores.items():
+        if any(r.holdout for r in rows):
+            continue
         segments = [r for r in rows if r.segment != "all"] or [r for r in rows if r.segment == "all"]
         spans = [(r.start, r.end) for r in segments if r.mvs_score >= min_score]
         if spans:

@@ -62,7 +62,7 @@ import numpy as np
 # with it; this module scores clips and segments from it.
 from ss3d_core.geometry.pair_signal import PairSignal, pair_signal
 
-__all__ = ["PAIRS_PER_SEGMENT", "ClipSignal", "score_segments", "segment_pairs"]
+__all__ = ["PAIRS_PER_SEGMENT", "ClipSignal", "score_segments", "segment_pairs", "summarise"]
 
 # Pairs analysed per segment: enough for a stable median, bounded time (about 1 s per segment on one core).
 PAIRS_PER_SEGMENT = 12

@@ -1,5 +1,5 @@
-"""``python -m training mvs --clips DIR [DIR ...] --output scores.csv [--sfm-dir DIR]``: MVS-proxy scores of every
-clip and segment.
+"""``python -m training mvs --clips DIR [DIR ...] --output scores.csv [--sfm-dir DIR] [--holdout-sequences DIR ...]``:
+MVS-proxy scores of every clip and segment.
 
 Writes ``scores.csv`` (one row per clip, ``segment = all``, then one per shot segment; ``name`` is the clip's folder
 name, ``mvs_score`` higher = more usable multi-view signal, then every component of :mod:`training.corpus.mvs`), the
@@ -15,6 +15,15 @@ segment. ``mvs_score`` is then the v2 score, the one column the filter, the curr
 ``two_view_score`` keeps the proxy without SfM. A clip without a current reconstruction (none, failed, stale) is
 scored on its two-view signal alone. Without ``--sfm-dir`` the SfM columns are empty and ``mvs_score`` equals
 ``two_view_score``.
+
+``--holdout-sequences`` (the evaluation sequences, TUM layout, as ``ss3d_eval --sequences`` takes them; ``training
+pipeline`` passes its own) holds out every clip that shares a frame with one of them, by content
+(:mod:`training.corpus.holdout`: every source frame of the clip against every evaluation frame, resized and re-encoded
+copies included; about 50 s of CPU for the 140 MB of shared web clips). Such a clip is not scored: it gets one
+``segment = all`` row with ``mvs_score`` 0, no components and the ``holdout`` column naming the sequences and the
+number of shared frames, which the filter (:func:`training.corpus.curriculum.kept_segments`) drops whatever its
+minimum score, so neither training nor the domains see it; it is left out of the manifest and of the ROC AUC, listed in
+``scores.md`` and logged in one line.
 """
 
 from __future__ import annotations
@@ -30,7 +39,8 @@ from pathlib import Path
 import cv2
 
 from ss3d_core.geometry.pair_signal import pair_gap
-from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments
+from training.corpus.holdout import HoldoutIndex, Overlap, find_overlaps
+from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments, summarise
 from training.corpus.rigidity import RigidityCheck, segment_statistics
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.data.manifest import ManifestEntry, decode_for_analysis, write_manifest
@@ -68,7 +78,15 @@ def _row(entry: ManifestEntry, segment: str, bounds: tuple[int, int], signal: Cl
     sfm = (segment_statistics(record, *bounds) if record is not None
            else dict.fromkeys(SFM_COLUMNS, math.nan))
     return {"name": entry.name, "segment": segment, "start": bounds[0], "end": bounds[1], "kind": entry.kind,
-            "label": entry.label or "", "consecutive": entry.consecutive, **signal.as_row(), **sfm}
+            "label": entry.label or "", "consecutive": entry.consecutive, **signal.as_row(), **sfm, "holdout": ""}
+
+
+def _held_out_row(spec: ClipSpec, overlaps: list[Overlap]) -> dict[str, object]:
+    """The one ``segment = all`` row of a clip held out for sharing frames with evaluation sequences: not scored
+    (``mvs_score`` 0, no components), ``holdout`` = ``sequence:shared_frames`` per sequence, ``;``-separated."""
+    return {"name": spec.name, "segment": "all", "start": 0, "end": 0, "kind": spec.kind, "label": spec.label or "",
+            "consecutive": spec.consecutive, **summarise([]).as_row(), **dict.fromkeys(SFM_COLUMNS, math.nan),
+            "holdout": ";".join(f"{o.sequence}:{o.shared_frames}" for o in overlaps)}
 
 
 def _value(row: dict[str, object], column: str) -> float:
@@ -81,7 +99,7 @@ def ablation(rows: list[dict[str, object]]) -> list[tuple[str, float | None]]:
     """``(what, ROC AUC)`` on the labelled clip rows: ``mvs_score``; the score with each of its two factors left out
     (the two-view signal alone is ``two_view_score``; the SfM rigidity alone is ``rigid_explained``, lowest where it
     has no evidence); and each component of :data:`ABLATION_COMPONENTS` alone."""
-    labelled = [r for r in rows if r["segment"] == "all" and r["label"]]
+    labelled = [r for r in rows if r["segment"] == "all" and r["label"] and not r["holdout"]]
     positive = [r["label"] == POSITIVE_LABEL for r in labelled]
     out = [("mvs_score", roc_auc([_value(r, "mvs_score") for r in labelled], positive))]
     out += [(f"{c} alone", roc_auc([_value(r, c) for r in labelled], positive)) for c in ABLATION_COMPONENTS]
@@ -92,7 +110,9 @@ def ablation(rows: list[dict[str, object]]) -> list[tuple[str, float | None]]:
 
 def _markdown(rows: list[dict[str, object]], auc: float | None, failed: dict[str, str], command: str,
               sfm_note: str | None = None) -> str:
-    clip_rows = sorted((r for r in rows if r["segment"] == "all"), key=lambda r: -float(r["mvs_score"]))
+    held_out = [r for r in rows if r["holdout"]]
+    clip_rows = sorted((r for r in rows if r["segment"] == "all" and not r["holdout"]),
+                       key=lambda r: -float(r["mvs_score"]))
     columns = ["name", "label", "mvs_score", "two_view_score", "rigid_explained", "sfm_pairs", *SFM_COLUMNS,
                "parallax_deg", "gric_preference", "rigid_ratio", "static_fraction", "texture", "n_pairs", "end"]
     lines = ["# MVS proxy scores", "", f"`{command}`", ""] + ([sfm_note, ""] if sfm_note else [])
@@ -108,6 +128,9 @@ def _markdown(rows: list[dict[str, object]], auc: float | None, failed: dict[str
     lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in clip_rows]
     if failed:
         lines += ["", "Not scored:", ""] + [f"- `{name}`: {reason}" for name, reason in sorted(failed.items())]
+    if held_out:
+        lines += ["", "Held out (share frames with an evaluation sequence, `sequence:frames`; never trained on):", ""]
+        lines += [f"- `{r['name']}`: {r['holdout']}" for r in held_out]
     return "\n".join(lines) + "\n"
 
 
@@ -138,15 +161,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-rate-hz", type=float, default=DEFAULT_TARGET_RATE_HZ)
     parser.add_argument("--pairs-per-segment", type=int, default=PAIRS_PER_SEGMENT)
     parser.add_argument("--sfm-dir", type=Path, help="the SfM teacher's store: adds the multi-view signal v2")
+    parser.add_argument("--holdout-sequences", nargs="+", metavar="DIR", default=[],
+                        help="evaluation sequences (TUM layout or folders of them): a clip sharing a frame is held out")
     args = parser.parse_args(argv)
     if args.pairs_per_segment < 1 or not args.target_rate_hz > 0:
         parser.error("--pairs-per-segment must be >= 1 and --target-rate-hz > 0")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cv2.setRNGSeed(0)  # USAC sampling: the same scores run to run
     specs = read_clip_indices(args.clips)
+    holdout = None
+    if args.holdout_sequences:
+        try:
+            holdout = HoldoutIndex.from_sequences(args.holdout_sequences)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            parser.error(f"--holdout-sequences: {err}")
+        LOG.info("hold-out: %d frames of %d evaluation sequences", len(holdout.fingerprints), len(holdout.sequences))
     entries, rows, failed, with_sfm = [], [], {}, []
     for k, spec in enumerate(specs, 1):
         try:
+            overlaps = find_overlaps(spec, holdout) if holdout is not None else []
+            if overlaps:
+                LOG.warning("[%d/%d] %s: held out, never trained on: shares %s", k, len(specs), spec.name,
+                            ", ".join(f"{o.shared_frames} frames with evaluation sequence {o.sequence} "
+                                      f"(NCC up to {o.best_ncc:.4f})" for o in overlaps))
+                rows.append(_held_out_row(spec, overlaps))
+                continue
             entry, frames = decode_for_analysis(spec, args.target_rate_hz)
         except (ValueError, FileNotFoundError, OSError) as err:
             failed[spec.name] = str(err)
@@ -164,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         LOG.info("[%d/%d] %s: mvs_score %.3f (two-view %.3f, %d pairs with SfM; %d frames, %d segments, label %s)",
                  k, len(specs), spec.name, clip.mvs_score, clip.two_view_score, clip.sfm_pairs, entry.n_frames,
                  len(entry.segments), entry.label)
-    if not rows:
+    if not entries:
         LOG.error("no clip could be scored")
         return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows({k: _fmt(v) for k, v in r.items()} for r in rows)
     write_manifest(entries, args.output.with_name("manifest.json"), args.target_rate_hz)
-    labelled = [r for r in rows if r["segment"] == "all" and r["label"]]
+    labelled = [r for r in rows if r["segment"] == "all" and r["label"] and not r["holdout"]]
     auc = roc_auc([float(r["mvs_score"]) for r in labelled], [r["label"] == POSITIVE_LABEL for r in labelled])
     command = shlex.join(["python", "-m", "training", "mvs", *(sys.argv[1:] if argv is None else argv)])
     # A store whose entries are all stale (the clips' files were copied or touched since) silently gives v1 scores

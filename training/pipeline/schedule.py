@@ -13,7 +13,9 @@ rerun; delete its folder to redo it and everything after it that reads it):
    step out (the two-view MVS score; ``--sfm-labels`` then has no store and is refused).
 1. ``mvs``: the corpus manifest and the MVS-proxy scores of every clip (:mod:`training.corpus.mvs_cli`); with the SfM
    teacher, ``--sfm-dir`` the store of step 0, so the scores are the multi-view signal v2 (the reconstruction's
-   rigid-explained fraction weighs each pair, :mod:`training.corpus.rigidity`).
+   rigid-explained fraction weighs each pair, :mod:`training.corpus.rigidity`). ``--holdout-sequences`` is the
+   evaluation ``--sequences``: a clip sharing frames with one is held out (:mod:`training.corpus.holdout`), so no
+   step after this one trains on an evaluation sequence.
 2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
 3. ``stage1``: stage 1 of the schedule from scratch (``stage1_photometric.yaml``, whose header says why it replaced
    ``stage1_intrinsics_first.yaml``).
@@ -234,7 +236,8 @@ class Pipeline:
                    *self.sfm_args]
             self._step("sfm", lambda: self._run(sfm), shlex.join(sfm[1:]))
         mvs = [sys.executable, "-m", "training", "mvs", "--clips", *self.clips, "--output", str(self.scores),
-               *(["--sfm-dir", str(self.sfm_dir)] if self.use_sfm else []), *self.mvs_args]
+               *(["--sfm-dir", str(self.sfm_dir)] if self.use_sfm else []),
+               "--holdout-sequences", *self.sequences, *self.mvs_args]
         self._step("mvs", lambda: self._run(mvs), shlex.join(mvs[1:]))
         self._step("domains", lambda: write_domains(self.scores, self.domains, self.min_score),
                    f"domains of the clips scoring >= {self.min_score} -> {self.domains}")

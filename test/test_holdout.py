@@ -1,0 +1,127 @@
+"""The evaluation hold-out (training/corpus/holdout.py): frames matched by content through resizing and re-encoding,
+neighbouring and unrelated frames not matched, the ``training mvs`` wiring on synthetic clips and sequences, and the
+shared web clips against the shared evaluation sequences (needs ../shared/data)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
+
+from training.corpus.curriculum import kept_segments, read_segment_scores
+from training.corpus.holdout import MATCH_NCC, HoldoutIndex, find_overlaps, frame_fingerprint
+from training.corpus.mvs_cli import main as mvs_main
+from training.data.clips import read_clip_index
+
+EVAL_PAIR = FIXTURES / "tum_fr1_xyz_pair1"  # two real 640×480 frames, 64 ms apart
+
+
+def _texture(seed: int, height: int = 480, width: int = 1200) -> np.ndarray:
+    """A smooth random RGB texture (Gaussian-blurred noise, sigma 6 px), ``height×width×3`` uint8."""
+    noise = np.random.default_rng(seed).uniform(0, 255, (height, width, 3)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(noise, (0, 0), 6) * 4 - 382, 0, 255).astype(np.uint8)
+
+
+def _recompressed(rgb: np.ndarray, width: int, quality: int) -> np.ndarray:
+    """``rgb`` resized (area) to ``width`` wide and through JPEG at ``quality``."""
+    height = round(rgb.shape[0] * width / rgb.shape[1])
+    small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    return float(frame_fingerprint(a) @ frame_fingerprint(b))
+
+
+def test_a_resized_recompressed_copy_matches_and_other_frames_do_not():
+    scene = _texture(0)
+    video = [scene[:, 8 * k: 8 * k + 640] for k in range(4)]  # a pan: 8 px (1.25 % of the width) per frame
+    frame = video[1]
+    assert _ncc(frame, _recompressed(frame, 320, 60)) >= MATCH_NCC
+    assert _ncc(frame, _recompressed(frame, 1280, 92)) >= MATCH_NCC
+    assert _ncc(frame, np.clip(frame * 0.7 + 20, 0, 255).astype(np.uint8)) >= MATCH_NCC  # gain and offset
+    assert _ncc(frame, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)) == pytest.approx(1.0, abs=1e-5)  # grey input
+    for neighbour in (video[0], video[2]):
+        assert _ncc(frame, neighbour) < MATCH_NCC
+    assert _ncc(frame, _texture(1)[:, :640]) < 0.5
+
+
+def test_a_flat_frame_matches_nothing_and_a_bad_shape_is_refused():
+    flat = np.full((48, 64, 3), 128, np.uint8)
+    assert not frame_fingerprint(flat).any()
+    assert _ncc(flat, flat) == 0.0
+    with pytest.raises(ValueError, match="H×W×3"):
+        frame_fingerprint(np.zeros((4, 4, 4), np.uint8))
+
+
+def _eval_frames():
+    index = HoldoutIndex.from_sequences([EVAL_PAIR])
+    rgb = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((EVAL_PAIR / "rgb").iterdir())]
+    return index, rgb
+
+
+def _write_corpus(root, eval_rgb):
+    """``copy``: a 30 fps video whose 5th frame (between two 10 Hz samples) is the second evaluation frame, resized
+    and re-encoded, the rest smooth texture; ``photos``: frames of another scene; ``empty_eval``: no frame shared."""
+    (root / "copy").mkdir(parents=True)
+    frames = [_texture(2, 480, 720)[:, 4 * k: 4 * k + 640] for k in range(9)]
+    frames[4] = _recompressed(eval_rgb[1], 640, 80)
+    writer = cv2.VideoWriter(str(root / "copy" / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    (root / "photos" / "frames").mkdir(parents=True)
+    for k in range(3):
+        cv2.imwrite(str(root / "photos" / "frames" / f"{k:02d}.jpg"),
+                    cv2.cvtColor(_texture(3)[:, 10 * k: 10 * k + 640], cv2.COLOR_RGB2BGR))
+
+
+def test_find_overlaps_reads_every_source_frame_of_a_clip(tmp_path):
+    index, eval_rgb = _eval_frames()
+    assert index.sequences == ("tum_fr1_xyz_pair1",) and index.fingerprints.shape == (2, 1024)
+    _write_corpus(tmp_path, eval_rgb)
+    specs = {s.name: s for s in read_clip_index(tmp_path)}
+    assert len(list(specs["copy"].iter_frames(10.0))) == 3  # training's 10 Hz samples skip the copied frame
+    overlaps = find_overlaps(specs["copy"], index)
+    assert [(o.sequence, o.shared_frames) for o in overlaps] == [("tum_fr1_xyz_pair1", 1)]
+    assert overlaps[0].best_ncc >= MATCH_NCC
+    assert find_overlaps(specs["photos"], index) == []
+
+
+def test_mvs_command_holds_out_a_clip_sharing_evaluation_frames(tmp_path, caplog):
+    _, eval_rgb = _eval_frames()
+    _write_corpus(tmp_path / "corpus", eval_rgb)
+    shutil.copytree(EVAL_PAIR, tmp_path / "sequences" / "tum_fr1_xyz_pair1")
+    out = tmp_path / "mvs" / "scores.csv"
+    with caplog.at_level(logging.INFO, logger="training.corpus.mvs_cli"):
+        assert mvs_main(["--clips", str(tmp_path / "corpus"), "--output", str(out), "--pairs-per-segment", "2",
+                         "--holdout-sequences", str(tmp_path / "sequences")]) == 0
+    held = [r.getMessage() for r in caplog.records if "held out" in r.getMessage()]
+    assert len(held) == 1 and "copy" in held[0] and "1 frames with evaluation sequence tum_fr1_xyz_pair1" in held[0]
+    rows = list(csv.DictReader(out.open()))
+    holdout = {r["name"]: r["holdout"] for r in rows}
+    assert holdout == {"copy": "tum_fr1_xyz_pair1:1", "photos": ""}
+    assert set(kept_segments(read_segment_scores(out), min_score=0.0)) == {"photos"}  # dropped whatever the minimum
+    assert "`copy`: tum_fr1_xyz_pair1:1" in out.with_suffix(".md").read_text()
+    manifest = json.loads(out.with_name("manifest.json").read_text())
+    assert [c["name"] for c in manifest["clips"]] == ["photos"]
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "web_clips").is_dir(), reason=NEEDS_SHARED)
+def test_only_ddad_driving_triplet_shares_frames_with_the_shared_evaluation_sequences():
+    """The frame-folder web clips (the videos are covered by benchmarks/holdout_threshold.py, a minute on 2 cores):
+    ddad_driving_triplet holds dgp_scene02_front's 3 frames and no other camera's; neg_static_ddad_stopped, another
+    DGP scene of the same car, holds none."""
+    index = HoldoutIndex.from_sequences([SHARED_DATA / "sequences"])
+    found = {s.name: find_overlaps(s, index) for s in read_clip_index(SHARED_DATA / "web_clips") if s.kind == "frames"}
+    assert "neg_static_ddad_stopped" in found
+    flagged = {name: [(o.sequence, o.shared_frames) for o in overlaps] for name, overlaps in found.items() if overlaps}
+    assert flagged == {"ddad_driving_triplet": [("dgp_scene02_front", 3)]}
