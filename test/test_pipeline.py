@@ -151,6 +151,15 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
         main(["--workdir", str(tmp_path / "run"), "--dry-run", "--sfm-labels", "--no-sfm"])
 
 
+def test_no_stage1_starts_the_experts_and_the_student_from_scratch(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="training.pipeline.schedule"):
+        assert main(["--workdir", str(tmp_path / "run"), "--dry-run", "--experts", "--no-stage1"]) == 0
+    lines = caplog.text.splitlines()
+    assert not any("[stage1]" in line for line in lines)
+    fits = [line for line in lines if "[expert_" in line or "[student]" in line]
+    assert len(fits) == 4 and not any("--model.init_from" in line for line in fits)
+
+
 def test_epochs_come_from_the_stage_configs_scaled():
     assert max_epochs((CONFIG_DIR / "stage1_intrinsics_first.yaml",), 1.0) == 8
     assert max_epochs((CONFIG_DIR / "stage2_joint.yaml", CONFIG_DIR / "student_distill.yaml"), 0.25) == 3

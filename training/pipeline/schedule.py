@@ -18,7 +18,9 @@ rerun; delete its folder to redo it and everything after it that reads it):
    step after this one trains on an evaluation sequence.
 2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
 3. ``stage1``: stage 1 of the schedule from scratch (``stage1_photometric.yaml``, whose header says why it replaced
-   ``stage1_intrinsics_first.yaml``).
+   ``stage1_intrinsics_first.yaml``). ``--no-stage1`` leaves it out: the experts and the student then start from the
+   untrained network (the measurement of whether the joint stage gains more from stage 1's minutes, issue 33;
+   give the student stage 1's epochs too with a ``student=`` step config setting ``trainer.max_epochs``).
 4. ``expert_<domain>`` (only with ``--experts``): one expert per domain with at least ``--min-expert-clips`` clips:
    the joint recipe (``stage2_joint.yaml``) on that domain's clips, from stage 1's export.
 5. ``student``: the joint recipe on every kept clip (``stage2_joint.yaml`` + ``student_distill.yaml``), from stage 1's
@@ -122,6 +124,7 @@ class Pipeline:
         use_sfm: run the ``sfm`` step (its store feeds the MVS scores).
         sfm_labels: every fit adds the teacher's loss terms (``sfm_teacher.yaml``); needs ``use_sfm``.
         use_experts: train the domain experts and distil them into the student.
+        use_stage1: run stage 1 and start the experts and the student from its export (``False``: from scratch).
     """
 
     def __init__(self, workdir: Path, clips: list[str], sequences: list[str], fit_configs: list[Path],
@@ -130,7 +133,7 @@ class Pipeline:
                  min_expert_clips: int = MIN_EXPERT_CLIPS, mvs_args: list[str] | None = None,
                  eval_args: list[str] | None = None, dry_run: bool = False, sfm_dir: Path | None = None,
                  use_sfm: bool = True, sfm_args: list[str] | None = None, use_experts: bool = False,
-                 sfm_labels: bool = False):
+                 sfm_labels: bool = False, use_stage1: bool = True):
         self.workdir = workdir
         self.clips = clips
         self.sequences = sequences
@@ -152,6 +155,7 @@ class Pipeline:
         self.sfm_labels = sfm_labels
         self.sfm_args = sfm_args or []
         self.use_experts = use_experts
+        self.use_stage1 = use_stage1
         self.scores = workdir / "mvs" / "scores.csv"
         self.domains = workdir / "domains" / "domains.csv"
         self.export = workdir / EXPORT_NAME
@@ -241,15 +245,17 @@ class Pipeline:
         self._step("mvs", lambda: self._run(mvs), shlex.join(mvs[1:]))
         self._step("domains", lambda: write_domains(self.scores, self.domains, self.min_score),
                    f"domains of the clips scoring >= {self.min_score} -> {self.domains}")
-        self._fit("stage1", STAGE1, [])
-        stage1 = str(self._export_of("stage1"))
+        init: list[str] = []
+        if self.use_stage1:
+            self._fit("stage1", STAGE1, [])
+            init = ["--model.init_from", str(self._export_of("stage1"))]
         experts = self.experts()
         for domain, names in experts.items():
-            self._fit(f"expert_{domain}", EXPERT, ["--model.init_from", stage1, "--data.clips", json.dumps(names)])
+            self._fit(f"expert_{domain}", EXPERT, [*init, "--data.clips", json.dumps(names)])
         teachers = {d: str(self._export_of(f"expert_{d}")) for d in experts}
         distill = (["--model.distill_experts", json.dumps(teachers), "--model.distill_domains", str(self.domains)]
                    if teachers else ["--model.distill_weight", "0"])
-        self._fit("student", STUDENT, ["--model.init_from", stage1, *distill])
+        self._fit("student", STUDENT, [*init, *distill])
         self._step("export", self._export_student, f"{self._export_of('student')} -> {self.export}, run on CPU")
         report = self.workdir / "eval" / "report.json"
         evaluate = [sys.executable, "-m", "ss3d_eval", "--checkpoint", str(self.export), "--sequences",
@@ -291,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sfm-labels", action="store_true",
                         help="every fit adds the SfM teacher's loss terms (sfm_teacher.yaml; off by default: they "
                              "failed their equal-steps rule, docs/experiments.md)")
+    parser.add_argument("--no-stage1", action="store_true",
+                        help="no stage 1: the experts and the student start from the untrained network")
     parser.add_argument("--dry-run", action="store_true", help="print the steps and commands, run nothing")
     args = parser.parse_args(argv)
     if not args.max_epochs_scale > 0 or args.min_expert_clips < 1:
@@ -306,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = Pipeline(args.workdir, args.clips, args.sequences, args.fit_config, step_configs,
                             args.max_epochs_scale, args.min_score, args.min_expert_clips, shlex.split(args.mvs_args),
                             shlex.split(args.eval_args), args.dry_run, args.sfm_dir, not args.no_sfm,
-                            shlex.split(args.sfm_args), args.experts, args.sfm_labels)
+                            shlex.split(args.sfm_args), args.experts, args.sfm_labels, not args.no_stage1)
     except ValueError as err:
         parser.error(str(err))
     try:
