@@ -11,7 +11,8 @@ from training.fit.datamodule import ClipDataModule
 from training.fit.module import SS3DLightningModule
 
 # Added on top of a stage, with no run folder of their own (the teacher: any stage; the K labels: the student).
-ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml", CONFIG_DIR / "sfm_k_student.yaml", CONFIG_DIR / "sfm_teacher_student.yaml"}
+ADD_ONS = {CONFIG_DIR / "sfm_teacher.yaml", CONFIG_DIR / "sfm_k_student.yaml", CONFIG_DIR / "sfm_teacher_student.yaml",
+           CONFIG_DIR / "sfm_pose_student.yaml"}
 STAGES = sorted(p for p in CONFIG_DIR.glob("*.yaml") if p != BASE_CONFIG and p not in ADD_ONS)
 
 
@@ -115,6 +116,20 @@ def test_the_teacher_student_adds_pose_depth_and_one_focal_per_clip_to_the_k_lab
     assert held.model.clip_focal_consistency_weight == 0 and not held.model.sfm_intrinsics_per_clip
     assert arm.trainer == held.trainer and arm.data == held.data
     assert "ADOPTION RULE (issue 33" in path.read_text()
+
+
+def test_the_pose_arm_drops_only_the_teachers_depth_term():
+    """sfm_pose_student.yaml (issue 33's second arm, after sfm_teacher_student.yaml): the same student without the
+    teacher's depth term; its header holds the rule and the reading written before the run."""
+    student = ("--config", str(BASE_CONFIG), "--config", str(CONFIG_DIR / "stage2_joint.yaml"),
+               "--config", str(CONFIG_DIR / "student_distill.yaml"), "--config", str(CONFIG_DIR / "sfm_k_student.yaml"),
+               "--config", str(CONFIG_DIR / "sfm_teacher_student.yaml"))
+    path = CONFIG_DIR / "sfm_pose_student.yaml"
+    first, second = _parse(*student), _parse(*student, "--config", str(path))
+    assert first.model.sfm_depth_weight > 0 and second.model.sfm_depth_weight == 0
+    second.model.sfm_depth_weight = first.model.sfm_depth_weight
+    assert second.model == first.model and second.trainer == first.trainer and second.data == first.data
+    assert "ADOPTION RULE" in path.read_text() and "Reading fixed in advance" in path.read_text()
 
 
 ABLATIONS = sorted((CONFIG_DIR / "ablation").glob("*.yaml"))
