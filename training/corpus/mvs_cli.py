@@ -95,11 +95,16 @@ def _value(row: dict[str, object], column: str) -> float:
     return value if math.isfinite(value) else -math.inf
 
 
+def _labelled_clip_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The clip rows (``segment = all``) with a label, held-out clips left out: what the ROC AUC is computed on."""
+    return [r for r in rows if r["segment"] == "all" and r["label"] and not r["holdout"]]
+
+
 def ablation(rows: list[dict[str, object]]) -> list[tuple[str, float | None]]:
     """``(what, ROC AUC)`` on the labelled clip rows: ``mvs_score``; the score with each of its two factors left out
     (the two-view signal alone is ``two_view_score``; the SfM rigidity alone is ``rigid_explained``, lowest where it
     has no evidence); and each component of :data:`ABLATION_COMPONENTS` alone."""
-    labelled = [r for r in rows if r["segment"] == "all" and r["label"] and not r["holdout"]]
+    labelled = _labelled_clip_rows(rows)
     positive = [r["label"] == POSITIVE_LABEL for r in labelled]
     out = [("mvs_score", roc_auc([_value(r, "mvs_score") for r in labelled], positive))]
     out += [(f"{c} alone", roc_auc([_value(r, c) for r in labelled], positive)) for c in ABLATION_COMPONENTS]
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows({k: _fmt(v) for k, v in r.items()} for r in rows)
     write_manifest(entries, args.output.with_name("manifest.json"), args.target_rate_hz)
-    labelled = [r for r in rows if r["segment"] == "all" and r["label"] and not r["holdout"]]
+    labelled = _labelled_clip_rows(rows)
     auc = roc_auc([float(r["mvs_score"]) for r in labelled], [r["label"] == POSITIVE_LABEL for r in labelled])
     command = shlex.join(["python", "-m", "training", "mvs", *(sys.argv[1:] if argv is None else argv)])
     # A store whose entries are all stale (the clips' files were copied or touched since) silently gives v1 scores

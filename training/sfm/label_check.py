@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, Calibration, find_sequences
+from ss3d_core.io.tum_sequence import DEFAULT_MAX_TIME_DIFF_S, Calibration, TumSequence, find_sequences
 from ss3d_core.sfm.settings import MIN_FRAMES, settings_record
 from ss3d_eval.intrinsics_metrics import intrinsics_errors
 from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M
@@ -94,9 +94,9 @@ def check_clip(spec: ClipSpec, sequence_root: Path, args: argparse.Namespace) ->
     LOG.info("%s: %s%s", spec.name, record["status"], "" if built else " (stored)")
     row.update(frames=record.get("frames"), registered=record.get("registered"),
                fx_rel_err=_fx_error(record, Calibration.from_yaml(sequence_root / "calib.yaml")))
-    _, reason = usable_record(args.output, spec, args.target_rate_hz)
     labels = load_sfm(args.output, spec, args.target_rate_hz)  # training's reader (datamodule._sfm_labels)
     if labels is None:
+        _, reason = usable_record(args.output, spec, args.target_rate_hz)
         row.update(status="failed" if record["status"] != "ok" else "no labels", reason=reason)
         return row, []
     errors = label_errors(labels, clip_ground_truth(spec, sequence_root, args.target_rate_hz, args.max_time_diff_s),
@@ -109,8 +109,7 @@ def _targets(args: argparse.Namespace) -> tuple[list[tuple[ClipSpec, Path]], lis
     """``(clip, sequence)`` pairs to check and the ``skipped`` rows of sequences that cannot be."""
     targets, skipped = [], []
     for root in find_sequences(args.sequences) if args.sequences else []:
-        n_frames = sum(1 for line in (root / "rgb.txt").read_text().splitlines()
-                       if line.strip() and not line.startswith("#"))
+        n_frames = len(TumSequence.load(root).rgb)
         reason = (f"no {GT_FILE}" if not (root / GT_FILE).is_file() else
                   f"{n_frames} frames, fewer than {MIN_FRAMES} (ss3d_core.sfm.settings.MIN_FRAMES)"
                   if n_frames < MIN_FRAMES else None)
