@@ -34,8 +34,10 @@ mvs: $(STAMP)
 
 # The SfM teacher: one COLMAP reconstruction per shared web clip (K, poses, sparse depth), stored once per clip
 # (training/sfm, docs/sfm_teacher.md); a rerun reuses what is stored. ARGS e.g. "--shard 0/2" or "--timeout-s 1800".
+# Clips sharing frames with the evaluation sequences are skipped, as make mvs holds them out.
 sfm: $(STAMP)
-	$(PY) -m training sfm --clips ../shared/data/web_clips --output $(SFM_STORE) --jobs 2 $(ARGS)
+	$(PY) -m training sfm --clips ../shared/data/web_clips --output $(SFM_STORE) --jobs 2 \
+		--holdout-sequences ../shared/data/sequences $(ARGS)
 
 # Fine-tune on your own rosbag2 with a before/after report (training/finetune): make finetune BAG=my_run/ OUT=out/finetune/my_run
 # [ARGS="--use-camera-info --groundtruth my_run_groundtruth.txt --max-minutes 20"]; rerun to resume.

@@ -1,6 +1,7 @@
 """The evaluation hold-out (training/corpus/holdout.py): frames matched by content through resizing and re-encoding,
-neighbouring and unrelated frames not matched, the ``training mvs`` wiring on synthetic clips and sequences, and the
-shared web clips against the shared evaluation sequences (needs ../shared/data)."""
+neighbouring and unrelated frames not matched, the ``training mvs`` and fit DataModule wiring on synthetic clips and
+sequences (the ``training sfm`` wiring is in test_sfm.py), and the shared web clips against the shared evaluation
+sequences (needs ../shared/data)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES, NEEDS_SHARED, SHARED_DATA
+import yaml
+from conftest import FIXTURES, NEEDS_SHARED, REPO, SHARED_DATA
 
 from training.corpus.curriculum import kept_segments, read_segment_scores
 from training.corpus.holdout import MATCH_NCC, HoldoutIndex, find_overlaps, frame_fingerprint
 from training.corpus.mvs_cli import main as mvs_main
 from training.data.clips import read_clip_index
+from training.fit.cli import BASE_CONFIG
+from training.fit.datamodule import ClipDataModule
 
 EVAL_PAIR = FIXTURES / "tum_fr1_xyz_pair1"  # two real 640×480 frames, 64 ms apart
 
@@ -62,15 +66,15 @@ def test_a_flat_frame_matches_nothing_and_a_bad_shape_is_refused():
         frame_fingerprint(np.zeros((4, 4, 4), np.uint8))
 
 
-def _eval_frames():
+def eval_frames():
     index = HoldoutIndex.from_sequences([EVAL_PAIR])
     rgb = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((EVAL_PAIR / "rgb").iterdir())]
     return index, rgb
 
 
-def _write_corpus(root, eval_rgb):
+def write_corpus(root, eval_rgb):
     """``copy``: a 30 fps video whose 5th frame (between two 10 Hz samples) is the second evaluation frame, resized
-    and re-encoded, the rest smooth texture; ``photos``: frames of another scene; ``empty_eval``: no frame shared."""
+    and re-encoded, the rest smooth texture; ``photos``: frames of another scene, no frame shared."""
     (root / "copy").mkdir(parents=True)
     frames = [_texture(2, 480, 720)[:, 4 * k: 4 * k + 640] for k in range(9)]
     frames[4] = _recompressed(eval_rgb[1], 640, 80)
@@ -85,9 +89,9 @@ def _write_corpus(root, eval_rgb):
 
 
 def test_find_overlaps_reads_every_source_frame_of_a_clip(tmp_path):
-    index, eval_rgb = _eval_frames()
+    index, eval_rgb = eval_frames()
     assert index.sequences == ("tum_fr1_xyz_pair1",) and index.fingerprints.shape == (2, 1024)
-    _write_corpus(tmp_path, eval_rgb)
+    write_corpus(tmp_path, eval_rgb)
     specs = {s.name: s for s in read_clip_index(tmp_path)}
     assert len(list(specs["copy"].iter_frames(10.0))) == 3  # training's 10 Hz samples skip the copied frame
     overlaps = find_overlaps(specs["copy"], index)
@@ -97,8 +101,8 @@ def test_find_overlaps_reads_every_source_frame_of_a_clip(tmp_path):
 
 
 def test_mvs_command_holds_out_a_clip_sharing_evaluation_frames(tmp_path, caplog):
-    _, eval_rgb = _eval_frames()
-    _write_corpus(tmp_path / "corpus", eval_rgb)
+    _, eval_rgb = eval_frames()
+    write_corpus(tmp_path / "corpus", eval_rgb)
     shutil.copytree(EVAL_PAIR, tmp_path / "sequences" / "tum_fr1_xyz_pair1")
     out = tmp_path / "mvs" / "scores.csv"
     with caplog.at_level(logging.INFO, logger="training.corpus.mvs_cli"):
@@ -113,15 +117,76 @@ def test_mvs_command_holds_out_a_clip_sharing_evaluation_frames(tmp_path, caplog
     assert "`copy`: tum_fr1_xyz_pair1:1" in out.with_suffix(".md").read_text()
     manifest = json.loads(out.with_name("manifest.json").read_text())
     assert [c["name"] for c in manifest["clips"]] == ["photos"]
+    # A fit reading these scores trains without the held-out clip and does not check again (the sequences given here
+    # do not exist: a second check would fail).
+    with caplog.at_level(logging.INFO, logger="training.fit.datamodule"):
+        data = ClipDataModule(root=str(tmp_path / "corpus"), mvs_scores=str(out), mvs_min_score=0.0,
+                              holdout_sequences=[str(tmp_path / "no_sequences")])
+        assert [spec.name for spec in data.select_clips()[0]] == ["photos"]
+    assert "holdout_sequences not checked again" in caplog.text
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "web_clips").is_dir(), reason=NEEDS_SHARED)
-def test_only_ddad_driving_triplet_shares_frames_with_the_shared_evaluation_sequences():
+def _labelled(root, clips: dict[str, str]) -> None:
+    """Write ``root/clips.csv`` labelling the clips ``translating`` (name -> kind)."""
+    rows = "".join(f"{name},{kind},translating,,MIT\n" for name, kind in clips.items())
+    (root / "clips.csv").write_text("name,kind,label,consecutive,licence\n" + rows)
+
+
+def test_a_datamodule_selecting_by_label_drops_clips_sharing_evaluation_frames(tmp_path, caplog):
+    _, eval_rgb = eval_frames()
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, eval_rgb)
+    (corpus / "broken").mkdir()
+    (corpus / "broken" / "clip.mp4").write_bytes(b"not a video" * 100)
+    _labelled(corpus, {"copy": "video", "photos": "frames", "broken": "video"})
+    data = ClipDataModule(root=str(corpus), holdout_sequences=[str(EVAL_PAIR)])
+    with caplog.at_level(logging.INFO):
+        assert [spec.name for spec in data.select_clips()[0]] == ["photos"]
+        assert [spec.name for spec in data.select_clips()[0]] == ["photos"]  # prepare_data and setup: checked once
+    held = [r.getMessage() for r in caplog.records if "held out" in r.getMessage()]
+    assert len(held) == 1 and held[0].startswith("copy: ")
+    assert "1 frames with evaluation sequence tum_fr1_xyz_pair1" in held[0]
+    unreadable = [r.getMessage() for r in caplog.records if "cannot be checked" in r.getMessage()]
+    assert len(unreadable) == 1 and unreadable[0].startswith("broken: ")  # not known to be clean: left out
+    assert "no evaluation hold-out" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="training.fit.datamodule"):  # no guard: said once, nothing dropped
+        data = ClipDataModule(root=str(corpus))
+        assert [spec.name for spec in data.select_clips()[0]] == ["copy", "photos", "broken"]
+        data.select_clips()
+    assert len([r for r in caplog.records if r.getMessage().startswith("no evaluation hold-out")]) == 1
+    with pytest.raises(ValueError, match="data.holdout_sequences .*no_sequences"):
+        ClipDataModule(root=str(corpus), holdout_sequences=str(tmp_path / "no_sequences")).select_clips()
+
+
+@pytest.fixture(scope="module")
+def shared_index() -> HoldoutIndex:
+    """The shared evaluation sequences' fingerprints (271 frames, read once for this module's tests)."""
+    if not (SHARED_DATA / "web_clips").is_dir():
+        pytest.skip(NEEDS_SHARED)
+    return HoldoutIndex.from_sequences([SHARED_DATA / "sequences"])
+
+
+def test_only_ddad_driving_triplet_shares_frames_with_the_shared_evaluation_sequences(shared_index):
     """The frame-folder web clips (the videos are covered by benchmarks/holdout_threshold.py, a minute on 2 cores):
     ddad_driving_triplet holds dgp_scene02_front's 3 frames and no other camera's; neg_static_ddad_stopped, another
     DGP scene of the same car, holds none."""
-    index = HoldoutIndex.from_sequences([SHARED_DATA / "sequences"])
+    index = shared_index
     found = {s.name: find_overlaps(s, index) for s in read_clip_index(SHARED_DATA / "web_clips") if s.kind == "frames"}
     assert "neg_static_ddad_stopped" in found
     flagged = {name: [(o.sequence, o.shared_frames) for o in overlaps] for name, overlaps in found.items() if overlaps}
     assert flagged == {"ddad_driving_triplet": [("dgp_scene02_front", 3)]}
+
+
+def test_base_config_keeps_the_shared_evaluation_frames_out_of_a_fit_by_label(monkeypatch, shared_index):
+    """``training fit --config base.yaml`` without MVS scores selects by label; ddad_driving_triplet (labelled
+    ``translating``) is dropped, another translating frame clip kept (two clips: the guard reads every frame). The
+    sequences it names are :func:`shared_index`'s, read once."""
+    monkeypatch.chdir(REPO)  # the config's paths are relative to the repository root, as make and the docs run it
+    data_config = yaml.safe_load(BASE_CONFIG.read_text())["data"]
+    assert data_config.get("mvs_scores") is None and "translating" in data_config["labels"]
+    read = []
+    monkeypatch.setattr(HoldoutIndex, "from_sequences", lambda paths: read.append(paths) or shared_index)
+    data = ClipDataModule(**{**data_config, "clips": ["ddad_driving_triplet", "monst3r_lady_running"]})
+    assert [spec.name for spec in data.select_clips()[0]] == ["monst3r_lady_running"]
+    assert [[(REPO / p).resolve() for p in paths] for paths in read] == [[(SHARED_DATA / "sequences").resolve()]]

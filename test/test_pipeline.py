@@ -133,6 +133,8 @@ def test_dry_run_lists_every_step_and_runs_nothing(tmp_path, caplog):
     mvs_line = next(line for line in text.splitlines() if "[mvs]" in line)
     assert f"--sfm-dir {tmp_path / 'run' / 'sfm'}" in mvs_line  # the scores read the teacher's store
     assert "--holdout-sequences ../shared/data/sequences" in mvs_line  # the evaluation sequences never train
+    sfm_line = next(line for line in text.splitlines() if "[sfm]" in line)
+    assert "--holdout-sequences ../shared/data/sequences --jobs 2" in sfm_line  # nor get COLMAP labels
     assert not (tmp_path / "run").exists()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="training.pipeline.schedule"):  # the default: one model, no experts

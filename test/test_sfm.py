@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import NEEDS_SHARED, SHARED_DATA
+from test_holdout import EVAL_PAIR, eval_frames, write_corpus
 
 from ss3d_core.io.tum_sequence import TumSequence
 from ss3d_core.sfm import settings
@@ -278,6 +279,38 @@ def test_the_corpus_median_focal_length_counts_only_clips_with_labels(tmp_path, 
         rows = {row["clip"]: row for row in csv.DictReader(f)}
     assert rows["fisheye"]["labels"] == "no" and "field of view" in rows["fisheye"]["reason"]
     assert float(rows["b"]["fx_per_width"]) == pytest.approx(0.9375)
+
+
+def test_clips_sharing_evaluation_frames_are_not_reconstructed_nor_counted(tmp_path, counting, monkeypatch, caplog):
+    """``--holdout-sequences``: the clip holding an evaluation frame gets no COLMAP run and one log line; an entry an
+    earlier run without the guard left for it stays out of the summary's labels and the corpus focal length."""
+    import json
+
+    _, eval_rgb = eval_frames()
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, eval_rgb)  # "copy" holds one evaluation frame, "photos" none
+    shutil.copytree(EVAL_PAIR, tmp_path / "sequences" / EVAL_PAIR.name)
+    output = tmp_path / "sfm"
+    specs = {spec.name: spec for spec in read_clip_index(corpus)}
+    counting.fx = 1000.0  # the clips are 640 px wide: a 35.5° field of view
+    clip_sfm.build_clip(specs["copy"], output, 10.0, 60.0, 1)  # stored before the guard existed
+    counting.fx = 500.0  # 65.2°
+    monkeypatch.setattr("training.sfm.cli.colmap_available", lambda: (True, ""))
+    with caplog.at_level("INFO"):
+        assert main(["--clips", str(corpus), "--output", str(output),
+                     "--holdout-sequences", str(tmp_path / "sequences")]) == 0
+    assert counting.calls == 2  # the earlier "copy" build, then "photos" only
+    held = [r.getMessage() for r in caplog.records if "held out" in r.getMessage()]
+    assert len(held) == 1 and held[0].startswith("copy: ")
+    assert "1 frames with evaluation sequence tum_fr1_xyz_pair1" in held[0]
+    with (output / "summary.csv").open() as f:
+        rows = {row["clip"]: row for row in csv.DictReader(f)}
+    assert rows["copy"]["status"] == "held_out" and rows["copy"]["labels"] == "no"
+    assert rows["copy"]["reason"].endswith("tum_fr1_xyz_pair1:1") and rows["photos"]["labels"] == "yes"
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary == {"corpus_fx_per_width": pytest.approx(500.0 / 640), "clips_with_labels": 1, "clips": 1}
+    with pytest.raises(SystemExit):  # sequences that cannot be read: refused before any COLMAP run
+        main(["--clips", str(corpus), "--output", str(output), "--holdout-sequences", str(tmp_path / "none")])
 
 
 def test_a_first_part_of_a_clip_is_reconstructed_alone_under_its_own_key(tmp_path, counting, small_clip):

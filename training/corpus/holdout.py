@@ -16,10 +16,15 @@ frame of every evaluation sequence: training decodes a subsample (about 10 Hz) w
 clip that holds an evaluation frame between two of its samples still holds its neighbours, so sampling either side
 could miss a clip that holds a single evaluation frame. The cost is one decoding pass (video decoders decode every
 frame to subsample anyway) and a ``1024``-float dot product per pair of frames.
+
+The corpus commands apply the guard through :func:`screen_clips`: ``python -m training mvs`` and ``sfm``
+(``--holdout-sequences``) and the fit's DataModule when it selects clips by label (``data.holdout_sequences``); with
+MVS scores the fit reads the mvs step's result from the ``holdout`` column of ``scores.csv``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,8 +36,11 @@ import numpy as np
 from ss3d_core.io.tum_sequence import TumSequence, find_sequences
 from training.data.clips import ClipSpec
 
-__all__ = ["ALL_FRAMES_RATE_HZ", "FINGERPRINT_SIZE", "MATCH_NCC", "HoldoutIndex", "Overlap", "clip_match_scores",
-           "find_overlaps", "frame_fingerprint"]
+__all__ = ["ALL_FRAMES_RATE_HZ", "FINGERPRINT_SIZE", "MATCH_NCC", "HoldoutIndex", "Overlap", "Screening",
+           "clip_match_scores", "describe_overlaps", "find_overlaps", "frame_fingerprint", "overlap_counts",
+           "screen_clips"]
+
+LOG = logging.getLogger(__name__)
 
 # Side of the fingerprint grid in pixels: 32 × 32 = 1024 values, the size of the thumbnails of near-duplicate image
 # retrieval (Torralba et al. 2008, "80 million tiny images", 32 × 32) and of the DCT grid of perceptual hashes
@@ -113,6 +121,7 @@ class HoldoutIndex:
             owners += [len(names)] * len(sequence.rgb)
             names.append(folder.name)
         dim = FINGERPRINT_SIZE * FINGERPRINT_SIZE
+        LOG.info("hold-out: %d frames of %d evaluation sequences", len(owners), len(names))
         return cls(tuple(names), np.array(owners, np.int64),
                    np.stack(fingerprints) if fingerprints else np.zeros((0, dim), np.float32))
 
@@ -179,3 +188,60 @@ def find_overlaps(clip: ClipSpec, index: HoldoutIndex, threshold: float = MATCH_
         if mine.any():
             overlaps.append(Overlap(name, int(mine.sum()), float(best_eval[mine].max())))
     return overlaps
+
+
+def describe_overlaps(overlaps: Sequence[Overlap]) -> str:
+    """A held-out clip's overlaps in words, for its log line: ``"3 frames with evaluation sequence X (NCC up to
+    0.9999), ..."``."""
+    return ", ".join(f"{o.shared_frames} frames with evaluation sequence {o.sequence} (NCC up to {o.best_ncc:.4f})"
+                     for o in overlaps)
+
+
+def overlap_counts(overlaps: Sequence[Overlap]) -> str:
+    """``"sequence:shared_frames"`` per overlap, ``;``-separated: the ``holdout`` column of ``scores.csv`` and the
+    reason of the SfM summary's ``held_out`` rows."""
+    return ";".join(f"{o.sequence}:{o.shared_frames}" for o in overlaps)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Clips sorted by the guard (:func:`screen_clips`).
+
+    Attributes:
+        kept: the clips that share no frame with an evaluation sequence, in their input order.
+        held_out: clip name -> its overlaps (never trained on, never labelled).
+        unreadable: clip name -> why it could not be read; left out too (a clip the guard cannot read in full is not
+            known to be clean).
+    """
+
+    kept: list[ClipSpec]
+    held_out: dict[str, list[Overlap]]
+    unreadable: dict[str, str]
+
+
+def screen_clips(specs: Sequence[ClipSpec], index: HoldoutIndex, threshold: float = MATCH_NCC) -> Screening:
+    """Sort ``specs`` into the clips that may train and those held out (:func:`find_overlaps` on each), with one
+    warning per held-out clip naming the sequences and the shared frame counts and one per unreadable clip.
+
+    Args:
+        specs: the clips.
+        index: the evaluation frames (:meth:`HoldoutIndex.from_sequences`).
+        threshold: :data:`MATCH_NCC` unless told.
+
+    Returns:
+        The :class:`Screening`; nothing raises for a single clip.
+    """
+    kept, held_out, unreadable = [], {}, {}
+    for spec in specs:
+        try:
+            overlaps = find_overlaps(spec, index, threshold)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            LOG.warning("%s: cannot be checked against the evaluation hold-out, left out: %s", spec.name, err)
+            unreadable[spec.name] = str(err)
+            continue
+        if overlaps:
+            LOG.warning("%s: held out, never trained on: shares %s", spec.name, describe_overlaps(overlaps))
+            held_out[spec.name] = overlaps
+        else:
+            kept.append(spec)
+    return Screening(kept, held_out, unreadable)

@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 
 from ss3d_core.geometry.pair_signal import pair_gap
-from training.corpus.holdout import HoldoutIndex, Overlap, find_overlaps
+from training.corpus.holdout import HoldoutIndex, Overlap, Screening, overlap_counts, screen_clips
 from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments, summarise
 from training.corpus.rigidity import RigidityCheck, segment_statistics
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
@@ -86,7 +86,7 @@ def _held_out_row(spec: ClipSpec, overlaps: list[Overlap]) -> dict[str, object]:
     (``mvs_score`` 0, no components), ``holdout`` = ``sequence:shared_frames`` per sequence, ``;``-separated."""
     return {"name": spec.name, "segment": "all", "start": 0, "end": 0, "kind": spec.kind, "label": spec.label or "",
             "consecutive": spec.consecutive, **summarise([]).as_row(), **dict.fromkeys(SFM_COLUMNS, math.nan),
-            "holdout": ";".join(f"{o.sequence}:{o.shared_frames}" for o in overlaps)}
+            "holdout": overlap_counts(overlaps)}
 
 
 def _value(row: dict[str, object], column: str) -> float:
@@ -174,27 +174,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cv2.setRNGSeed(0)  # USAC sampling: the same scores run to run
     specs = read_clip_indices(args.clips)
-    holdout = None
+    screening = Screening(specs, {}, {})
     if args.holdout_sequences:
         try:
             holdout = HoldoutIndex.from_sequences(args.holdout_sequences)
         except (ValueError, FileNotFoundError, OSError) as err:
             parser.error(f"--holdout-sequences: {err}")
-        LOG.info("hold-out: %d frames of %d evaluation sequences", len(holdout.fingerprints), len(holdout.sequences))
-    entries, rows, failed, with_sfm = [], [], {}, []
-    for k, spec in enumerate(specs, 1):
+        screening = screen_clips(specs, holdout)
+    failed = dict(screening.unreadable)
+    rows = [_held_out_row(spec, screening.held_out[spec.name]) for spec in specs if spec.name in screening.held_out]
+    entries, with_sfm = [], []
+    for k, spec in enumerate(screening.kept, 1):
         try:
-            overlaps = find_overlaps(spec, holdout) if holdout is not None else []
-            if overlaps:
-                LOG.warning("[%d/%d] %s: held out, never trained on: shares %s", k, len(specs), spec.name,
-                            ", ".join(f"{o.shared_frames} frames with evaluation sequence {o.sequence} "
-                                      f"(NCC up to {o.best_ncc:.4f})" for o in overlaps))
-                rows.append(_held_out_row(spec, overlaps))
-                continue
             entry, frames = decode_for_analysis(spec, args.target_rate_hz)
         except (ValueError, FileNotFoundError, OSError) as err:
             failed[spec.name] = str(err)
-            LOG.warning("[%d/%d] %s: not scored: %s", k, len(specs), spec.name, err)
+            LOG.warning("[%d/%d] %s: not scored: %s", k, len(screening.kept), spec.name, err)
             continue
         gap = pair_gap(entry.rate_hz, entry.consecutive)
         record, rigidity = _reconstruction(spec, frames, args)
@@ -206,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += [_row(entry, str(i), seg, sig, record)
                  for i, (seg, sig) in enumerate(zip(entry.segments, per_segment))]
         LOG.info("[%d/%d] %s: mvs_score %.3f (two-view %.3f, %d pairs with SfM; %d frames, %d segments, label %s)",
-                 k, len(specs), spec.name, clip.mvs_score, clip.two_view_score, clip.sfm_pairs, entry.n_frames,
-                 len(entry.segments), entry.label)
+                 k, len(screening.kept), spec.name, clip.mvs_score, clip.two_view_score, clip.sfm_pairs,
+                 entry.n_frames, len(entry.segments), entry.label)
     if not entries:
         LOG.error("no clip could be scored")
         return 1

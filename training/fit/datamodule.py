@@ -24,6 +24,7 @@ from training.corpus.curriculum import (
     read_segment_scores,
     window_score,
 )
+from training.corpus.holdout import HoldoutIndex, screen_clips
 from training.data.augmentation import (
     augmented_intrinsics,
     check_crop_fraction,
@@ -42,6 +43,8 @@ from training.sfm.triplet_labels import triplet_labels
 
 LOG = logging.getLogger(__name__)
 
+# What ClipDataModule.select_clips returns: the clips, and with MVS scores each clip's kept segments and score rows.
+ClipSelection = tuple[list[ClipSpec], dict[str, list[tuple[int, int]]] | None, dict[str, list[SegmentScore]] | None]
 # Default cache folder, relative to the working directory (make and the configs run from the repository root).
 DEFAULT_CACHE_DIR = "out/cache"
 
@@ -159,6 +162,11 @@ class ClipDataModule(L.LightningDataModule):
         curriculum_start_fraction, curriculum_ramp_epochs: the curriculum schedule over the windows' MVS scores
             (:class:`training.corpus.curriculum.CurriculumSampler`; needs ``mvs_scores``; defaults: uniform).
         labels: without ``mvs_scores``, keep clips whose human label is listed (stages 1 to 11 trained this way).
+        holdout_sequences: the evaluation sequences (TUM layout or folders of them, as ``ss3d_eval --sequences``
+            takes them): without ``mvs_scores``, every selected clip sharing a frame with one of them is dropped
+            (:func:`training.corpus.holdout.screen_clips`, one log line each; a clip the guard cannot read is dropped
+            too). With ``mvs_scores`` it is not checked again: the scores' ``holdout`` column (``python -m training
+            mvs --holdout-sequences``) holds those clips out. Neither given: one warning that nothing is held out.
         clips: keep only these clip names (a domain expert's corpus); ``None`` keeps every clip. A name that is not
             in the index is an error.
         consecutive_only: keep only clips of consecutive video frames.
@@ -188,6 +196,7 @@ class ClipDataModule(L.LightningDataModule):
         curriculum_start_fraction: float = 1.0,
         curriculum_ramp_epochs: int = 0,
         labels: list[str] | None = None,
+        holdout_sequences: str | list[str] | None = None,
         clips: list[str] | None = None,
         consecutive_only: bool = False,
         height: int = 192,
@@ -209,20 +218,25 @@ class ClipDataModule(L.LightningDataModule):
         self.train_set: TripletDataset | None = None
         self.val_set: TripletDataset | None = None
         self.train_scores: np.ndarray | None = None
+        self._selection: ClipSelection | None = None
 
     def _roots(self) -> list[str]:
         root = self.hparams.root
         return [root] if isinstance(root, str) else list(root)
 
-    def select_clips(
-        self,
-    ) -> tuple[list[ClipSpec], dict[str, list[tuple[int, int]]] | None, dict[str, list[SegmentScore]] | None]:
+    def select_clips(self) -> ClipSelection:
         """The clips to train on and, with MVS scores, each clip's kept segments and its rows of ``scores.csv``
-        (read once here; ``None`` without ``mvs_scores``).
+        (read once here; ``None`` without ``mvs_scores``). Computed on the first call (the hold-out reads every frame
+        of the clips), reused by the later ones.
 
         Raises:
-            ValueError: ``clips`` names a clip the index does not have.
+            ValueError: ``clips`` names a clip the index does not have, or ``holdout_sequences`` cannot be read.
         """
+        if self._selection is None:
+            self._selection = self._select_clips()
+        return self._selection
+
+    def _select_clips(self) -> ClipSelection:
         hp = self.hparams
         index = read_clip_indices(self._roots())
         if hp.clips is not None:
@@ -244,7 +258,29 @@ class ClipDataModule(L.LightningDataModule):
             filtered = sorted(set(hp.clips) - {c.name for c in specs})
             if filtered:
                 LOG.warning("data.clips %s left out by the MVS filter / labels / consecutive_only", filtered)
-        return specs, kept, scores
+        return self._apply_holdout(specs), kept, scores
+
+    def _apply_holdout(self, specs: list[ClipSpec]) -> list[ClipSpec]:
+        """``specs`` less the clips the evaluation hold-out drops (see ``holdout_sequences``)."""
+        hp = self.hparams
+        if hp.mvs_scores:
+            if hp.holdout_sequences:
+                LOG.info("data.holdout_sequences not checked again: the MVS scores' holdout column holds out clips")
+            return specs
+        if not hp.holdout_sequences:
+            LOG.warning("no evaluation hold-out: clips selected by label are not checked against the evaluation "
+                        "sequences; set data.holdout_sequences (or data.mvs_scores from python -m training mvs "
+                        "--holdout-sequences) so that none of their frames trains")
+            return specs
+        try:
+            sequences = hp.holdout_sequences
+            index = HoldoutIndex.from_sequences([sequences] if isinstance(sequences, str) else list(sequences))
+        except (ValueError, FileNotFoundError, OSError) as err:
+            raise ValueError(f"data.holdout_sequences {hp.holdout_sequences}: {err} (null trains without the "
+                             "evaluation hold-out)") from err
+        screening = screen_clips(specs, index)
+        LOG.info("evaluation hold-out: %d of %d clips kept", len(screening.kept), len(specs))
+        return screening.kept
 
     def prepare_data(self) -> None:
         """Build the cache entries of the selected clips that are missing (once, on one process per machine)."""

@@ -10,7 +10,8 @@ rerun; delete its folder to redo it and everything after it that reads it):
    pose and sparse-depth terms) with ``data.sfm_dir`` set to the store; not by default, because at equal steps the
    terms failed their adoption rule (fx error 0.167 -> 0.370, KITTI rotation 0.140° -> 0.204°, while depth and the
    translation direction improved; docs/experiments.md, "With and without the SfM teacher"). ``--no-sfm`` leaves the
-   step out (the two-view MVS score; ``--sfm-labels`` then has no store and is refused).
+   step out (the two-view MVS score; ``--sfm-labels`` then has no store and is refused). It gets the evaluation
+   ``--sequences`` as ``--holdout-sequences`` too, so COLMAP never runs on a clip that step 1 holds out.
 1. ``mvs``: the corpus manifest and the MVS-proxy scores of every clip (:mod:`training.corpus.mvs_cli`); with the SfM
    teacher, ``--sfm-dir`` the store of step 0, so the scores are the multi-view signal v2 (the reconstruction's
    rigid-explained fraction weighs each pair, :mod:`training.corpus.rigidity`). ``--holdout-sequences`` is the
@@ -237,7 +238,7 @@ class Pipeline:
         """
         if self.use_sfm:
             sfm = [sys.executable, "-m", "training", "sfm", "--clips", *self.clips, "--output", str(self.sfm_dir),
-                   *self.sfm_args]
+                   "--holdout-sequences", *self.sequences, *self.sfm_args]
             self._step("sfm", lambda: self._run(sfm), shlex.join(sfm[1:]))
         mvs = [sys.executable, "-m", "training", "mvs", "--clips", *self.clips, "--output", str(self.scores),
                *(["--sfm-dir", str(self.sfm_dir)] if self.use_sfm else []),

@@ -1,5 +1,6 @@
-"""``python -m training sfm --clips DIR [DIR ...] --output DIR [--jobs N] [--shard I/N] [--timeout-s S]``: the SfM
-teacher's reconstructions of a corpus (:mod:`training.sfm.clip_sfm`), stored once per clip (:mod:`training.sfm.store`).
+"""``python -m training sfm --clips DIR [DIR ...] --output DIR [--jobs N] [--shard I/N] [--timeout-s S]
+[--holdout-sequences DIR ...]``: the SfM teacher's reconstructions of a corpus (:mod:`training.sfm.clip_sfm`), stored
+once per clip (:mod:`training.sfm.store`).
 
 Every clip the clip index reads (video, frame folder, rosbag2, TUM layout; :mod:`training.data.clips`) is reconstructed
 with COLMAP, one reconstruction per shot segment, unless the store already holds it under the same key (clip files,
@@ -12,6 +13,14 @@ whole clip list as the store holds it (clips of other shards included; ``missing
 writes it to ``<output>/summary.csv``, then prints the corpus's median focal length in image widths over the clips
 that give labels (:func:`training.sfm.store.corpus_focal_per_width`, the value of ``ss3d_eval --corpus-fx-per-width``)
 and writes it to ``<output>/summary.json`` (``corpus_fx_per_width``, ``clips_with_labels``, ``clips``).
+
+``--holdout-sequences`` (the evaluation sequences, as ``python -m training mvs`` takes them; ``training pipeline``
+passes its own) skips every clip of this shard that shares a frame with one of them
+(:func:`training.corpus.holdout.screen_clips`, one log line each; a clip the guard cannot read is skipped too): COLMAP
+never runs on it, and the summary lists it as ``held_out`` (its reason naming the sequences and the shared frame
+counts) and leaves it out of the corpus focal length and ``clips``, whatever the store still holds for it from an
+earlier run. The guard reads every source frame of the shard's clips once (about 50 s of CPU for the shared web
+clips); with ``--shard`` each part checks only its own clips, and the summary it writes marks only those.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ss3d_core.sfm.runner import DEFAULT_TIMEOUT_S, colmap_available
+from training.corpus.holdout import HoldoutIndex, Overlap, overlap_counts, screen_clips
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.sfm.clip_sfm import build_clip
 from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
@@ -64,11 +74,18 @@ def shard_clips(specs: list[ClipSpec], index: int, count: int) -> list[ClipSpec]
     return sorted(specs, key=lambda spec: spec.name)[index::count]
 
 
-def summary_rows(specs: list[ClipSpec], output: Path) -> list[dict[str, Any]]:
+def summary_rows(specs: list[ClipSpec], output: Path,
+                 held_out: dict[str, list[Overlap]] | None = None) -> list[dict[str, Any]]:
     """One row per clip (:data:`SUMMARY_COLUMNS`) from the store as it is on disk; ``labels`` says whether training
-    gets SfM labels from the clip (:func:`training.sfm.store.unusable_reason`)."""
+    gets SfM labels from the clip (:func:`training.sfm.store.unusable_reason`). A clip of ``held_out`` (name -> its
+    overlaps with the evaluation sequences) is ``held_out`` whatever the store holds."""
+    held_out = held_out or {}
     rows = []
     for spec in sorted(specs, key=lambda spec: spec.name):
+        if spec.name in held_out:
+            rows.append({"clip": spec.name, "label": spec.label or "", "status": "held_out", "labels": "no",
+                         "reason": f"shares frames with evaluation sequences: {overlap_counts(held_out[spec.name])}"})
+            continue
         record = read_record(output, spec.name)
         if record is None:
             rows.append({"clip": spec.name, "label": spec.label or "", "status": "missing"})
@@ -154,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, required=True, help="the store's folder (one sub-folder per clip)")
     parser.add_argument("--jobs", type=int, default=1, help="clips reconstructed at a time (default 1)")
     parser.add_argument("--shard", default="0/1", help="I/N: this process's part of the sorted clip list")
+    parser.add_argument("--holdout-sequences", nargs="+", metavar="DIR", default=[],
+                        help="evaluation sequences (TUM layout or folders of them): a clip sharing a frame is skipped")
     add_reconstruction_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -164,8 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs must be >= 1, --timeout-s and --target-rate-hz > 0")
     if not colmap_ready():
         return 1
+    holdout = None
+    if args.holdout_sequences:
+        try:
+            holdout = HoldoutIndex.from_sequences(args.holdout_sequences)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            parser.error(f"--holdout-sequences: {err}")
     specs = read_clip_indices(args.clips)
     mine = shard_clips(specs, *shard)
+    held_out: dict[str, list[Overlap]] = {}
+    if holdout is not None:
+        screening = screen_clips(mine, holdout)
+        mine, held_out = screening.kept, screening.held_out
     num_threads = max(1, (os.cpu_count() or 1) // args.jobs)
     LOG.info("SfM of %d of %d clips (shard %d/%d), %d at a time with %d COLMAP thread(s) each, into %s",
              len(mine), len(specs), *shard, args.jobs, num_threads, args.output)
@@ -175,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         for k, future in enumerate(as_completed(futures), 1):
             LOG.info("[%d/%d] %s: %s", k, len(mine), futures[future].name, future.result())
     args.output.mkdir(parents=True, exist_ok=True)
-    rows = summary_rows(specs, args.output)
+    rows = summary_rows(specs, args.output, held_out)
     _write_csv(rows, args.output / "summary.csv")
-    fx_per_width, with_labels = corpus_focal_per_width(args.output, specs, args.target_rate_hz)
-    corpus = {"corpus_fx_per_width": fx_per_width, "clips_with_labels": with_labels, "clips": len(specs)}
+    corpus_specs = [spec for spec in specs if spec.name not in held_out]
+    fx_per_width, with_labels = corpus_focal_per_width(args.output, corpus_specs, args.target_rate_hz)
+    corpus = {"corpus_fx_per_width": fx_per_width, "clips_with_labels": with_labels, "clips": len(corpus_specs)}
     _write_atomically(args.output / "summary.json", lambda f: f.write(json.dumps(corpus, indent=1) + "\n"))
     print(_table(rows))
     if fx_per_width is None:
