@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q test
 
 # MVS proxy scores of the shared web clips (the corpus stage's filter and curriculum read them), about 3 minutes; clips
-# sharing frames with the evaluation sequences are held out (training/corpus/holdout.py).
+# sharing frames with the evaluation sequences are held out (training/data/holdout.py).
 # When the SfM store of `make sfm` exists (out/sfm/web_clips/summary.csv), this same target adds it (--sfm-dir): the
 # multi-view signal v2, about 5 minutes in all (docs/corpus_stage.md); without it, the two-view proxy alone.
 SFM_STORE := out/sfm/web_clips

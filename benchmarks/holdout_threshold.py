@@ -1,8 +1,8 @@
-"""The numbers behind :data:`training.corpus.holdout.MATCH_NCC`: how well the hold-out fingerprint separates a corpus'
+"""The numbers behind :data:`training.data.holdout.MATCH_NCC`: how well the hold-out fingerprint separates a corpus'
 copies of evaluation frames from everything else, and what the guard costs.
 
 For every corpus clip, every frame at its source rate is compared with every frame of the evaluation sequences
-(:func:`training.corpus.holdout.clip_match_scores`). Prints, for the frames of clips that share frames with an
+(:func:`training.data.holdout.clip_match_scores`). Prints, for the frames of clips that share frames with an
 evaluation sequence (``--overlapping``, named by the caller: the reference the threshold is measured against) and for
 all other frames, the distribution of each frame's best NCC over the evaluation frames; the NCC of neighbouring
 frames within each evaluation sequence (how far a frame 1/rate later is from being "the same"); and the wall time
@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from training.corpus.holdout import ALL_FRAMES_RATE_HZ, MATCH_NCC, HoldoutIndex, clip_match_scores
 from training.data.clips import read_clip_indices
+from training.data.holdout import ALL_FRAMES_RATE_HZ, MATCH_NCC, HoldoutIndex, clip_match_scores
 
 PERCENTILES = (0, 50, 90, 99, 100)
 

@@ -1,4 +1,4 @@
-"""The evaluation hold-out (training/corpus/holdout.py): frames matched by content through resizing and re-encoding,
+"""The evaluation hold-out (training/data/holdout.py): frames matched by content through resizing and re-encoding,
 neighbouring and unrelated frames not matched, the ``training mvs`` and fit DataModule wiring on synthetic clips and
 sequences (the ``training sfm`` wiring is in test_sfm.py), and the shared web clips against the shared evaluation
 sequences (needs ../shared/data)."""
@@ -17,9 +17,9 @@ import yaml
 from conftest import FIXTURES, NEEDS_SHARED, REPO, SHARED_DATA
 
 from training.corpus.curriculum import kept_segments, read_segment_scores
-from training.corpus.holdout import MATCH_NCC, HoldoutIndex, find_overlaps, frame_fingerprint
 from training.corpus.mvs_cli import main as mvs_main
 from training.data.clips import read_clip_index
+from training.data.holdout import MATCH_NCC, HoldoutIndex, find_overlaps, frame_fingerprint
 from training.fit.cli import BASE_CONFIG
 from training.fit.datamodule import ClipDataModule
 

@@ -3,7 +3,7 @@
 Filtering (:func:`kept_segments`): a clip segment trains only if its ``mvs_score`` in ``scores.csv``
 (:mod:`training.corpus.mvs_cli`) is at least ``min_score``; segments the scores do not list fall back to their clip's
 row, and a clip without a row is dropped (it was never scored). A clip whose rows name an evaluation sequence in the
-``holdout`` column (it shares frames with it, :mod:`training.corpus.holdout`) is dropped whatever ``min_score``.
+``holdout`` column (it shares frames with it, :mod:`training.data.holdout`) is dropped whatever ``min_score``.
 
 Curriculum (:class:`CurriculumSampler`, SS3D §3 / GUIDE §1: strong-signal clips first, weaker ones later): every
 training window (a triplet) carries its segment's score. In epoch ``e`` the sampler draws from the strongest fraction

@@ -18,7 +18,7 @@ scored on its two-view signal alone. Without ``--sfm-dir`` the SfM columns are e
 
 ``--holdout-sequences`` (the evaluation sequences, TUM layout, as ``ss3d_eval --sequences`` takes them; ``training
 pipeline`` passes its own) holds out every clip that shares a frame with one of them, by content
-(:mod:`training.corpus.holdout`: every source frame of the clip against every evaluation frame, resized and re-encoded
+(:mod:`training.data.holdout`: every source frame of the clip against every evaluation frame, resized and re-encoded
 copies included; about 50 s of CPU for the 140 MB of shared web clips). Such a clip is not scored: it gets one
 ``segment = all`` row with ``mvs_score`` 0, no components and the ``holdout`` column naming the sequences and the
 number of shared frames, which the filter (:func:`training.corpus.curriculum.kept_segments`) drops whatever its
@@ -39,10 +39,10 @@ from pathlib import Path
 import cv2
 
 from ss3d_core.geometry.pair_signal import pair_gap
-from training.corpus.holdout import HoldoutIndex, Overlap, Screening, overlap_counts, screen_clips
 from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments, summarise
 from training.corpus.rigidity import RigidityCheck, segment_statistics
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.holdout import HoldoutIndex, Overlap, Screening, overlap_counts, screen_clips
 from training.data.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.sfm.store import entry_key, load_reconstruction, read_record
 

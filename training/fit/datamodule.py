@@ -24,7 +24,6 @@ from training.corpus.curriculum import (
     read_segment_scores,
     window_score,
 )
-from training.corpus.holdout import HoldoutIndex, screen_clips
 from training.data.augmentation import (
     augmented_intrinsics,
     check_crop_fraction,
@@ -37,6 +36,7 @@ from training.data.augmentation import (
 from training.data.batch import TripletSample
 from training.data.clip_frames import ClipFrames
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.holdout import HoldoutIndex, screen_clips
 from training.labels.triangulated_labels import transform_fundamental
 from training.sfm.store import SfmLabels, load_sfm
 from training.sfm.triplet_labels import triplet_labels
@@ -164,7 +164,7 @@ class ClipDataModule(L.LightningDataModule):
         labels: without ``mvs_scores``, keep clips whose human label is listed (stages 1 to 11 trained this way).
         holdout_sequences: the evaluation sequences (TUM layout or folders of them, as ``ss3d_eval --sequences``
             takes them): without ``mvs_scores``, every selected clip sharing a frame with one of them is dropped
-            (:func:`training.corpus.holdout.screen_clips`, one log line each; a clip the guard cannot read is dropped
+            (:func:`training.data.holdout.screen_clips`, one log line each; a clip the guard cannot read is dropped
             too). With ``mvs_scores`` it is not checked again: the scores' ``holdout`` column (``python -m training
             mvs --holdout-sequences``) holds those clips out. Neither given: one warning that nothing is held out.
         clips: keep only these clip names (a domain expert's corpus); ``None`` keeps every clip. A name that is not

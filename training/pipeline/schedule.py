@@ -15,7 +15,7 @@ rerun; delete its folder to redo it and everything after it that reads it):
 1. ``mvs``: the corpus manifest and the MVS-proxy scores of every clip (:mod:`training.corpus.mvs_cli`); with the SfM
    teacher, ``--sfm-dir`` the store of step 0, so the scores are the multi-view signal v2 (the reconstruction's
    rigid-explained fraction weighs each pair, :mod:`training.corpus.rigidity`). ``--holdout-sequences`` is the
-   evaluation ``--sequences``: a clip sharing frames with one is held out (:mod:`training.corpus.holdout`), so no
+   evaluation ``--sequences``: a clip sharing frames with one is held out (:mod:`training.data.holdout`), so no
    step after this one trains on an evaluation sequence.
 2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
 3. ``stage1``: stage 1 of the schedule from scratch (``stage1_photometric.yaml``, whose header says why it replaced

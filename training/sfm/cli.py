@@ -16,7 +16,7 @@ and writes it to ``<output>/summary.json`` (``corpus_fx_per_width``, ``clips_wit
 
 ``--holdout-sequences`` (the evaluation sequences, as ``python -m training mvs`` takes them; ``training pipeline``
 passes its own) skips every clip of this shard that shares a frame with one of them
-(:func:`training.corpus.holdout.screen_clips`, one log line each; a clip the guard cannot read is skipped too): COLMAP
+(:func:`training.data.holdout.screen_clips`, one log line each; a clip the guard cannot read is skipped too): COLMAP
 never runs on it, and the summary lists it as ``held_out`` (its reason naming the sequences and the shared frame
 counts) and leaves it out of the corpus focal length and ``clips``, whatever the store still holds for it from an
 earlier run. The guard reads every source frame of the shard's clips once (about 50 s of CPU for the shared web
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ss3d_core.sfm.runner import DEFAULT_TIMEOUT_S, colmap_available
-from training.corpus.holdout import HoldoutIndex, Overlap, overlap_counts, screen_clips
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
+from training.data.holdout import HoldoutIndex, Overlap, overlap_counts, screen_clips
 from training.sfm.clip_sfm import build_clip
 from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
 
