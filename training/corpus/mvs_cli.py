@@ -42,7 +42,7 @@ from ss3d_core.geometry.pair_signal import pair_gap
 from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments, summarise
 from training.corpus.rigidity import RigidityCheck, segment_statistics
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.data.holdout import HoldoutIndex, Overlap, Screening, overlap_counts, screen_clips
+from training.data.holdout import Overlap, overlap_counts, screen_against
 from training.data.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.sfm.store import entry_key, load_reconstruction, read_record
 
@@ -174,13 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cv2.setRNGSeed(0)  # USAC sampling: the same scores run to run
     specs = read_clip_indices(args.clips)
-    screening = Screening(specs, {}, {})
-    if args.holdout_sequences:
-        try:
-            holdout = HoldoutIndex.from_sequences(args.holdout_sequences)
-        except (ValueError, FileNotFoundError, OSError) as err:
-            parser.error(f"--holdout-sequences: {err}")
-        screening = screen_clips(specs, holdout)
+    try:
+        screening = screen_against(specs, args.holdout_sequences)
+    except ValueError as err:
+        parser.error(f"--holdout-sequences: {err}")
     failed = dict(screening.unreadable)
     rows = [_held_out_row(spec, screening.held_out[spec.name]) for spec in specs if spec.name in screening.held_out]
     entries, with_sfm = [], []

@@ -17,7 +17,7 @@ clip that holds an evaluation frame between two of its samples still holds its n
 could miss a clip that holds a single evaluation frame. The cost is one decoding pass (video decoders decode every
 frame to subsample anyway) and a ``1024``-float dot product per pair of frames.
 
-The corpus commands apply the guard through :func:`screen_clips`: ``python -m training mvs`` and ``sfm``
+The corpus commands apply the guard through :func:`screen_against`: ``python -m training mvs`` and ``sfm``
 (``--holdout-sequences``) and the fit's DataModule when it selects clips by label (``data.holdout_sequences``); with
 MVS scores the fit reads the mvs step's result from the ``holdout`` column of ``scores.csv``.
 """
@@ -38,7 +38,7 @@ from training.data.clips import ClipSpec
 
 __all__ = ["ALL_FRAMES_RATE_HZ", "FINGERPRINT_SIZE", "MATCH_NCC", "HoldoutIndex", "Overlap", "Screening",
            "clip_match_scores", "describe_overlaps", "find_overlaps", "frame_fingerprint", "overlap_counts",
-           "screen_clips"]
+           "screen_against", "screen_clips"]
 
 LOG = logging.getLogger(__name__)
 
@@ -245,3 +245,19 @@ def screen_clips(specs: Sequence[ClipSpec], index: HoldoutIndex, threshold: floa
         else:
             kept.append(spec)
     return Screening(kept, held_out, unreadable)
+
+
+def screen_against(specs: Sequence[ClipSpec], sequences: Sequence[str | Path]) -> Screening:
+    """:func:`screen_clips` against the evaluation sequences in ``sequences`` (TUM layout or folders of them,
+    :meth:`HoldoutIndex.from_sequences`); with no sequences every clip is kept and nothing is read.
+
+    Raises:
+        ValueError: a sequence cannot be read (missing, malformed or unreadable files; the message says which).
+    """
+    if not sequences:
+        return Screening(list(specs), {}, {})
+    try:
+        index = HoldoutIndex.from_sequences(sequences)
+    except OSError as err:
+        raise ValueError(str(err)) from err
+    return screen_clips(specs, index)

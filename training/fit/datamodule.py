@@ -36,7 +36,7 @@ from training.data.augmentation import (
 from training.data.batch import TripletSample
 from training.data.clip_frames import ClipFrames
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.data.holdout import HoldoutIndex, screen_clips
+from training.data.holdout import screen_against
 from training.labels.triangulated_labels import transform_fundamental
 from training.sfm.store import SfmLabels, load_sfm
 from training.sfm.triplet_labels import triplet_labels
@@ -164,7 +164,7 @@ class ClipDataModule(L.LightningDataModule):
         labels: without ``mvs_scores``, keep clips whose human label is listed (stages 1 to 11 trained this way).
         holdout_sequences: the evaluation sequences (TUM layout or folders of them, as ``ss3d_eval --sequences``
             takes them): without ``mvs_scores``, every selected clip sharing a frame with one of them is dropped
-            (:func:`training.data.holdout.screen_clips`, one log line each; a clip the guard cannot read is dropped
+            (:func:`training.data.holdout.screen_against`, one log line each; a clip the guard cannot read is dropped
             too). With ``mvs_scores`` it is not checked again: the scores' ``holdout`` column (``python -m training
             mvs --holdout-sequences``) holds those clips out. Neither given: one warning that nothing is held out.
         clips: keep only these clip names (a domain expert's corpus); ``None`` keeps every clip. A name that is not
@@ -272,13 +272,12 @@ class ClipDataModule(L.LightningDataModule):
                         "sequences; set data.holdout_sequences (or data.mvs_scores from python -m training mvs "
                         "--holdout-sequences) so that none of their frames trains")
             return specs
+        sequences = hp.holdout_sequences
         try:
-            sequences = hp.holdout_sequences
-            index = HoldoutIndex.from_sequences([sequences] if isinstance(sequences, str) else list(sequences))
-        except (ValueError, FileNotFoundError, OSError) as err:
-            raise ValueError(f"data.holdout_sequences {hp.holdout_sequences}: {err} (null trains without the "
-                             "evaluation hold-out)") from err
-        screening = screen_clips(specs, index)
+            screening = screen_against(specs, [sequences] if isinstance(sequences, str) else list(sequences))
+        except ValueError as err:
+            raise ValueError(f"data.holdout_sequences {sequences}: {err} (null trains without the evaluation "
+                             "hold-out)") from err
         LOG.info("evaluation hold-out: %d of %d clips kept", len(screening.kept), len(specs))
         return screening.kept
 

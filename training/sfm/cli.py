@@ -16,7 +16,7 @@ and writes it to ``<output>/summary.json`` (``corpus_fx_per_width``, ``clips_wit
 
 ``--holdout-sequences`` (the evaluation sequences, as ``python -m training mvs`` takes them; ``training pipeline``
 passes its own) skips every clip of this shard that shares a frame with one of them
-(:func:`training.data.holdout.screen_clips`, one log line each; a clip the guard cannot read is skipped too): COLMAP
+(:func:`training.data.holdout.screen_against`, one log line each; a clip the guard cannot read is skipped too): COLMAP
 never runs on it, and the summary lists it as ``held_out`` (its reason naming the sequences and the shared frame
 counts) and leaves it out of the corpus focal length and ``clips``, whatever the store still holds for it from an
 earlier run. The guard reads every source frame of the shard's clips once (about 50 s of CPU for the shared web
@@ -39,7 +39,7 @@ from typing import Any
 
 from ss3d_core.sfm.runner import DEFAULT_TIMEOUT_S, colmap_available
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.data.holdout import HoldoutIndex, Overlap, overlap_counts, screen_clips
+from training.data.holdout import Overlap, overlap_counts, screen_against
 from training.sfm.clip_sfm import build_clip
 from training.sfm.store import corpus_focal_per_width, read_record, unusable_reason
 
@@ -183,18 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs must be >= 1, --timeout-s and --target-rate-hz > 0")
     if not colmap_ready():
         return 1
-    holdout = None
-    if args.holdout_sequences:
-        try:
-            holdout = HoldoutIndex.from_sequences(args.holdout_sequences)
-        except (ValueError, FileNotFoundError, OSError) as err:
-            parser.error(f"--holdout-sequences: {err}")
     specs = read_clip_indices(args.clips)
-    mine = shard_clips(specs, *shard)
-    held_out: dict[str, list[Overlap]] = {}
-    if holdout is not None:
-        screening = screen_clips(mine, holdout)
-        mine, held_out = screening.kept, screening.held_out
+    try:
+        screening = screen_against(shard_clips(specs, *shard), args.holdout_sequences)
+    except ValueError as err:
+        parser.error(f"--holdout-sequences: {err}")
+    mine, held_out = screening.kept, screening.held_out
     num_threads = max(1, (os.cpu_count() or 1) // args.jobs)
     LOG.info("SfM of %d of %d clips (shard %d/%d), %d at a time with %d COLMAP thread(s) each, into %s",
              len(mine), len(specs), *shard, args.jobs, num_threads, args.output)
