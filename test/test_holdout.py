@@ -1,7 +1,8 @@
 """The evaluation hold-out (training/data/holdout.py): frames matched by content through resizing and re-encoding,
 neighbouring and unrelated frames not matched, the ``training mvs`` and fit DataModule wiring on synthetic clips and
-sequences (the ``training sfm`` wiring is in test_sfm.py), and the shared web clips against the shared evaluation
-sequences (needs ../shared/data)."""
+sequences (the scores' screening record: when a fit trusts the ``holdout`` column and when it screens again; the
+``training sfm`` wiring is in test_sfm.py), and the shared web clips against the shared evaluation sequences (needs
+../shared/data)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,18 @@ from conftest import FIXTURES, NEEDS_SHARED, REPO, SHARED_DATA
 from training.corpus.curriculum import kept_segments, read_segment_scores
 from training.corpus.mvs_cli import main as mvs_main
 from training.data.clips import read_clip_index
-from training.data.holdout import MATCH_NCC, HoldoutIndex, find_overlaps, frame_fingerprint
+from training.data.holdout import (
+    MATCH_NCC,
+    HoldoutIndex,
+    find_overlaps,
+    frame_fingerprint,
+    screening_record_path,
+    write_screening_record,
+)
+from training.fit import datamodule
 from training.fit.cli import BASE_CONFIG
 from training.fit.datamodule import ClipDataModule
+from training.pipeline.schedule import Pipeline
 
 EVAL_PAIR = FIXTURES / "tum_fr1_xyz_pair1"  # two real 640×480 frames, 64 ms apart
 
@@ -100,7 +110,11 @@ def test_find_overlaps_reads_every_source_frame_of_a_clip(tmp_path):
     assert find_overlaps(specs["photos"], index) == []
 
 
-def test_mvs_command_holds_out_a_clip_sharing_evaluation_frames(tmp_path, caplog):
+def _no_second_screening(*args, **kwargs):
+    raise AssertionError("the fit screened clips the MVS scores' record vouches for")
+
+
+def test_mvs_command_holds_out_a_clip_sharing_evaluation_frames(tmp_path, caplog, monkeypatch):
     _, eval_rgb = eval_frames()
     write_corpus(tmp_path / "corpus", eval_rgb)
     shutil.copytree(EVAL_PAIR, tmp_path / "sequences" / "tum_fr1_xyz_pair1")
@@ -117,13 +131,87 @@ def test_mvs_command_holds_out_a_clip_sharing_evaluation_frames(tmp_path, caplog
     assert "`copy`: tum_fr1_xyz_pair1:1" in out.with_suffix(".md").read_text()
     manifest = json.loads(out.with_name("manifest.json").read_text())
     assert [c["name"] for c in manifest["clips"]] == ["photos"]
-    # A fit reading these scores trains without the held-out clip and does not check again (the sequences given here
-    # do not exist: a second check would fail).
+    record = tmp_path / "mvs" / "scores.holdout.json"
+    assert screening_record_path(out) == record
+    assert json.loads(record.read_text()) == {"holdout_sequences": [str((tmp_path / "sequences").resolve())]}
+    # A fit reading these scores with the same sequences (here named relative to its working directory) trains
+    # without the held-out clip and does not screen again.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(datamodule, "screen_against", _no_second_screening)
     with caplog.at_level(logging.INFO, logger="training.fit.datamodule"):
         data = ClipDataModule(root=str(tmp_path / "corpus"), mvs_scores=str(out), mvs_min_score=0.0,
-                              holdout_sequences=[str(tmp_path / "no_sequences")])
+                              holdout_sequences=["sequences"])
         assert [spec.name for spec in data.select_clips()[0]] == ["photos"]
     assert "holdout_sequences not checked again" in caplog.text
+
+
+def test_a_fit_screens_again_unless_the_scores_record_names_its_sequences(tmp_path, caplog):
+    """``training mvs`` without ``--holdout-sequences`` leaves the ``holdout`` column empty for every clip, the
+    evaluation frame's copy included; its record says nothing was screened, so the fit screens and drops the copy.
+    The same when the record is missing (scores of an older run) or names other paths than the fit's."""
+    _, eval_rgb = eval_frames()
+    corpus, sequences, out = tmp_path / "corpus", tmp_path / "sequences", tmp_path / "mvs" / "scores.csv"
+    write_corpus(corpus, eval_rgb)
+    shutil.copytree(EVAL_PAIR, sequences / "tum_fr1_xyz_pair1")
+    assert mvs_main(["--clips", str(corpus), "--output", str(out), "--pairs-per-segment", "2"]) == 0
+    assert {r["name"]: r["holdout"] for r in csv.DictReader(out.open())} == {"copy": "", "photos": ""}
+    record = screening_record_path(out)
+    assert json.loads(record.read_text()) == {"holdout_sequences": []}
+    assert set(kept_segments(read_segment_scores(out), min_score=0.0)) == {"copy", "photos"}
+
+    def fit_clips(reason: str) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="training.fit.datamodule"):
+            data = ClipDataModule(root=str(corpus), mvs_scores=str(out), mvs_min_score=0.0,
+                                  holdout_sequences=[str(sequences)])
+            names = [spec.name for spec in data.select_clips()[0]]
+        checked = [r.getMessage() for r in caplog.records if "holdout_sequences checked here" in r.getMessage()]
+        assert len(checked) == 1 and reason in checked[0], caplog.text
+        assert "not checked again" not in caplog.text
+        return names
+
+    assert fit_clips("does not name") == ["photos"]
+    record.unlink()
+    assert fit_clips("is missing") == ["photos"]
+    shutil.copytree(sequences, tmp_path / "elsewhere")  # the same frames under another path than the fit names
+    write_screening_record(out, [tmp_path / "elsewhere"])
+    assert fit_clips("does not name") == ["photos"]
+    record.write_text("not json")
+    assert fit_clips("cannot be read") == ["photos"]
+
+
+def test_the_pipelines_fits_do_not_screen_again(tmp_path, monkeypatch):
+    """``training pipeline``'s mvs step writes the record where its fits look (beside ``data.mvs_scores``) and its
+    fits are given the same sequences, so they trust the scores: the mvs command and the first fit's DataModule are
+    built from the pipeline's own command lines (no training)."""
+    _, eval_rgb = eval_frames()
+    write_corpus(tmp_path / "corpus", eval_rgb)
+    shutil.copytree(EVAL_PAIR, tmp_path / "sequences" / "tum_fr1_xyz_pair1")
+    monkeypatch.chdir(tmp_path)  # relative paths, as make train passes them
+
+    class FirstFit(Exception):
+        pass
+
+    def run(self, command):
+        args = command[3:]
+        if command[2:4] == ["training", "mvs"]:
+            assert mvs_main(args[1:]) == 0
+            return
+        assert command[2:4] == ["training", "fit"], command
+        data_args = {a.removeprefix("--data."): v for a, v in zip(args, args[1:]) if a.startswith("--data.")}
+        assert json.loads(data_args["holdout_sequences"]) == ["sequences"]
+        monkeypatch.setattr(datamodule, "screen_against", _no_second_screening)
+        data = ClipDataModule(root=json.loads(data_args["root"]), mvs_scores=data_args["mvs_scores"],
+                              mvs_min_score=0.0, holdout_sequences=json.loads(data_args["holdout_sequences"]))
+        assert [spec.name for spec in data.select_clips()[0]] == ["photos"]
+        raise FirstFit
+
+    monkeypatch.setattr(Pipeline, "_run", run)
+    pipeline = Pipeline(tmp_path / "run", ["corpus"], ["sequences"], [], min_score=0.0, use_sfm=False,
+                        mvs_args=["--pairs-per-segment", "2"])
+    with pytest.raises(FirstFit):
+        pipeline.run()
+    assert (tmp_path / "run" / "mvs" / "scores.holdout.json").is_file()
 
 
 def _labelled(root, clips: dict[str, str]) -> None:

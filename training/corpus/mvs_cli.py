@@ -24,6 +24,12 @@ copies included; about 50 s of CPU for the 140 MB of shared web clips). Such a c
 number of shared frames, which the filter (:func:`training.corpus.curriculum.kept_segments`) drops whatever its
 minimum score, so neither training nor the domains see it; it is left out of the manifest and of the ROC AUC, listed in
 ``scores.md`` and logged in one line.
+
+Beside ``scores.csv`` goes its screening record, ``scores.holdout.json``
+(:func:`training.data.holdout.write_screening_record`): the resolved ``--holdout-sequences`` paths, an empty list
+without the option (the ``holdout`` column is then empty for every clip: nothing was screened, not every clip clean).
+A fit on these scores (``data.mvs_scores``) trusts the ``holdout`` column only for the sequences the record names and
+screens its clips itself against any other ``data.holdout_sequences``.
 """
 
 from __future__ import annotations
@@ -42,7 +48,13 @@ from ss3d_core.geometry.pair_signal import pair_gap
 from training.corpus.mvs import PAIRS_PER_SEGMENT, ClipSignal, score_segments, summarise
 from training.corpus.rigidity import RigidityCheck, segment_statistics
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.data.holdout import Overlap, overlap_counts, screen_against
+from training.data.holdout import (
+    Overlap,
+    overlap_counts,
+    screen_against,
+    screening_record_path,
+    write_screening_record,
+)
 from training.data.manifest import ManifestEntry, decode_for_analysis, write_manifest
 from training.sfm.store import entry_key, load_reconstruction, read_record
 
@@ -204,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("no clip could be scored")
         return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    # An earlier run's record must not vouch for these scores if this run stops between the two writes.
+    screening_record_path(args.output).unlink(missing_ok=True)
     with args.output.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows({k: _fmt(v) for k, v in r.items()} for r in rows)
+    record = write_screening_record(args.output, args.holdout_sequences)
     write_manifest(entries, args.output.with_name("manifest.json"), args.target_rate_hz)
     labelled = _labelled_clip_rows(rows)
     auc = roc_auc([float(r["mvs_score"]) for r in labelled], [r["label"] == POSITIVE_LABEL for r in labelled])
@@ -222,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         print(sfm_note)
     if auc is not None:
         print(f"ROC AUC (mvs_score, {POSITIVE_LABEL} vs other labels, {len(labelled)} clips): {auc:.3f}")
-    print(f"wrote {args.output}, {args.output.with_suffix('.md')}, {args.output.with_name('manifest.json')}")
+    print(f"wrote {args.output}, {record}, {args.output.with_suffix('.md')}, {args.output.with_name('manifest.json')}")
     return 0
 
 

@@ -18,12 +18,15 @@ could miss a clip that holds a single evaluation frame. The cost is one decoding
 frame to subsample anyway) and a ``1024``-float dot product per pair of frames.
 
 The corpus commands apply the guard through :func:`screen_against`: ``python -m training mvs`` and ``sfm``
-(``--holdout-sequences``) and the fit's DataModule when it selects clips by label (``data.holdout_sequences``); with
-MVS scores the fit reads the mvs step's result from the ``holdout`` column of ``scores.csv``.
+(``--holdout-sequences``) and the fit's DataModule (``data.holdout_sequences``). ``mvs`` records next to its
+``scores.csv`` the sequences it screened against (:func:`write_screening_record`, ``scores.holdout.json``; an empty
+list without ``--holdout-sequences``); a fit on those scores trusts their ``holdout`` column only when that record
+names every sequence it is told to hold out (:func:`screening_gap`), and screens the clips itself otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -36,9 +39,10 @@ import numpy as np
 from ss3d_core.io.tum_sequence import TumSequence, find_sequences
 from training.data.clips import ClipSpec
 
-__all__ = ["ALL_FRAMES_RATE_HZ", "FINGERPRINT_SIZE", "MATCH_NCC", "HoldoutIndex", "Overlap", "Screening",
-           "clip_match_scores", "describe_overlaps", "find_overlaps", "frame_fingerprint", "overlap_counts",
-           "screen_against", "screen_clips"]
+__all__ = ["ALL_FRAMES_RATE_HZ", "FINGERPRINT_SIZE", "MATCH_NCC", "SCREENING_RECORD_SUFFIX", "HoldoutIndex", "Overlap",
+           "Screening", "clip_match_scores", "describe_overlaps", "find_overlaps", "frame_fingerprint",
+           "overlap_counts", "screen_against", "screen_clips", "screening_gap", "screening_record_path",
+           "write_screening_record"]
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ MATCH_NCC = 0.98
 # Passed as a clip's target rate: every source frame (no video stride, no bag or TUM subsampling;
 # training.data.clips.ClipSpec.iter_stamped_frames).
 ALL_FRAMES_RATE_HZ = math.inf
+# The screening record of a scores file ``scores.csv`` is ``scores`` + this suffix, beside it (our own format).
+SCREENING_RECORD_SUFFIX = ".holdout.json"
 # Fingerprints compared per matrix product (bounds the memory of a long clip to a block of frames).
 BLOCK_FRAMES = 256
 
@@ -261,3 +267,50 @@ def screen_against(specs: Sequence[ClipSpec], sequences: Sequence[str | Path]) -
     except OSError as err:
         raise ValueError(str(err)) from err
     return screen_clips(specs, index)
+
+
+def screening_record_path(scores: str | Path) -> Path:
+    """Where the screening record of the scores file ``scores`` lies: ``scores.holdout.json`` beside ``scores.csv``
+    (:data:`SCREENING_RECORD_SUFFIX`)."""
+    scores = Path(scores)
+    return scores.with_name(scores.stem + SCREENING_RECORD_SUFFIX)
+
+
+def write_screening_record(scores: str | Path, sequences: Sequence[str | Path]) -> Path:
+    """Record beside ``scores`` the evaluation sequences its clips were screened against (:func:`screen_against`).
+
+    Args:
+        scores: the scores file written (``scores.csv``).
+        sequences: the paths given to :func:`screen_against` (sequence folders or folders of them); stored resolved
+            (absolute, links followed), an empty list when nothing was screened.
+
+    Returns:
+        The record's path (:func:`screening_record_path`): JSON ``{"holdout_sequences": [path, ...]}``.
+    """
+    path = screening_record_path(scores)
+    path.write_text(json.dumps({"holdout_sequences": [str(Path(s).resolve()) for s in sequences]}, indent=1) + "\n")
+    return path
+
+
+def screening_gap(scores: str | Path, sequences: Sequence[str | Path]) -> str | None:
+    """Why the clips of the scores file ``scores`` are not known to be screened against every path of ``sequences``;
+    ``None`` when they are: each path, resolved, is one its record (:func:`write_screening_record`) names.
+
+    A path is compared as given, not expanded: a sequence screened as part of its parent folder is not recognised
+    when asked for alone (one more screening, never one too few). Nothing raises: a missing record (scores written
+    before records existed) or an unreadable one is a reason.
+    """
+    path = screening_record_path(scores)
+    if not path.is_file():
+        return f"{path} is missing (scores written without a record of what they were screened against)"
+    try:
+        recorded = json.loads(path.read_text())["holdout_sequences"]
+        if not isinstance(recorded, list) or not all(isinstance(p, str) for p in recorded):
+            raise TypeError(f"holdout_sequences is not a list of paths: {recorded!r}")
+        screened = {Path(p) for p in recorded}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"{path} cannot be read: {err!r}"
+    missing = [str(s) for s in sequences if Path(s).resolve() not in screened]
+    if missing:
+        return f"{path} does not name {missing} (screened against {sorted(map(str, screened)) or 'none'})"
+    return None

@@ -36,7 +36,7 @@ from training.data.augmentation import (
 from training.data.batch import TripletSample
 from training.data.clip_frames import ClipFrames
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
-from training.data.holdout import screen_against
+from training.data.holdout import screen_against, screening_gap
 from training.labels.triangulated_labels import transform_fundamental
 from training.sfm.store import SfmLabels, load_sfm
 from training.sfm.triplet_labels import triplet_labels
@@ -163,10 +163,14 @@ class ClipDataModule(L.LightningDataModule):
             (:class:`training.corpus.curriculum.CurriculumSampler`; needs ``mvs_scores``; defaults: uniform).
         labels: without ``mvs_scores``, keep clips whose human label is listed (stages 1 to 11 trained this way).
         holdout_sequences: the evaluation sequences (TUM layout or folders of them, as ``ss3d_eval --sequences``
-            takes them): without ``mvs_scores``, every selected clip sharing a frame with one of them is dropped
+            takes them): every selected clip sharing a frame with one of them is dropped
             (:func:`training.data.holdout.screen_against`, one log line each; a clip the guard cannot read is dropped
-            too). With ``mvs_scores`` it is not checked again: the scores' ``holdout`` column (``python -m training
-            mvs --holdout-sequences``) holds those clips out. Neither given: one warning that nothing is held out.
+            too). With ``mvs_scores`` whose screening record (``scores.holdout.json`` beside them, written by
+            ``python -m training mvs --holdout-sequences``) names every one of these paths, they are not checked
+            again: the scores' ``holdout`` column holds those clips out (one log line). Otherwise (no record, scores
+            of an older run, other sequences) the clips are screened here, with one warning saying why
+            (:func:`training.data.holdout.screening_gap`). Neither this nor ``mvs_scores`` given: one warning that
+            nothing is held out.
         clips: keep only these clip names (a domain expert's corpus); ``None`` keeps every clip. A name that is not
             in the index is an error.
         consecutive_only: keep only clips of consecutive video frames.
@@ -263,18 +267,24 @@ class ClipDataModule(L.LightningDataModule):
     def _apply_holdout(self, specs: list[ClipSpec]) -> list[ClipSpec]:
         """``specs`` less the clips the evaluation hold-out drops (see ``holdout_sequences``)."""
         hp = self.hparams
-        if hp.mvs_scores:
-            if hp.holdout_sequences:
-                LOG.info("data.holdout_sequences not checked again: the MVS scores' holdout column holds out clips")
-            return specs
-        if not hp.holdout_sequences:
-            LOG.warning("no evaluation hold-out: clips selected by label are not checked against the evaluation "
-                        "sequences; set data.holdout_sequences (or data.mvs_scores from python -m training mvs "
-                        "--holdout-sequences) so that none of their frames trains")
-            return specs
         sequences = hp.holdout_sequences
+        if not sequences:
+            if not hp.mvs_scores:
+                LOG.warning("no evaluation hold-out: clips selected by label are not checked against the evaluation "
+                            "sequences; set data.holdout_sequences (or data.mvs_scores from python -m training mvs "
+                            "--holdout-sequences) so that none of their frames trains")
+            return specs
+        paths = [sequences] if isinstance(sequences, str) else list(sequences)
+        if hp.mvs_scores:
+            gap = screening_gap(hp.mvs_scores, paths)
+            if gap is None:
+                LOG.info("data.holdout_sequences not checked again: the MVS scores were screened against them, "
+                         "their holdout column holds out clips")
+                return specs
+            LOG.warning("data.holdout_sequences checked here: the MVS scores are not known to be screened against "
+                        "them: %s", gap)
         try:
-            screening = screen_against(specs, [sequences] if isinstance(sequences, str) else list(sequences))
+            screening = screen_against(specs, paths)
         except ValueError as err:
             raise ValueError(f"data.holdout_sequences {sequences}: {err} (null trains without the evaluation "
                              "hold-out)") from err

@@ -16,7 +16,9 @@ rerun; delete its folder to redo it and everything after it that reads it):
    teacher, ``--sfm-dir`` the store of step 0, so the scores are the multi-view signal v2 (the reconstruction's
    rigid-explained fraction weighs each pair, :mod:`training.corpus.rigidity`). ``--holdout-sequences`` is the
    evaluation ``--sequences``: a clip sharing frames with one is held out (:mod:`training.data.holdout`), so no
-   step after this one trains on an evaluation sequence.
+   step after this one trains on an evaluation sequence. Every fit gets the same ``--sequences`` as
+   ``data.holdout_sequences``: the scores' screening record names them, so the fits trust the ``holdout`` column and
+   do not screen again.
 2. ``domains``: the MVS filter and the domain of every kept clip, ``domains.csv`` (:mod:`training.corpus.domains`).
 3. ``stage1``: stage 1 of the schedule from scratch (``stage1_photometric.yaml``, whose header says why it replaced
    ``stage1_intrinsics_first.yaml``). ``--no-stage1`` leaves it out: the experts and the student then start from the
@@ -196,6 +198,7 @@ class Pipeline:
         command += ["--trainer.default_root_dir", str(run_dir),
                     "--trainer.max_epochs", str(max_epochs(configs, self.epochs_scale)),
                     "--data.root", json.dumps(self.clips), "--data.mvs_scores", str(self.scores),
+                    "--data.holdout_sequences", json.dumps(self.sequences),
                     "--data.mvs_min_score", str(self.min_score), "--data.cache_dir", str(self.workdir / "cache"),
                     *(["--data.sfm_dir", str(self.sfm_dir)] if self.sfm_labels or k_labels else []), *overrides]
         resume = latest_checkpoint(run_dir)
