@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -28,8 +29,8 @@ from training.corpus.mvs import score_segments, segment_pairs
 from training.corpus.mvs_cli import main as mvs_main
 from training.corpus.mvs_cli import roc_auc
 from training.data.clips import read_clip_index, read_clip_indices
-from training.data.shots import content_scores, shot_segments
-from training.fit.datamodule import ClipDataModule
+from training.data.shots import content_scores, shot_segments, triplet_targets
+from training.fit.datamodule import ClipDataModule, split_indices
 
 WEB_CLIPS = SHARED_DATA / "web_clips"
 
@@ -95,6 +96,20 @@ def test_shot_cut_splits_a_clip_and_continuous_motion_does_not(dashcam):
     assert shot_segments(content_scores(dashcam), len(dashcam)) == [(0, len(dashcam))]
     with pytest.raises(ValueError):
         shot_segments(scores, 3)
+
+
+def test_triplet_targets_lie_in_one_segment_and_one_kept_span():
+    segments = [(0, 5), (5, 8)]  # a cut before frame 5
+    assert triplet_targets(segments, 8) == [1, 2, 3, 6]
+    assert triplet_targets([], 4) == [1, 2]  # no segments: the whole clip is one
+    assert triplet_targets(segments, 8, spans=[(2, 8)]) == [3, 6]
+    assert triplet_targets(segments, 8, spans=[(0, 4), (4, 8)]) == [1, 2, 6]  # 3 needs frames 2 and 4: two spans
+    assert triplet_targets(segments, 8, spans=[]) == []  # nothing kept
+    assert triplet_targets([(0, 2)], 2) == []  # shorter than a triplet
+    # The DataModule's split: each clip's last targets validate, the rest train.
+    clips = [SimpleNamespace(segments=segments, frames=np.zeros((8, 1))), SimpleNamespace(segments=[], frames=[0] * 4)]
+    assert split_indices(clips, 0.25) == ([(0, 1), (0, 2), (0, 3), (1, 1)], [(0, 6), (1, 2)])
+    assert split_indices(clips, 0.0, kept=[[(2, 8)], []]) == ([(0, 3), (0, 6)], [])
 
 
 def test_pairs_span_half_a_second_inside_segments():

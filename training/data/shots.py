@@ -1,4 +1,5 @@
-"""Shot-cut detection: a clip of edited video is split into segments at its cuts, so no training pair spans one.
+"""Shot-cut detection: a clip of edited video is split into segments at its cuts, so no training pair spans one
+(:func:`triplet_targets`: the frames that may be a training triplet's target).
 
 The rule is PySceneDetect's ``AdaptiveDetector`` (Castellano, PySceneDetect 0.6, BSD-3-Clause; read, not copied; the
 package itself requires ``opencv-python``, which conflicts with the pinned headless OpenCV): each consecutive pair
@@ -10,10 +11,13 @@ fast camera motion, whose scores are high but uniformly so. Frames are compared 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
-__all__ = ["ADAPTIVE_RATIO", "MIN_CONTENT_SCORE", "MIN_SEGMENT_FRAMES", "content_scores", "shot_segments"]
+__all__ = ["ADAPTIVE_RATIO", "MIN_CONTENT_SCORE", "MIN_SEGMENT_FRAMES", "content_scores", "shot_segments",
+           "triplet_targets"]
 
 # PySceneDetect AdaptiveDetector defaults: adaptive_threshold 3.0, min_content_val 15.0, window_width 2.
 ADAPTIVE_RATIO = 3.0
@@ -68,3 +72,24 @@ def shot_segments(scores: np.ndarray, n_frames: int) -> list[tuple[int, int]]:
             cuts.append(i + 1)  # the pair (i, i + 1) spans the cut: frame i + 1 starts a new shot
     bounds = [0, *cuts, n_frames]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def triplet_targets(segments: Sequence[tuple[int, int]], n_frames: int,
+                    spans: Sequence[tuple[int, int]] | None = None) -> list[int]:
+    """The frames of a clip that are training targets: ``t`` such that the triplet ``(t - 1, t, t + 1)`` lies in one
+    shot segment and, with ``spans``, in one span (so no pair of the sample spans a cut or leaves a kept span).
+
+    Args:
+        segments: half-open ``[start, end)`` shot segments in frame order (:func:`shot_segments`); empty: the whole
+            clip is one segment.
+        n_frames: the clip's frame count.
+        spans: half-open ``[start, end)`` spans the triplet must lie in (e.g. the segments the MVS filter keeps,
+            :func:`training.corpus.curriculum.kept_segments`); ``None``: the whole clip ``[0, n_frames)``.
+
+    Returns:
+        The targets (frame indices), segment by segment in the order of ``segments``, ascending within each.
+    """
+    segments = segments or [(0, n_frames)]
+    spans = [(0, n_frames)] if spans is None else spans
+    return [t for start, end in segments for t in range(start + 1, end - 1)
+            if any(a <= t - 1 and t + 1 < b for a, b in spans)]

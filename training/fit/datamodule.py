@@ -37,6 +37,7 @@ from training.data.batch import TripletSample
 from training.data.clip_frames import ClipFrames
 from training.data.clips import DEFAULT_TARGET_RATE_HZ, ClipSpec, read_clip_indices
 from training.data.holdout import screen_against, screening_gap
+from training.data.shots import triplet_targets
 from training.labels.triangulated_labels import transform_fundamental
 from training.sfm.store import SfmLabels, load_sfm
 from training.sfm.triplet_labels import triplet_labels
@@ -133,15 +134,13 @@ class TripletDataset(Dataset):
 def split_indices(
     clips: list[ClipFrames], val_fraction: float, kept: list[list[tuple[int, int]]] | None = None
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Triplet targets per clip: ``t`` with ``t - 1`` and ``t + 1`` in the same shot segment (and, with ``kept``, in
-    one of that clip's kept ``[start, end)`` spans). The last ``val_fraction`` of each clip's targets (at least one,
-    when the clip has two or more) is held out for validation, so validation frames are never training targets."""
+    """Triplet targets per clip (:func:`training.data.shots.triplet_targets` over the clip's shot segments and, with
+    ``kept``, that clip's kept ``[start, end)`` spans), as ``(clip index, t)``. The last ``val_fraction`` of each clip's
+    targets (at least one, when the clip has two or more) is held out for validation, so validation frames are never
+    training targets."""
     train, val = [], []
     for ci, clip in enumerate(clips):
-        segments = clip.segments or [(0, len(clip.frames))]
-        spans = kept[ci] if kept is not None else [(0, len(clip.frames))]
-        targets = [t for start, end in segments for t in range(start + 1, end - 1)
-                   if any(a <= t - 1 and t + 1 < b for a, b in spans)]
+        targets = triplet_targets(clip.segments, len(clip.frames), kept[ci] if kept is not None else None)
         n_val = int(round(len(targets) * val_fraction))
         if val_fraction > 0 and len(targets) >= 2:
             n_val = max(1, n_val)

@@ -1,12 +1,12 @@
 """The SfM teacher's pose labels scored against ground truth: what the loss sees, pair by pair (issue 33, item 2).
 
-For every training target ``t`` of a clip (``t - 1``, ``t`` and ``t + 1`` in one shot segment, the rule of
-:func:`training.fit.datamodule.split_indices`), the labels are those :func:`training.sfm.triplet_labels.triplet_labels`
-puts in the batch without augmentation (pixel map ``A = I``): ``T_prev_tgt`` and ``T_next_tgt`` with their rotation and
-translation masks. Each label whose rotation mask is set is compared with the ground-truth motion of the same pair,
-``T_src_tgt = inv(T_world_src) @ T_world_tgt`` (:func:`ss3d_eval.pose_metrics.relative_motion`), by
-:func:`ss3d_eval.pose_metrics.relative_pose_error` (Sturm et al. 2012 RPE, per component as GUIDE §4 reports a
-monocular system):
+For every training target ``t`` of a clip (``t - 1``, ``t`` and ``t + 1`` in one shot segment of the SfM labels, the
+rule of :func:`training.data.shots.triplet_targets`), the labels are those
+:func:`training.sfm.triplet_labels.triplet_labels` puts in the batch without augmentation (pixel map ``A = I``):
+``T_prev_tgt`` and ``T_next_tgt`` with their rotation and translation masks. Each label whose rotation mask is set
+is compared with the ground-truth motion of the same pair, ``T_src_tgt = inv(T_world_src) @ T_world_tgt``
+(:func:`ss3d_eval.pose_metrics.relative_motion`), by :func:`ss3d_eval.pose_metrics.relative_pose_error` (Sturm et
+al. 2012 RPE, per component as GUIDE §4 reports a monocular system):
 
 * rotation error: geodesic angle of ``R_label^T R_gt``, degrees, on every label with the rotation mask;
 * translation-direction error: angle between ``t_label`` and ``t_gt``, degrees, on the labels with the translation
@@ -27,6 +27,7 @@ import numpy as np
 
 from ss3d_core.pose import rotation_angle_deg
 from ss3d_eval.pose_metrics import TRANSLATION_NOISE_FLOOR_M, relative_motion, relative_pose_error
+from training.data.shots import triplet_targets
 from training.sfm.store import SfmLabels
 from training.sfm.triplet_labels import triplet_labels
 
@@ -66,6 +67,12 @@ class LabelError:
         return asdict(self)
 
 
+def _segment_runs(segment: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` runs of equal values of the per-frame segment index ``segment`` (``N`` int), in order."""
+    bounds = [0, *(np.flatnonzero(np.diff(segment)) + 1).tolist(), len(segment)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def label_errors(
     labels: SfmLabels, T_world_camera_gt: Sequence[np.ndarray | None],
     noise_floor_m: float = TRANSLATION_NOISE_FLOOR_M,
@@ -88,9 +95,7 @@ def label_errors(
     if len(T_world_camera_gt) != n:
         raise ValueError(f"{len(T_world_camera_gt)} ground-truth poses for the {n} frames of clip {labels.clip}")
     errors = []
-    for t in range(1, n - 1):
-        if not labels.segment[t - 1] == labels.segment[t] == labels.segment[t + 1]:
-            continue  # not a training target (training.fit.datamodule.split_indices)
+    for t in triplet_targets(_segment_runs(labels.segment), n):
         out = triplet_labels(labels, t, _NO_AUGMENTATION, labels.width, labels.height)
         for i, source in enumerate((t - 1, t + 1)):
             if not out["sfm_rotation_valid"][i] or T_world_camera_gt[source] is None or T_world_camera_gt[t] is None:
