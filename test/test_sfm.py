@@ -8,6 +8,7 @@ stand-in so that they run in a second.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from pathlib import Path
@@ -254,8 +255,6 @@ def test_a_focal_length_outside_the_plausible_field_of_view_gives_no_labels(tmp_
 
 
 def test_the_corpus_median_focal_length_counts_only_clips_with_labels(tmp_path, counting, monkeypatch, capsys):
-    import json
-
     rng = np.random.default_rng(2)
     corpus = tmp_path / "corpus"
     for name in ("a", "b", "c", "fisheye", "grey"):
@@ -284,8 +283,6 @@ def test_the_corpus_median_focal_length_counts_only_clips_with_labels(tmp_path, 
 def test_clips_sharing_evaluation_frames_are_not_reconstructed_nor_counted(tmp_path, counting, monkeypatch, caplog):
     """``--holdout-sequences``: the clip holding an evaluation frame gets no COLMAP run and one log line; an entry an
     earlier run without the guard left for it stays out of the summary's labels and the corpus focal length."""
-    import json
-
     _, eval_rgb = eval_frames()
     corpus = tmp_path / "corpus"
     write_corpus(corpus, eval_rgb)  # "copy" holds one evaluation frame, "photos" none
